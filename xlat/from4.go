@@ -1,0 +1,521 @@
+package xlat
+
+import (
+	"github.com/nat64br/nat64br/xlat/header"
+)
+
+// delta4to6 is the checksum delta of a transport pseudo-header whose
+// addresses change from IPv4 to IPv6.
+func delta4to6(src4, dst4 uint32, src6, dst6 u128) uint64 {
+	return header.Add(uint64(^src4)+uint64(^dst4), header.Add(sum6(src6), sum6(dst6)))
+}
+
+// sourceRoute reports whether the IPv4 options carry an unexpired loose or
+// strict source route (RFC 791 §3.1), and whether the options are malformed.
+func sourceRoute(opts []byte) (route, bad bool) {
+	for i := 0; i < len(opts); {
+		switch opts[i] {
+		case header.IPv4OptEnd:
+			return false, false
+		case header.IPv4OptNop:
+			i++
+			continue
+		}
+		if i+2 > len(opts) {
+			return false, true
+		}
+		l := int(opts[i+1])
+		if l < 2 || i+l > len(opts) {
+			return false, true
+		}
+		if opts[i] == header.IPv4OptLSRR || opts[i] == header.IPv4OptSSRR {
+			// The pointer (1-based, >= 4) is past the end when the route
+			// is exhausted.
+			if l >= 3 && int(opts[i+2]) <= l {
+				return true, false
+			}
+		}
+		i += l
+	}
+	return false, false
+}
+
+// ipv6Only reports whether an IPv4 Protocol value names an IPv6 extension
+// header or ICMPv6: translated as is, it would make a malformed IPv6 packet.
+func ipv6Only(proto uint8) bool {
+	switch proto {
+	case header.ProtoHopByHop, header.ProtoRouting, header.ProtoFragment, header.ProtoICMPv6, header.ProtoDestOpts:
+		return true
+	}
+	return false
+}
+
+// from4 translates an IPv4 packet (RFC 7915 §4). hairpin is set when the
+// packet is the result of translating an IPv6 packet whose destination
+// belongs to the IPv6 side (RFC 7757 §4): its TTL was already decremented,
+// and the source is translated with the RFC 6052 prefix, not the EAM table.
+func (t *Translator) from4(b []byte, off, n int, hairpin bool) Verdict {
+	p := b[off : off+n]
+	if n < header.IPv4MinLen {
+		return drop(ReasonTruncated)
+	}
+	ip := header.IPv4(p)
+	ihl := ip.HeaderLen()
+	if ihl < header.IPv4MinLen {
+		return drop(ReasonBadHeaderLength)
+	}
+	if ihl > n {
+		return drop(ReasonTruncated)
+	}
+	total := ip.TotalLength()
+	if total < ihl {
+		return drop(ReasonBadLength)
+	}
+	if total > n {
+		return drop(ReasonTruncated)
+	}
+	p = p[:total]
+	if !ip.ValidChecksum() {
+		return drop(ReasonBadChecksum4)
+	}
+	c := t.c
+	src4, dst4 := ip.Src32(), ip.Dst32()
+	if c.hasOwn4 && dst4 == c.own4 && !hairpin {
+		return t.local4(b, off, ihl, total)
+	}
+	frag := ip.IsFragment()
+	first := ip.FragmentOffset() == 0
+	proto := ip.Protocol()
+	payload := total - ihl
+	if ipv6Only(proto) {
+		return drop(ReasonProtocol)
+	}
+
+	if proto == header.ProtoICMPv4 && first {
+		if frag {
+			return drop(ReasonFragmentedICMP)
+		}
+		if payload < header.ICMPLen {
+			return drop(ReasonL4Truncated)
+		}
+		switch p[ihl] {
+		case header.ICMPv4Echo, header.ICMPv4EchoReply:
+		case header.ICMPv4DestUnreach, header.ICMPv4TimeExceeded, header.ICMPv4ParamProblem:
+			return t.icmp4Error(b, off, ihl, total, hairpin)
+		default:
+			return drop(ReasonICMPv4Info)
+		}
+	}
+	if ihl > header.IPv4MinLen {
+		route, bad := sourceRoute(p[header.IPv4MinLen:ihl])
+		if bad {
+			return drop(ReasonBadHeaderLength)
+		}
+		if route {
+			// RFC 7915 §4.1: unexpired source route: 3/5.
+			return t.error4(b, off, total, header.ICMPv4DestUnreach, header.ICMPv4SourceRouteFail, 0, ReasonSourceRoute)
+		}
+	}
+
+	dst6, _, r := t.map4to6(dst4, false, true)
+	if r != ReasonNone {
+		if r == ReasonReservedAddr {
+			return drop(r)
+		}
+		return t.error4(b, off, total, header.ICMPv4DestUnreach, header.ICMPv4HostUnreach, 0, r)
+	}
+	// RFC 7757 §4: a hairpinned packet (and, in simple mode, any packet
+	// whose source is an EAM address) takes its source from the prefix.
+	srcEAM := !hairpin
+	if c.opt.Hairpin == HairpinSimple && c.eam.contains4(src4) {
+		srcEAM = false
+	}
+	src6, _, r := t.map4to6(src4, true, srcEAM)
+	if r != ReasonNone {
+		if r == ReasonReservedAddr {
+			return drop(r)
+		}
+		return t.error4(b, off, total, header.ICMPv4DestUnreach, header.ICMPv4HostProhibited, 0, r)
+	}
+
+	ttl := ip.TTL()
+	if !hairpin {
+		if ttl <= 1 {
+			return t.error4(b, off, total, header.ICMPv4TimeExceeded, 0, 0, ReasonHopLimit)
+		}
+		ttl--
+	}
+
+	// Size (RFC 7915 §4.1): a fragment keeps a Fragment header; a DF=0
+	// packet that would exceed the fragmentation limit gets one and is
+	// split; a DF=1 packet that does not fit gets 3/4.
+	df := ip.DF()
+	needFrag := frag
+	out := header.IPv6Len + payload
+	if !df && !frag && out > c.fragLimit {
+		needFrag = true
+	}
+	if needFrag {
+		out += header.FragmentLen
+	}
+	fragSize := 0
+	if df && out > c.opt.MTU6 {
+		return t.error4(b, off, total, header.ICMPv4DestUnreach, header.ICMPv4FragNeeded, uint32(c.opt.MTU6-20), ReasonTooBig)
+	}
+	if needFrag && out > c.fragLimit {
+		fragSize = c.fragLimit
+	}
+	if frag && int(ip.FragmentOffset())*8+payload > 65535 {
+		return drop(ReasonFragmentBadOffsets) // its offsets would not fit
+	}
+
+	// Transport checksums (RFC 7915 §4.5), first fragment only.
+	if first {
+		l4 := p[ihl:]
+		switch proto {
+		case header.ProtoTCP:
+			if payload < header.TCPChecksumOffset+2 {
+				return drop(ReasonL4Truncated)
+			}
+			patchTCP(l4, delta4to6(src4, dst4, src6, dst6))
+		case header.ProtoUDP:
+			if payload < header.UDPLen {
+				return drop(ReasonL4Truncated)
+			}
+			cs := header.Port(l4, header.UDPChecksumOffset)
+			if cs == 0 {
+				switch c.opt.UDPZeroChecksum {
+				case UDPZeroForward:
+				case UDPZeroCalculate:
+					if frag {
+						// The datagram is not all here: RFC 7915 §4.5.
+						return t.error4(b, off, total, header.ICMPv4DestUnreach, header.ICMPv4AdminProhibited, 0, ReasonUDPZeroFragment)
+					}
+					computeUDP(l4[:payload], pseudo6(src6, dst6, header.ProtoUDP, payload))
+				case UDPZeroReject:
+					return t.error4(b, off, total, header.ICMPv4DestUnreach, header.ICMPv4AdminProhibited, 0, ReasonUDPZeroChecksum)
+				default:
+					return drop(ReasonUDPZeroChecksum)
+				}
+				break
+			}
+			patchUDP(l4, delta4to6(src4, dst4, src6, dst6))
+		case header.ProtoICMPv4:
+			echoTo6(l4, pseudo6(src6, dst6, header.ProtoICMPv6, payload))
+		}
+	}
+	if proto == header.ProtoICMPv4 {
+		proto = header.ProtoICMPv6
+	}
+
+	// Read the rest of the IPv4 header before the IPv6 header overwrites it.
+	tos := ip.TOS()
+	if c.opt.ZeroTrafficClass {
+		tos = 0
+	}
+	id, mf, foff := ip.ID(), ip.MF(), ip.FragmentOffset()
+	hdrLen := header.IPv6Len
+	if needFrag {
+		hdrLen += header.FragmentLen
+	}
+	start := off + ihl - hdrLen
+	if start < 0 {
+		return drop(ReasonNoRoom)
+	}
+	o := header.IPv6(b[start:])
+	o.SetVersionClassFlow(tos, 0)
+	o.SetPayloadLength(out - header.IPv6Len)
+	o.SetHopLimit(ttl)
+	put6(o[8:], src6)
+	put6(o[24:], dst6)
+	if needFrag {
+		o.SetNextHeader(header.ProtoFragment)
+		header.Fragment(b[start+header.IPv6Len:]).Set(proto, foff, mf, uint32(id))
+	} else {
+		o.SetNextHeader(proto)
+	}
+	return verdict(Forward, Side6, ReasonNone, start, out, fragSize)
+}
+
+// plateaus are the RFC 1191 §7 MTU plateaus.
+var plateaus = [...]int{65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68}
+
+// plateau returns the greatest plateau below length (RFC 1191 §7).
+func plateau(length int) int {
+	for _, p := range plateaus {
+		if p < length {
+			return p
+		}
+	}
+	return 68
+}
+
+// icmp4Error translates an ICMPv4 error message and the packet it quotes
+// into ICMPv6 (RFC 7915 §4.2, §4.3), with RFC 4884 extensions. The ICMPv6
+// error is cut to 1280 bytes.
+func (t *Translator) icmp4Error(b []byte, off, ihl, total int, hairpin bool) Verdict {
+	c := t.c
+	p := b[off : off+total]
+	ip := header.IPv4(p)
+	l4 := ihl
+	if header.Fold(header.Sum(p[l4:total], 0)) != 0xffff {
+		return drop(ReasonICMPChecksum)
+	}
+	ic := header.ICMP(p[l4:])
+	typ, code, rest := ic.Type(), ic.Code(), ic.Rest()
+	q := l4 + header.ICMPLen
+	if total-q < header.IPv4MinLen {
+		return drop(ReasonICMPInnerBad)
+	}
+	inner := header.IPv4(p[q:])
+	iihl := inner.HeaderLen()
+	if inner.Version() != 4 || iihl < header.IPv4MinLen || q+iihl > total {
+		return drop(ReasonICMPInnerBad)
+	}
+	itotal := inner.TotalLength()
+
+	// RFC 7915 §4.2: types and codes.
+	var t6, c6 uint8
+	var rest6 uint32
+	ext := false // the ICMPv6 type can carry an RFC 4884 length
+	switch typ {
+	case header.ICMPv4DestUnreach:
+		t6, ext = header.ICMPv6DestUnreach, true
+		switch code {
+		case header.ICMPv4NetUnreach, header.ICMPv4HostUnreach, header.ICMPv4SourceRouteFail,
+			header.ICMPv4NetUnknown, header.ICMPv4HostUnknown, header.ICMPv4HostIsolated,
+			header.ICMPv4NetTOSUnreach, header.ICMPv4HostTOSUnreach:
+			c6 = header.ICMPv6NoRoute
+		case header.ICMPv4ProtoUnreach:
+			t6, c6, rest6, ext = header.ICMPv6ParamProblem, header.ICMPv6UnknownNext, 6, false
+		case header.ICMPv4PortUnreach:
+			c6 = header.ICMPv6PortUnreach
+		case header.ICMPv4FragNeeded:
+			t6, c6, ext = header.ICMPv6PacketTooBig, 0, false
+			// min(MTU + 20, IPv6 next-hop MTU, IPv4 next-hop MTU + 20); a
+			// zero MTU (pre-RFC 1191 router) is estimated from the plateau
+			// below the quoted packet's length.
+			mtu := int(rest & 0xffff)
+			if mtu == 0 {
+				mtu = plateau(itotal)
+			}
+			rest6 = uint32(max(minMTU6, min(mtu+20, c.opt.MTU6, c.opt.MTU4+20)))
+		case header.ICMPv4NetProhibited, header.ICMPv4HostProhibited, header.ICMPv4AdminProhibited,
+			header.ICMPv4PrecedenceCutoff:
+			c6 = header.ICMPv6AdminProhibited
+		default:
+			return drop(ReasonICMPCode)
+		}
+	case header.ICMPv4TimeExceeded:
+		if code > 1 {
+			return drop(ReasonICMPCode)
+		}
+		t6, c6, ext = header.ICMPv6TimeExceeded, code, true
+	case header.ICMPv4ParamProblem:
+		if code != 0 && code != 2 {
+			return drop(ReasonICMPCode)
+		}
+		ptr, ok := pointer4to6(uint8(rest >> 24))
+		if !ok {
+			return drop(ReasonICMPPointer)
+		}
+		t6, c6, rest6 = header.ICMPv6ParamProblem, header.ICMPv6ErroneousHeader, uint32(ptr)
+	}
+
+	// The original datagram field, and an RFC 4884 extension after it.
+	origEnd := total
+	hasExt := false
+	if (typ == header.ICMPv4DestUnreach || typ == header.ICMPv4TimeExceeded || typ == header.ICMPv4ParamProblem) && p[l4+5] != 0 {
+		if n := int(p[l4+5]) * 4; q+n <= total && n >= iihl {
+			origEnd, hasExt = q+n, true
+		}
+	}
+	iproto := inner.Protocol()
+	if ipv6Only(iproto) {
+		return drop(ReasonICMPInnerBad)
+	}
+	ifrag := inner.IsFragment()
+	ifirst := inner.FragmentOffset() == 0
+	il4 := q + iihl
+	if iproto == header.ProtoICMPv4 && ifirst && il4 < origEnd {
+		switch p[il4] {
+		case header.ICMPv4Echo, header.ICMPv4EchoReply:
+		case header.ICMPv4DestUnreach, header.ICMPv4SourceQuench, header.ICMPv4Redirect,
+			header.ICMPv4TimeExceeded, header.ICMPv4ParamProblem:
+			return drop(ReasonICMPErrorInError)
+		default:
+			return drop(ReasonICMPInnerBad)
+		}
+	}
+
+	// Addresses (RFC 7757 §4 for the hairpinning exceptions). The quoted
+	// packet went from isrc to idst; the error comes back to isrc.
+	isrc4, idst4 := inner.Src32(), inner.Dst32()
+	src4, dst4 := ip.Src32(), ip.Dst32()
+	isHairpin := hairpin || c.opt.Hairpin == HairpinSimple
+	dst6, _, r := t.map4to6(dst4, false, true)
+	if r != ReasonNone {
+		return drop(r)
+	}
+	// The source of an error is any router: reserved addresses are
+	// translated too (as Jool does), and one that has no mapping takes an
+	// RFC 6791 address.
+	src6, _, r := t.map4to6Lax(src4, !(isHairpin && src4 == idst4))
+	if r != ReasonNone {
+		var ok bool
+		if src6, ok = t.rfc6791v6(src4); !ok {
+			return drop(ReasonNoErrorSource)
+		}
+	}
+	isrc6, _, r := t.map4to6(isrc4, true, true)
+	if r != ReasonNone {
+		return drop(ReasonICMPInnerBad)
+	}
+	idst6, _, r := t.map4to6(idst4, false, !isHairpin)
+	if r != ReasonNone {
+		return drop(ReasonICMPInnerBad)
+	}
+	ttl := ip.TTL()
+	if !hairpin {
+		if ttl <= 1 {
+			return drop(ReasonHopLimit) // never an error about an error
+		}
+		ttl--
+	}
+
+	// Layout: the quoted upper-layer bytes stay where they are; the outer
+	// IPv6 header, the ICMPv6 header and the quoted IPv6 header (with a
+	// Fragment header if the quoted packet was a fragment) are written in
+	// the 88 or 96 bytes before them.
+	ihdr := header.IPv6Len
+	if ifrag {
+		ihdr += header.FragmentLen
+	}
+	avail := max(0, origEnd-il4)
+	itos, ittl, iid, imf, ifoff := inner.TOS(), inner.TTL(), inner.ID(), inner.MF(), inner.FragmentOffset()
+	if c.opt.ZeroTrafficClass {
+		itos = 0
+	}
+	tos := ip.TOS()
+	if c.opt.ZeroTrafficClass {
+		tos = 0
+	}
+	ipayload := max(0, itotal-iihl) // what the quoted packet claimed
+
+	if ifirst {
+		l := p[il4:origEnd]
+		d := delta4to6(isrc4, idst4, isrc6, idst6)
+		switch {
+		case iproto == header.ProtoTCP && avail >= header.TCPChecksumOffset+2:
+			patchTCP(l, d)
+		case iproto == header.ProtoUDP && avail >= header.UDPLen && header.Port(l, header.UDPChecksumOffset) != 0:
+			patchUDP(l, d)
+		case iproto == header.ProtoICMPv4 && avail >= header.ICMPLen:
+			echoTo6(l, pseudo6(isrc6, idst6, header.ProtoICMPv6, ipayload))
+		}
+	}
+	if iproto == header.ProtoICMPv4 {
+		iproto = header.ProtoICMPv6
+	}
+
+	// Sizes. The original datagram field becomes ihdr+avail bytes; with an
+	// extension it is cut to 64 bits (as Jool does) and padded to at least
+	// 128 bytes (RFC 4884 §4.1), and the whole error is cut to 1280 bytes:
+	// the original datagram gives way first, the extension is kept whole or
+	// dropped.
+	// From here on offsets are absolute in b: the new headers start
+	// before off.
+	ail4 := off + il4
+	start := ail4 - ihdr - header.ICMPLen - header.IPv6Len
+	if start < 0 {
+		return drop(ReasonNoRoom)
+	}
+	const maxErr = minMTU6
+	extLen, origLen := 0, 0
+	if hasExt && ext {
+		extLen = total - origEnd
+	}
+	if extLen > 0 {
+		room := (maxErr - header.IPv6Len - header.ICMPLen - extLen) &^ 7
+		if room < 128 {
+			extLen = 0 // no room for the extension and 128 bytes of datagram
+		}
+		origLen = min(max(128, (ihdr+avail)&^7), room)
+	}
+	var msgEnd int // end of the ICMPv6 message
+	lenWords := uint32(0)
+	if extLen > 0 {
+		dataEnd := ail4 + min(avail, origLen-ihdr) // end of the quoted bytes kept
+		newExt := ail4 - ihdr + origLen            // where the extension goes
+		if newExt+extLen > len(b) {
+			return drop(ReasonNoRoom)
+		}
+		copy(b[newExt:newExt+extLen], b[off+origEnd:off+origEnd+extLen])
+		if dataEnd < newExt {
+			clear(b[dataEnd:newExt])
+		}
+		msgEnd = newExt + extLen
+		lenWords = uint32(origLen / 8)
+	} else {
+		msgEnd = min(off+origEnd, start+maxErr)
+	}
+
+	// The quoted IPv6 header.
+	qi := header.IPv6(b[ail4-ihdr:])
+	qi.SetVersionClassFlow(itos, 0)
+	qi.SetHopLimit(ittl)
+	put6(qi[8:], isrc6)
+	put6(qi[24:], idst6)
+	if ifrag {
+		qi.SetPayloadLength(ipayload + header.FragmentLen)
+		qi.SetNextHeader(header.ProtoFragment)
+		header.Fragment(b[ail4-header.FragmentLen:]).Set(iproto, ifoff, imf, uint32(iid))
+	} else {
+		qi.SetPayloadLength(ipayload)
+		qi.SetNextHeader(iproto)
+	}
+
+	// The ICMPv6 header.
+	msgStart := start + header.IPv6Len
+	msgLen := msgEnd - msgStart
+	if t6 == header.ICMPv6DestUnreach || t6 == header.ICMPv6TimeExceeded {
+		rest6 = lenWords << 24
+	}
+	o6 := header.ICMP(b[msgStart:])
+	o6.SetTypeCode(t6, c6)
+	o6.SetRest(rest6)
+	o6.SetChecksum(0)
+	o6.SetChecksum(header.Checksum(b[msgStart:msgEnd], pseudo6(src6, dst6, header.ProtoICMPv6, msgLen)))
+
+	// The outer IPv6 header.
+	o := header.IPv6(b[start:])
+	o.SetVersionClassFlow(tos, 0)
+	o.SetPayloadLength(msgLen)
+	o.SetNextHeader(header.ProtoICMPv6)
+	o.SetHopLimit(ttl)
+	put6(o[8:], src6)
+	put6(o[24:], dst6)
+	return verdict(Forward, Side6, ReasonNone, start, msgEnd-start, 0)
+}
+
+// pointer4to6 maps an ICMPv4 Parameter Problem pointer to ICMPv6 (RFC 7915
+// §4.2, Figure 3).
+func pointer4to6(ptr uint8) (uint8, bool) {
+	switch {
+	case ptr == 0:
+		return 0, true // Version/IHL
+	case ptr == 1:
+		return 1, true // Type of Service
+	case ptr == 2 || ptr == 3:
+		return 4, true // Total Length -> Payload Length
+	case ptr == 8:
+		return 7, true // TTL -> Hop Limit
+	case ptr == 9:
+		return 6, true // Protocol -> Next Header
+	case ptr >= 12 && ptr <= 15:
+		return 8, true // Source Address
+	case ptr >= 16 && ptr <= 19:
+		return 24, true // Destination Address
+	}
+	return 0, false
+}

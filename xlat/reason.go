@@ -1,0 +1,107 @@
+package xlat
+
+//go:generate stringer -type=Reason -linecomment
+
+// Reason says why a packet was dropped, or why the translator answered it
+// with an ICMP error instead of translating it. Every Reason is counted by
+// the caller; none is logged per packet.
+type Reason uint8
+
+// Reasons. The line comment is the stable name used in counters and metrics.
+const (
+	ReasonNone Reason = iota // none
+
+	// Malformed input.
+	ReasonTruncated       // truncated
+	ReasonBadVersion      // bad_version
+	ReasonBadHeaderLength // bad_header_length
+	ReasonBadLength       // bad_length
+	ReasonBadChecksum4    // bad_ipv4_checksum
+	ReasonBadExtHeader    // bad_extension_header
+	ReasonL4Truncated     // l4_truncated
+
+	// Policy and forwarding decisions.
+	ReasonExtAfterFragment   // extension_after_fragment
+	ReasonSegmentsLeft       // segments_left
+	ReasonSourceRoute        // source_route
+	ReasonHopLimit           // hop_limit_exceeded
+	ReasonTooBig             // too_big
+	ReasonNoRoute6           // no_mapping_dst6
+	ReasonNoRoute4           // no_mapping_dst4
+	ReasonNoSource6          // no_mapping_src6
+	ReasonNoSource4          // no_mapping_src4
+	ReasonNonGlobalDst       // wkp_non_global_dst
+	ReasonNonGlobalSrc       // wkp_non_global_src
+	ReasonReservedAddr       // reserved_address
+	ReasonFragmentedICMP     // fragmented_icmp
+	ReasonICMPv6Info         // icmpv6_untranslatable_type
+	ReasonICMPv4Info         // icmpv4_untranslatable_type
+	ReasonICMPCode           // icmp_untranslatable_code
+	ReasonICMPPointer        // icmp_untranslatable_pointer
+	ReasonICMPChecksum       // icmp_error_bad_checksum
+	ReasonICMPInnerBad       // icmp_error_bad_inner_packet
+	ReasonICMPErrorInError   // icmp_error_in_error
+	ReasonUDPZeroChecksum    // udp_zero_checksum
+	ReasonUDPZeroChecksum6   // udp_zero_checksum_ipv6
+	ReasonUDPZeroFragment    // udp_zero_checksum_fragment
+	ReasonOwnAddress         // own_address
+	ReasonOwnAddressUnreach  // own_address_unreachable
+	ReasonNoErrorSource      // no_error_source_address
+	ReasonNoRoom             // no_buffer_room
+	ReasonWrongSide          // wrong_side
+	ReasonFragmentBadOffsets // fragment_bad_offsets
+	ReasonRateLimited        // icmp_error_rate_limited
+	ReasonProtocol           // untranslatable_protocol
+
+	NumReasons // num_reasons
+)
+
+var explanations = [NumReasons]string{
+	ReasonNone:               "not dropped",
+	ReasonTruncated:          "the packet is shorter than its IP header or its length fields claim",
+	ReasonBadVersion:         "the IP version nibble does not match the side the packet arrived on",
+	ReasonBadHeaderLength:    "the IPv4 IHL is below 5 or beyond the packet",
+	ReasonBadLength:          "the IP length fields are inconsistent (total length below the header, IPv6 jumbogram)",
+	ReasonBadChecksum4:       "the IPv4 header checksum does not verify",
+	ReasonBadExtHeader:       "an IPv6 extension header is truncated, misplaced, or the chain is too long",
+	ReasonL4Truncated:        "the TCP, UDP or ICMP header is cut short, so its checksum cannot be updated",
+	ReasonExtAfterFragment:   "an IPv6 extension header follows the Fragment header; it cannot be translated (RFC 7915 §5.1)",
+	ReasonSegmentsLeft:       "an IPv6 Routing header has Segments Left > 0; answered with ICMPv6 Parameter Problem (RFC 7915 §5.1)",
+	ReasonSourceRoute:        "an IPv4 packet carries an unexpired source route option; answered with ICMPv4 3/5 (RFC 7915 §4.1)",
+	ReasonHopLimit:           "TTL or Hop Limit would reach zero; answered with ICMP Time Exceeded",
+	ReasonTooBig:             "the translated packet would exceed the next-hop MTU and may not be fragmented; answered with Packet Too Big or Fragmentation Needed",
+	ReasonNoRoute6:           "the IPv6 destination is neither in the RFC 6052 prefix nor in an EAM entry",
+	ReasonNoRoute4:           "the IPv4 destination has no IPv6 mapping",
+	ReasonNoSource6:          "the IPv6 source has no IPv4 mapping",
+	ReasonNoSource4:          "the IPv4 source has no IPv6 mapping",
+	ReasonNonGlobalDst:       "the destination is a non-global IPv4 address behind the Well-Known Prefix (RFC 6052 §3.1)",
+	ReasonNonGlobalSrc:       "the source is a non-global IPv4 address behind the Well-Known Prefix (RFC 6052 §3.1)",
+	ReasonReservedAddr:       "an address is unspecified, loopback, link-local, multicast or broadcast and is never translated",
+	ReasonFragmentedICMP:     "the ICMP message is fragmented; its checksum cannot be translated without reassembly",
+	ReasonICMPv6Info:         "ICMPv6 type with no ICMPv4 equivalent (ND, MLD, unknown informational) (RFC 7915 §5.2)",
+	ReasonICMPv4Info:         "ICMPv4 type with no ICMPv6 equivalent (timestamp, information, address mask, router discovery, redirect, source quench) (RFC 7915 §4.2)",
+	ReasonICMPCode:           "ICMP error code with no equivalent on the other side (RFC 7915 §4.2, §5.2)",
+	ReasonICMPPointer:        "Parameter Problem pointer to a field that has no equivalent on the other side (RFC 7915 §4.2, §5.2)",
+	ReasonICMPChecksum:       "ICMP error with a bad checksum: it would be recomputed, so it is not translated",
+	ReasonICMPInnerBad:       "ICMP error whose quoted packet is malformed or cannot be translated",
+	ReasonICMPErrorInError:   "ICMP error that quotes another ICMP error",
+	ReasonUDPZeroChecksum:    "IPv4 UDP datagram without checksum, dropped as configured (udp-zero-checksum)",
+	ReasonUDPZeroChecksum6:   "IPv6 UDP datagram with a zero checksum, which IPv6 forbids",
+	ReasonUDPZeroFragment:    "fragmented IPv4 UDP datagram without checksum: the checksum cannot be computed",
+	ReasonOwnAddress:         "packet addressed to the translator itself (answered if it is an echo request)",
+	ReasonOwnAddressUnreach:  "packet addressed to the translator itself for a protocol it does not serve; answered with ICMP unreachable",
+	ReasonNoErrorSource:      "an ICMP error was due but no source address (ipv4-addr, ipv6-addr) is configured",
+	ReasonNoRoom:             "the buffer has too little headroom or tailroom to translate in place",
+	ReasonWrongSide:          "the packet's IP version does not belong to the side it arrived on",
+	ReasonFragmentBadOffsets: "the fragment would end beyond the 65535 bytes a datagram can hold",
+	ReasonProtocol:           "the protocol number exists on one side only: ICMPv4 in IPv6, or an IPv6 extension header or ICMPv6 in IPv4",
+	ReasonRateLimited:        "an ICMP error was due but the translator's error rate limit suppressed it (RFC 4443 §2.4(f))",
+}
+
+// Explain returns one sentence saying what r means.
+func (r Reason) Explain() string {
+	if r >= NumReasons {
+		return "unknown reason"
+	}
+	return explanations[r]
+}

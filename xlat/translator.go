@@ -1,0 +1,283 @@
+package xlat
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/nat64br/nat64br/xlat/header"
+)
+
+// Headroom is the number of bytes that must be free in the buffer before a
+// packet given to Translate. The largest growth is an ICMPv4 error
+// translated to ICMPv6: +20 bytes for the outer header, +20 for the quoted
+// header, +8 for a quoted Fragment header.
+const Headroom = 64
+
+// Tailroom is the number of bytes that should be free after a packet. Only
+// RFC 4884 extensions use it, to pad the original datagram field of a
+// translated ICMP error; without it such an error is dropped
+// (ReasonNoRoom).
+const Tailroom = 160
+
+// minMTU6 is the IPv6 minimum link MTU (RFC 8200 §5).
+const minMTU6 = 1280
+
+// Translator translates packets between IPv6 and IPv4. It is not safe for
+// concurrent use: give each worker goroutine its own (Clone).
+type Translator struct {
+	c     *tables
+	id    uint16 // next IPv4 Identification
+	now   int64  // unix nanoseconds of the packet being translated
+	limit errorLimiter
+}
+
+// tables is the immutable state that clones share.
+type tables struct {
+	opt       Options
+	pool      pool6
+	eam       eamTable
+	own4      uint32
+	own6      u128
+	hasOwn4   bool
+	hasOwn6   bool
+	r6791v4   uint32
+	r6791v4n  uint32 // number of addresses in the pool, 0: use own4
+	r6791v6   u128
+	r6791v6n  uint64 // number of addresses in the pool (capped), 0: use own6
+	fragLimit int    // largest IPv6 packet a DF=0 IPv4 packet becomes
+	errRate   int64  // own ICMP errors per second
+	errBurst  int64
+}
+
+// New returns a Translator for opts, or an error naming the first invalid
+// option.
+func New(opts Options) (*Translator, error) {
+	opts.setDefaults()
+	c := &tables{opt: opts}
+	var err error
+	if c.pool, err = newPool6(opts.Prefix); err != nil {
+		return nil, err
+	}
+	if c.eam, err = newEAMTable(opts.EAM); err != nil {
+		return nil, err
+	}
+	if opts.MTU4 < 68 || opts.MTU4 > 65535 {
+		return nil, fmt.Errorf("IPv4 MTU %d is outside 68..65535", opts.MTU4)
+	}
+	if opts.MTU6 < minMTU6 || opts.MTU6 > 65535 {
+		return nil, fmt.Errorf("IPv6 MTU %d is outside 1280..65535", opts.MTU6)
+	}
+	if opts.LowestIPv6MTU < minMTU6 || opts.LowestIPv6MTU > 65535 {
+		return nil, fmt.Errorf("lowest IPv6 MTU %d is outside 1280..65535", opts.LowestIPv6MTU)
+	}
+	c.fragLimit = min(opts.LowestIPv6MTU, opts.MTU6)
+	c.errRate = int64(opts.ICMPErrorRate)
+	c.errBurst = max(10, c.errRate/10)
+	if a := opts.IPv4Addr; a.IsValid() {
+		if !a.Is4() {
+			return nil, fmt.Errorf("IPv4 address %s is not IPv4", a)
+		}
+		a4 := a.As4()
+		c.own4, c.hasOwn4 = binary.BigEndian.Uint32(a4[:]), true
+	}
+	switch a := opts.IPv6Addr; {
+	case a.IsValid():
+		if !a.Is6() || a.Is4In6() {
+			return nil, fmt.Errorf("IPv6 address %s is not IPv6", a)
+		}
+		a6 := a.As16()
+		c.own6, c.hasOwn6 = u128From16(&a6), true
+	case c.hasOwn4 && c.pool.bits != 0:
+		c.own6, c.hasOwn6 = c.pool.embed(c.own4), true
+	}
+	if p := opts.RFC6791v4; p.IsValid() {
+		if !p.Addr().Is4() {
+			return nil, fmt.Errorf("RFC 6791 IPv4 pool %s is not an IPv4 prefix", p)
+		}
+		p = p.Masked()
+		a4 := p.Addr().As4()
+		c.r6791v4, c.r6791v4n = binary.BigEndian.Uint32(a4[:]), uint32(1)<<(32-p.Bits())
+		if p.Bits() == 0 {
+			c.r6791v4n = 1 << 31
+		}
+	}
+	if p := opts.RFC6791v6; p.IsValid() {
+		if !p.Addr().Is6() || p.Addr().Is4In6() {
+			return nil, fmt.Errorf("RFC 6791 IPv6 pool %s is not an IPv6 prefix", p)
+		}
+		p = p.Masked()
+		a6 := p.Addr().As16()
+		c.r6791v6, c.r6791v6n = u128From16(&a6), uint64(1)<<min(62, 128-p.Bits())
+	}
+	t := &Translator{c: c, id: uint16(opts.IDSeed)}
+	if opts.IDSeed == 0 {
+		var s [2]byte
+		_, _ = rand.Read(s[:])
+		t.id = binary.BigEndian.Uint16(s[:])
+	}
+	return t, nil
+}
+
+// Clone returns a Translator that shares t's tables and has its own
+// per-packet state, for another worker goroutine.
+func (t *Translator) Clone() *Translator {
+	return &Translator{c: t.c, id: t.id + 0x5555}
+}
+
+// Translate translates the packet b[off:off+n] that arrived on side from.
+// b must have Headroom bytes before off and should have Tailroom bytes after
+// off+n. The packet is modified in place; the Verdict says where the result
+// is and what to do with it. now is the time the packet arrived (unused by
+// the stateless translator; NAT64 state will be driven by it).
+func (t *Translator) Translate(b []byte, off, n int, from Side, now time.Time) Verdict {
+	if off < Headroom || n < 0 || off+n > len(b) {
+		return drop(ReasonNoRoom)
+	}
+	if n == 0 {
+		return drop(ReasonTruncated)
+	}
+	t.now = now.UnixNano()
+	v := b[off] >> 4
+	switch from {
+	case Side6:
+		if v != 6 {
+			return drop(ReasonWrongSide)
+		}
+		return t.from6(b, off, n, false)
+	case Side4:
+		if v != 4 {
+			return drop(ReasonWrongSide)
+		}
+		return t.from4(b, off, n, false)
+	}
+	return drop(ReasonWrongSide)
+}
+
+func (t *Translator) nextID() uint16 {
+	t.id++
+	return t.id
+}
+
+// mapKind says how an address was translated.
+type mapKind uint8
+
+const (
+	kindNone mapKind = iota
+	kindEAM
+	kindPrefix
+	kindRFC6791
+)
+
+// map6to4 translates an IPv6 address to IPv4: EAM first, then the RFC 6052
+// prefix (RFC 7757 §3.3). src selects the reasons for a source address.
+func (t *Translator) map6to4(a u128, src bool) (uint32, mapKind, Reason) {
+	c := t.c
+	if reserved6(a) {
+		return 0, kindNone, ReasonReservedAddr
+	}
+	if v4, ok := c.eam.to4(a); ok {
+		if reserved4(v4) {
+			return v4, kindNone, ReasonReservedAddr
+		}
+		return v4, kindEAM, ReasonNone
+	}
+	if c.pool.contains(a) {
+		v4 := c.pool.extract(a)
+		if reserved4(v4) {
+			return v4, kindNone, ReasonReservedAddr
+		}
+		if c.pool.wkp && !c.opt.AllowNonGlobalWKP && nonGlobal4(v4) {
+			if src {
+				return v4, kindNone, ReasonNonGlobalSrc
+			}
+			return v4, kindNone, ReasonNonGlobalDst
+		}
+		return v4, kindPrefix, ReasonNone
+	}
+	if src {
+		return 0, kindNone, ReasonNoSource6
+	}
+	return 0, kindNone, ReasonNoRoute6
+}
+
+// map4to6 translates an IPv4 address to IPv6: EAM first unless useEAM is
+// false (RFC 7757 §4 hairpinning), then the RFC 6052 prefix.
+func (t *Translator) map4to6(a uint32, src, useEAM bool) (u128, mapKind, Reason) {
+	c := t.c
+	if reserved4(a) {
+		return u128{}, kindNone, ReasonReservedAddr
+	}
+	if useEAM {
+		if v6, ok := c.eam.to6(a); ok {
+			if reserved6(v6) {
+				return v6, kindNone, ReasonReservedAddr
+			}
+			return v6, kindEAM, ReasonNone
+		}
+	}
+	if c.pool.bits != 0 {
+		if c.pool.wkp && !c.opt.AllowNonGlobalWKP && nonGlobal4(a) {
+			if src {
+				return u128{}, kindNone, ReasonNonGlobalSrc
+			}
+			return u128{}, kindNone, ReasonNonGlobalDst
+		}
+		return c.pool.embed(a), kindPrefix, ReasonNone
+	}
+	if src {
+		return u128{}, kindNone, ReasonNoSource4
+	}
+	return u128{}, kindNone, ReasonNoRoute4
+}
+
+// map4to6Lax translates the IPv4 source of an ICMP error: reserved
+// addresses and non-global ones behind the Well-Known Prefix are translated
+// too, since routers answer from whatever address they have.
+func (t *Translator) map4to6Lax(a uint32, useEAM bool) (u128, mapKind, Reason) {
+	c := t.c
+	if useEAM {
+		if v6, ok := c.eam.to6(a); ok {
+			return v6, kindEAM, ReasonNone
+		}
+	}
+	if c.pool.bits != 0 {
+		return c.pool.embed(a), kindPrefix, ReasonNone
+	}
+	return u128{}, kindNone, ReasonNoSource4
+}
+
+// rfc6791v4 picks the source of a translated ICMPv4 error whose IPv6 source
+// has no IPv4 mapping (RFC 6791 §4): an address of the pool chosen by a hash
+// of the untranslatable address, so one router keeps one address, or the
+// translator's own address.
+func (t *Translator) rfc6791v4(a u128) (uint32, bool) {
+	c := t.c
+	if c.r6791v4n == 0 {
+		return c.own4, c.hasOwn4
+	}
+	h := uint32(a.lo) ^ uint32(a.lo>>32) ^ uint32(a.hi)
+	return c.r6791v4 + h%c.r6791v4n, true
+}
+
+// rfc6791v6 picks the source of a translated ICMPv6 error whose IPv4 source
+// has no IPv6 mapping (RFC 6791 §4).
+func (t *Translator) rfc6791v6(a uint32) (u128, bool) {
+	c := t.c
+	if c.r6791v6n == 0 {
+		return c.own6, c.hasOwn6
+	}
+	out := c.r6791v6
+	out.lo += uint64(a) % c.r6791v6n
+	return out, true
+}
+
+// pseudo6 is the running sum of an IPv6 pseudo-header (RFC 8200 §8.1).
+func pseudo6(src, dst u128, nh uint8, n int) uint64 {
+	return header.Add(header.Add(src.hi, src.lo), header.Add(header.Add(dst.hi, dst.lo), uint64(nh)+uint64(n)))
+}
+
+// sum6 and neg6 are the running sum of an IPv6 address and its negation.
+func sum6(a u128) uint64 { return header.Add(a.hi, a.lo) }
+func neg6(a u128) uint64 { return header.Add(^a.hi, ^a.lo) }
