@@ -1,0 +1,365 @@
+// Package config loads nat64br's YAML configuration: it decodes with yaml.v3
+// (unknown keys are errors), applies defaults, and validates every value,
+// reporting each problem with the file, line and key it concerns.
+//
+// config returns typed values (netip.Prefix, time.Duration, small enums);
+// the command maps them to each package's own Options, so parsing and the
+// data path stay apart.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Mode is the translation mode.
+type Mode string
+
+// Modes.
+const (
+	ModeSIIT  Mode = "siit"  // stateless IP/ICMP translation (RFC 7915) with RFC 6052 and RFC 7757 mapping
+	ModeNAT64 Mode = "nat64" // stateful NAT64 (RFC 6146)
+)
+
+// UDPZeroChecksum is the udp-zero-checksum policy.
+type UDPZeroChecksum string
+
+// UDP zero-checksum policies.
+const (
+	UDPZeroDrop      UDPZeroChecksum = "drop"
+	UDPZeroReject    UDPZeroChecksum = "reject"
+	UDPZeroCalculate UDPZeroChecksum = "calculate"
+	UDPZeroForward   UDPZeroChecksum = "forward"
+)
+
+// HairpinMode is the eam-hairpin-mode (RFC 7757 §4).
+type HairpinMode string
+
+// Hairpinning modes.
+const (
+	HairpinNone      HairpinMode = "none"
+	HairpinSimple    HairpinMode = "simple"
+	HairpinIntrinsic HairpinMode = "intrinsic"
+)
+
+// EAM is one explicit address mapping (RFC 7757).
+type EAM struct {
+	IPv4 netip.Prefix
+	IPv6 netip.Prefix
+}
+
+// PortRange is an inclusive range of ports or ICMP identifiers.
+type PortRange struct{ Lo, Hi uint16 }
+
+// StaticBIB is a static NAT64 binding (port forward).
+type StaticBIB struct {
+	Proto    string // tcp, udp or icmp
+	IPv6     netip.Addr
+	IPv6Port uint16
+	IPv4     netip.Addr
+	IPv4Port uint16
+}
+
+// Config is a validated configuration. The zero value is not useful; use
+// Load, Parse or Default.
+type Config struct {
+	// Path is the file the configuration came from, for messages.
+	Path string
+
+	Mode          Mode
+	Prefix        netip.Prefix // RFC 6052 prefix; invalid when none
+	EAM           []EAM
+	IPv4Addr      netip.Addr
+	IPv6Addr      netip.Addr
+	MTU4, MTU6    int
+	LowestIPv6MTU int
+
+	UDPZeroChecksum     UDPZeroChecksum
+	RFC6791v4           netip.Prefix
+	RFC6791v6           netip.Prefix
+	EAMHairpinMode      HairpinMode
+	ZeroizeTrafficClass bool
+	WKPFStrict          bool
+	ICMPErrorRate       int
+
+	// Stateful NAT64 and TAYGA dynamic pool (accepted, see Warnings).
+	DynamicPool                netip.Prefix
+	Pool4                      []netip.Prefix
+	Pool4Ports                 struct{ TCP, UDP, ICMP PortRange }
+	StaticBIB                  []StaticBIB
+	AddressDependentFiltering  bool
+	DropICMPv6Info             bool
+	DropExternallyInitiatedTCP bool
+	SourceICMPv6ErrorsBetter   bool
+	MaximumSimultaneousOpens   int
+
+	// ReplayDrain is how far replay advances its clock after the last
+	// input packet (replay-drain-seconds).
+	ReplayDrain time.Duration
+
+	// Warnings are problems that do not stop the configuration from being
+	// used, each as "file:line: key: message".
+	Warnings []string
+}
+
+// raw mirrors the YAML document. Pointers tell an absent or null key from a
+// zero value.
+type raw struct {
+	Mode                       *string   `yaml:"mode"`
+	Prefix                     *string   `yaml:"prefix"`
+	Pool4                      []string  `yaml:"pool4"`
+	EAM                        []rawEAM  `yaml:"eam"`
+	IPv4Addr                   *string   `yaml:"ipv4-addr"`
+	IPv6Addr                   *string   `yaml:"ipv6-addr"`
+	MTU                        *rawMTU   `yaml:"mtu"`
+	LowestIPv6MTU              *int      `yaml:"lowest-ipv6-mtu"`
+	UDPZeroChecksum            *string   `yaml:"udp-zero-checksum"`
+	RFC6791v4                  *string   `yaml:"rfc6791v4-prefix"`
+	RFC6791v6                  *string   `yaml:"rfc6791v6-prefix"`
+	EAMHairpinMode             *string   `yaml:"eam-hairpin-mode"`
+	ZeroizeTrafficClass        *bool     `yaml:"zeroize-traffic-class"`
+	WKPFStrict                 *bool     `yaml:"wkpf-strict"`
+	ICMPErrorRate              *int      `yaml:"icmp-error-rate"`
+	DynamicPool                *string   `yaml:"dynamic-pool"`
+	Pool4Ports                 *rawPorts `yaml:"pool4-ports"`
+	StaticBIB                  []rawBIB  `yaml:"static-bib"`
+	AddressDependentFiltering  *bool     `yaml:"address-dependent-filtering"`
+	DropICMPv6Info             *bool     `yaml:"drop-icmpv6-info"`
+	DropExternallyInitiatedTCP *bool     `yaml:"drop-externally-initiated-tcp"`
+	SourceICMPv6ErrorsBetter   *bool     `yaml:"source-icmpv6-errors-better"`
+	MaximumSimultaneousOpens   *int      `yaml:"maximum-simultaneous-opens"`
+	ReplayDrainSeconds         *float64  `yaml:"replay-drain-seconds"`
+}
+
+type rawEAM struct {
+	IPv4 *string `yaml:"ipv4"`
+	IPv6 *string `yaml:"ipv6"`
+}
+
+type rawMTU struct {
+	IPv6 *int `yaml:"ipv6"`
+	IPv4 *int `yaml:"ipv4"`
+}
+
+type rawPorts struct {
+	TCP  *string `yaml:"tcp"`
+	UDP  *string `yaml:"udp"`
+	ICMP *string `yaml:"icmp"`
+}
+
+type rawBIB struct {
+	Proto    *string `yaml:"proto"`
+	IPv6     *string `yaml:"ipv6"`
+	IPv6Port *int    `yaml:"ipv6-port"`
+	IPv4     *string `yaml:"ipv4"`
+	IPv4Port *int    `yaml:"ipv4-port"`
+}
+
+// Error is a configuration error: every problem found, in file order.
+type Error struct {
+	Problems []string // "file:line: key: message"
+}
+
+func (e *Error) Error() string { return strings.Join(e.Problems, "\n") }
+
+// ErrInvalid is matched by errors.Is for every *Error.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Is reports whether target is ErrInvalid.
+func (e *Error) Is(target error) bool { return target == ErrInvalid }
+
+// Load reads and validates the configuration file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Default returns the configuration of an empty document.
+func Default() *Config {
+	c, err := Parse("default", nil)
+	if err != nil {
+		panic(err) // the empty document is valid by construction
+	}
+	return c
+}
+
+// Parse validates the YAML document data; name is used in messages.
+func Parse(name string, data []byte) (*Config, error) {
+	v := &validator{file: name, lines: map[string]int{}, bad: map[int]bool{}}
+	var r raw
+	var root yaml.Node
+	if len(bytes.TrimSpace(data)) > 0 {
+		if err := yaml.Unmarshal(data, &root); err != nil {
+			v.yamlError(err)
+			return nil, v.result()
+		}
+		v.index(&root, "")
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&r); err != nil && !errors.Is(err, io.EOF) {
+			v.yamlError(err)
+			var te *yaml.TypeError
+			if !errors.As(err, &te) {
+				return nil, v.result()
+			}
+		}
+	}
+	c := v.build(&r)
+	if err := v.result(); err != nil {
+		return nil, err
+	}
+	c.Path = name
+	c.Warnings = v.warnings
+	return c, nil
+}
+
+// validator collects problems with their line numbers.
+type validator struct {
+	file     string
+	lines    map[string]int // key path ("mtu.ipv6", "eam[0].ipv4") -> line
+	bad      map[int]bool   // lines the decoder already complained about
+	problems []problem
+	warnings []string
+}
+
+type problem struct {
+	line int
+	msg  string
+}
+
+// index records the line of every key path of the document.
+func (v *validator) index(n *yaml.Node, path string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			v.index(c, path)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if _, ok := v.lines[p]; !ok {
+				v.lines[p] = n.Content[i].Line
+			}
+			v.index(n.Content[i+1], p)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			v.lines[p] = c.Line
+			v.index(c, p)
+		}
+	}
+}
+
+// keyAt returns the key path declared on line, for decoder messages.
+func (v *validator) keyAt(line int) string {
+	best := ""
+	for k, l := range v.lines {
+		if l == line && (best == "" || len(k) > len(best) || (len(k) == len(best) && k < best)) {
+			best = k
+		}
+	}
+	return best
+}
+
+var (
+	reLine     = regexp.MustCompile(`^line (\d+): (.*)$`)
+	reUnknown  = regexp.MustCompile(`^field (\S+) not found in type`)
+	reTypeMism = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.*)$")
+)
+
+// yamlError turns yaml.v3 errors into located problems.
+func (v *validator) yamlError(err error) {
+	var te *yaml.TypeError
+	msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	for _, m := range msgs {
+		sub := reLine.FindStringSubmatch(m)
+		if sub == nil {
+			v.problems = append(v.problems, problem{0, m})
+			continue
+		}
+		line, _ := strconv.Atoi(sub[1])
+		msg := sub[2]
+		key := v.keyAt(line)
+		if strings.Contains(msg, "into config.raw") {
+			msg = "the document must be a mapping of keys to values"
+		} else if u := reUnknown.FindStringSubmatch(msg); u != nil {
+			msg = fmt.Sprintf("%s: unknown key", u[1])
+			if key != "" && strings.HasSuffix(key, u[1]) {
+				msg = fmt.Sprintf("%s: unknown key", key)
+			}
+		} else if t := reTypeMism.FindStringSubmatch(msg); t != nil {
+			want := strings.TrimPrefix(t[3], "*")
+			switch {
+			case strings.HasPrefix(want, "int"), strings.HasPrefix(want, "uint"):
+				want = "an integer"
+			case want == "float64":
+				want = "a number"
+			case want == "bool":
+				want = "true or false"
+			case want == "string":
+				want = "a string"
+			case strings.HasPrefix(want, "[]"):
+				want = "a list"
+			default:
+				want = "a mapping"
+			}
+			msg = fmt.Sprintf("%s: %q is not %s", key, t[2], want)
+		} else if key != "" {
+			msg = key + ": " + msg
+		}
+		v.bad[line] = true
+		v.problems = append(v.problems, problem{line, msg})
+	}
+}
+
+// errorf records a problem about the key at path.
+func (v *validator) errorf(path, format string, args ...any) {
+	line := v.lines[path]
+	if v.bad[line] && line != 0 {
+		return // already reported by the decoder
+	}
+	v.problems = append(v.problems, problem{line, path + ": " + fmt.Sprintf(format, args...)})
+}
+
+// warnf records a warning about the key at path.
+func (v *validator) warnf(path, format string, args ...any) {
+	v.warnings = append(v.warnings, fmt.Sprintf("%s:%d: %s: %s", v.file, v.lines[path], path, fmt.Sprintf(format, args...)))
+}
+
+func (v *validator) result() error {
+	if len(v.problems) == 0 {
+		return nil
+	}
+	sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].line < v.problems[j].line })
+	e := &Error{}
+	for _, p := range v.problems {
+		if p.line > 0 {
+			e.Problems = append(e.Problems, fmt.Sprintf("%s:%d: %s", v.file, p.line, p.msg))
+		} else {
+			e.Problems = append(e.Problems, fmt.Sprintf("%s: %s", v.file, p.msg))
+		}
+	}
+	return e
+}

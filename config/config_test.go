@@ -1,0 +1,190 @@
+package config
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaults(t *testing.T) {
+	c := Default()
+	switch {
+	case c.Mode != ModeSIIT, c.MTU4 != 1500, c.MTU6 != 1500, c.LowestIPv6MTU != 1280:
+		t.Fatalf("defaults: %+v", c)
+	case c.UDPZeroChecksum != UDPZeroDrop, c.EAMHairpinMode != HairpinIntrinsic, !c.WKPFStrict:
+		t.Fatalf("defaults: %+v", c)
+	case !c.SourceICMPv6ErrorsBetter, c.MaximumSimultaneousOpens != 10, c.Prefix.IsValid():
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+// TestConformanceKeys parses a configuration with every key of the
+// conformance contract (../shared/conformance/README.md), as its runner
+// writes them: quoted strings, block style, nulls.
+func TestConformanceKeys(t *testing.T) {
+	doc := `# tayga/addressing-004
+mode: "siit"
+prefix: "2001:db8:100::/40"
+pool4: ["192.0.2.2/32"]
+eam:
+  - ipv4: "1.0.0.0/24"
+    ipv6: "2001:db8:3::/120"
+  - ipv4: "192.0.2.0/24"
+    ipv6: "2001:db8:1c0:2::/72"
+ipv4-addr: "198.51.100.1"
+ipv6-addr: "2001:db8:1c0:2:1::"
+mtu:
+  ipv6: 1500
+  ipv4: 2153
+lowest-ipv6-mtu: 1402
+udp-zero-checksum: "calculate"
+rfc6791v4-prefix: "203.0.113.8/32"
+rfc6791v6-prefix: null
+eam-hairpin-mode: "simple"
+zeroize-traffic-class: true
+wkpf-strict: false
+dynamic-pool: "172.16.0.0/24"
+pool4-ports:
+  tcp: "1-3000"
+  udp: "1-3000"
+  icmp: "1-3000"
+static-bib:
+  - proto: "tcp"
+    ipv6: "2001:db8::5"
+    ipv6-port: 2000
+    ipv4: "192.0.2.2"
+    ipv4-port: 2000
+address-dependent-filtering: false
+drop-icmpv6-info: false
+drop-externally-initiated-tcp: false
+source-icmpv6-errors-better: false
+maximum-simultaneous-opens: 10
+replay-drain-seconds: 10
+`
+	c, err := Parse("conf.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case c.Prefix != netip.MustParsePrefix("2001:db8:100::/40"), len(c.EAM) != 2, c.MTU4 != 2153, c.LowestIPv6MTU != 1402:
+		t.Fatalf("parsed: %+v", c)
+	case c.UDPZeroChecksum != UDPZeroCalculate, c.EAMHairpinMode != HairpinSimple, !c.ZeroizeTrafficClass, c.WKPFStrict:
+		t.Fatalf("parsed: %+v", c)
+	case c.RFC6791v4 != netip.MustParsePrefix("203.0.113.8/32"), c.RFC6791v6.IsValid():
+		t.Fatalf("parsed: %+v", c)
+	case len(c.StaticBIB) != 1 || c.StaticBIB[0].IPv4Port != 2000, c.Pool4Ports.TCP != (PortRange{1, 3000}):
+		t.Fatalf("parsed: %+v", c)
+	case c.ReplayDrain != 10*time.Second, c.SourceICMPv6ErrorsBetter, c.DynamicPool != netip.MustParsePrefix("172.16.0.0/24"):
+		t.Fatalf("parsed: %+v", c)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "conf.yaml:22: dynamic-pool: not supported yet") {
+		t.Fatalf("warnings: %q", c.Warnings)
+	}
+}
+
+// TestErrors checks that each mistake is reported with file, line and key.
+func TestErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc string
+		want      []string
+	}{
+		{"unknown key", "mode: siit\nprefx: 64:ff9b::/96\n", []string{"c.yaml:2: prefx: unknown key"}},
+		{"unknown nested key", "mtu:\n  ipv6: 1500\n  ipv5: 1\n", []string{"c.yaml:3: mtu.ipv5: unknown key"}},
+		{"not an integer", "mtu:\n  ipv4: lots\n", []string{`c.yaml:2: mtu.ipv4: "lots" is not an integer`}},
+		{"bad prefix", "prefix: 64:ff9b::/33\n", []string{"c.yaml:1: prefix: 64:ff9b::/33: RFC 6052 allows prefix lengths 32, 40, 48, 56, 64 and 96 only"}},
+		{"host bits", "prefix: 64:ff9b::1/96\n", []string{"c.yaml:1: prefix: 64:ff9b::1/96 has bits set beyond the prefix length (did you mean 64:ff9b::/96?)"}},
+		{"ipv4 as prefix", "prefix: 192.0.2.0/24\n", []string{`c.yaml:1: prefix: "192.0.2.0/24" is not an IPv6 prefix`}},
+		{"mode", "mode: nat46\n", []string{`c.yaml:1: mode: "nat46" is not a mode: use siit or nat64`}},
+		{"nat64 not yet", "mode: nat64\n", []string{"c.yaml:1: mode: nat64 is not supported yet"}},
+		{"mtu range", "mtu:\n  ipv6: 1000\n", []string{"c.yaml:2: mtu.ipv6: 1000 is outside 1280..65535"}},
+		{"eam suffix", "eam:\n  - ipv4: 192.0.2.0/24\n    ipv6: 2001:db8::/128\n", []string{"c.yaml:2: eam[0]: the IPv4 suffix of 192.0.2.0/24 (8 bits) does not fit the IPv6 suffix of 2001:db8::/128 (0 bits)"}},
+		{"eam missing half", "eam:\n  - ipv4: 192.0.2.1\n", []string{"c.yaml:2: eam[0]: ipv6 is missing"}},
+		{"eam duplicate", "eam:\n  - {ipv4: 192.0.2.1, ipv6: \"2001:db8::1\"}\n  - {ipv4: 192.0.2.1, ipv6: \"2001:db8::2\"}\n", []string{"c.yaml:3: eam[1].ipv4: 192.0.2.1/32 is already mapped by eam[0]"}},
+		{"policy", "udp-zero-checksum: compute\n", []string{`c.yaml:1: udp-zero-checksum: "compute" is not a policy: use drop, reject, calculate or forward`}},
+		{"bool", "wkpf-strict: sometimes\n", []string{`c.yaml:1: wkpf-strict: "sometimes" is not true or false`}},
+		{"ports", "pool4-ports:\n  tcp: 3000-1\n", []string{`c.yaml:2: pool4-ports.tcp: "3000-1" is not a range lo-hi of 0..65535`}},
+		{"duplicate key", "mode: siit\nmode: siit\n", []string{`c.yaml:2: mapping key "mode" already defined at line 1`}},
+		{"syntax", "mode: [siit\n", []string{"c.yaml:"}},
+		{"not a mapping", "- a\n- b\n", []string{"c.yaml:1: the document must be a mapping of keys to values"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("c.yaml", []byte(tc.doc))
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want *Error", err)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("errors.Is(err, ErrInvalid) is false")
+			}
+			if len(ce.Problems) != len(tc.want) {
+				t.Fatalf("problems:\n%s\nwant %d", err, len(tc.want))
+			}
+			for i, w := range tc.want {
+				if !strings.HasPrefix(ce.Problems[i], w) {
+					t.Errorf("problem %d:\n got %s\nwant %s", i, ce.Problems[i], w)
+				}
+			}
+		})
+	}
+}
+
+// TestThreeMistakes is the acceptance check of check-config: a file with
+// three mistakes reports all three, with their lines.
+func TestThreeMistakes(t *testing.T) {
+	doc := "mode: siit\nprefix: 64:ff9b::/97\neam:\n  - ipv4: 192.0.2.300/32\n    ipv6: 2001:db8::1/128\nmtu:\n  ipv4: 1500\n  ipv6: 9\n"
+	path := filepath.Join(t.TempDir(), "three.yaml")
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	var ce *Error
+	if !errors.As(err, &ce) || len(ce.Problems) != 3 {
+		t.Fatalf("err = %v, want 3 problems", err)
+	}
+	for i, line := range []string{":2: prefix:", ":4: eam[0].ipv4:", ":8: mtu.ipv6:"} {
+		if !strings.HasPrefix(ce.Problems[i], path+line) {
+			t.Errorf("problem %d = %q, want prefix %q", i, ce.Problems[i], path+line)
+		}
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "nope.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("err = %v, want ErrNotExist", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add("mode: siit\nprefix: 64:ff9b::/96\n")
+	f.Add("eam:\n  - ipv4: 192.0.2.0/24\n    ipv6: 2001:db8::/120\nmtu: {ipv4: 1500, ipv6: 1280}\n")
+	f.Add("static-bib:\n  - {proto: tcp, ipv6: \"2001:db8::5\", ipv6-port: 80, ipv4: 192.0.2.2, ipv4-port: 80}\n")
+	f.Add("a: &x [*x]\n")
+	f.Add("mtu: !!binary aGVsbG8=\n")
+	files, _ := filepath.Glob("../testdata/golden/*.yaml")
+	for _, name := range files {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(string(b))
+		}
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		c, err := Parse("f.yaml", []byte(doc))
+		if err != nil {
+			var ce *Error
+			if errors.As(err, &ce) {
+				for _, p := range ce.Problems {
+					if !strings.HasPrefix(p, "f.yaml") {
+						t.Fatalf("problem without the file name: %q", p)
+					}
+				}
+			}
+			return
+		}
+		if c.MTU6 < 1280 || c.MTU4 < 68 || c.LowestIPv6MTU < 1280 {
+			t.Fatalf("accepted MTUs %d/%d/%d", c.MTU4, c.MTU6, c.LowestIPv6MTU)
+		}
+	})
+}

@@ -1,0 +1,279 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// build validates r and returns the typed configuration with defaults.
+func (v *validator) build(r *raw) *Config {
+	c := &Config{
+		Mode:                     ModeSIIT,
+		MTU4:                     1500,
+		MTU6:                     1500,
+		LowestIPv6MTU:            1280,
+		UDPZeroChecksum:          UDPZeroDrop,
+		EAMHairpinMode:           HairpinIntrinsic,
+		WKPFStrict:               true,
+		ICMPErrorRate:            1000,
+		SourceICMPv6ErrorsBetter: true,
+		MaximumSimultaneousOpens: 10,
+	}
+	c.Pool4Ports.TCP = PortRange{1, 65535}
+	c.Pool4Ports.UDP = PortRange{1, 65535}
+	c.Pool4Ports.ICMP = PortRange{0, 65535}
+
+	if r.Mode != nil {
+		switch m := Mode(*r.Mode); m {
+		case ModeSIIT:
+			c.Mode = m
+		case ModeNAT64:
+			c.Mode = m
+			v.errorf("mode", "nat64 is not supported yet (stateful NAT64 is being built); use siit")
+		default:
+			v.errorf("mode", "%q is not a mode: use siit or nat64", *r.Mode)
+		}
+	}
+	if r.Prefix != nil {
+		c.Prefix = v.prefix6("prefix", *r.Prefix)
+		if c.Prefix.IsValid() {
+			switch c.Prefix.Bits() {
+			case 32, 40, 48, 56, 64, 96:
+				if c.Prefix.Bits() <= 64 && c.Prefix.Addr().As16()[8] != 0 {
+					v.errorf("prefix", "%s: bits 64 to 71 must be zero (RFC 6052 §2.2)", c.Prefix)
+				}
+			default:
+				v.errorf("prefix", "%s: RFC 6052 allows prefix lengths 32, 40, 48, 56, 64 and 96 only", c.Prefix)
+			}
+		}
+	}
+	seen4, seen6 := map[netip.Prefix]int{}, map[netip.Prefix]int{}
+	for i, e := range r.EAM {
+		p := fmt.Sprintf("eam[%d]", i)
+		var x EAM
+		if e.IPv4 == nil {
+			v.errorf(p, "ipv4 is missing")
+		} else {
+			x.IPv4 = v.prefix4(p+".ipv4", *e.IPv4, true)
+		}
+		if e.IPv6 == nil {
+			v.errorf(p, "ipv6 is missing")
+		} else {
+			x.IPv6 = v.prefix6(p+".ipv6", *e.IPv6, true)
+		}
+		if !x.IPv4.IsValid() || !x.IPv6.IsValid() {
+			continue
+		}
+		if s4, s6 := 32-x.IPv4.Bits(), 128-x.IPv6.Bits(); s4 > s6 {
+			v.errorf(p, "the IPv4 suffix of %s (%d bits) does not fit the IPv6 suffix of %s (%d bits)", x.IPv4, s4, x.IPv6, s6)
+			continue
+		}
+		if j, dup := seen4[x.IPv4]; dup {
+			v.errorf(p+".ipv4", "%s is already mapped by eam[%d]", x.IPv4, j)
+			continue
+		}
+		if j, dup := seen6[x.IPv6]; dup {
+			v.errorf(p+".ipv6", "%s is already mapped by eam[%d]", x.IPv6, j)
+			continue
+		}
+		seen4[x.IPv4], seen6[x.IPv6] = i, i
+		c.EAM = append(c.EAM, x)
+	}
+	if r.IPv4Addr != nil {
+		c.IPv4Addr = v.addr4("ipv4-addr", *r.IPv4Addr)
+	}
+	if r.IPv6Addr != nil {
+		c.IPv6Addr = v.addr6("ipv6-addr", *r.IPv6Addr)
+	}
+	if r.MTU != nil {
+		if r.MTU.IPv6 != nil {
+			c.MTU6 = v.intRange("mtu.ipv6", *r.MTU.IPv6, 1280, 65535)
+		}
+		if r.MTU.IPv4 != nil {
+			c.MTU4 = v.intRange("mtu.ipv4", *r.MTU.IPv4, 68, 65535)
+		}
+	}
+	if r.LowestIPv6MTU != nil {
+		c.LowestIPv6MTU = v.intRange("lowest-ipv6-mtu", *r.LowestIPv6MTU, 1280, 65535)
+	}
+	if r.UDPZeroChecksum != nil {
+		switch m := UDPZeroChecksum(*r.UDPZeroChecksum); m {
+		case UDPZeroDrop, UDPZeroReject, UDPZeroCalculate, UDPZeroForward:
+			c.UDPZeroChecksum = m
+		default:
+			v.errorf("udp-zero-checksum", "%q is not a policy: use drop, reject, calculate or forward", *r.UDPZeroChecksum)
+		}
+	}
+	if r.RFC6791v4 != nil {
+		c.RFC6791v4 = v.prefix4("rfc6791v4-prefix", *r.RFC6791v4, false)
+	}
+	if r.RFC6791v6 != nil {
+		c.RFC6791v6 = v.prefix6("rfc6791v6-prefix", *r.RFC6791v6, false)
+	}
+	if r.EAMHairpinMode != nil {
+		switch m := HairpinMode(*r.EAMHairpinMode); m {
+		case HairpinNone, HairpinSimple, HairpinIntrinsic:
+			c.EAMHairpinMode = m
+		case "off":
+			c.EAMHairpinMode = HairpinNone
+		default:
+			v.errorf("eam-hairpin-mode", "%q is not a mode: use none, simple or intrinsic", *r.EAMHairpinMode)
+		}
+	}
+	setBool(&c.ZeroizeTrafficClass, r.ZeroizeTrafficClass)
+	setBool(&c.WKPFStrict, r.WKPFStrict)
+	if r.ICMPErrorRate != nil {
+		c.ICMPErrorRate = v.intRange("icmp-error-rate", *r.ICMPErrorRate, 1, 1e9)
+	}
+
+	// Stateful keys.
+	if r.DynamicPool != nil {
+		c.DynamicPool = v.prefix4("dynamic-pool", *r.DynamicPool, false)
+		if c.DynamicPool.IsValid() {
+			v.warnf("dynamic-pool", "not supported yet: IPv6 sources without an EAM or prefix mapping are refused with ICMPv6 1/5 instead of getting a dynamic address")
+		}
+	}
+	for i, s := range r.Pool4 {
+		if p := v.prefix4(fmt.Sprintf("pool4[%d]", i), s, false); p.IsValid() {
+			c.Pool4 = append(c.Pool4, p)
+		}
+	}
+	if r.Pool4Ports != nil {
+		if r.Pool4Ports.TCP != nil {
+			c.Pool4Ports.TCP = v.portRange("pool4-ports.tcp", *r.Pool4Ports.TCP)
+		}
+		if r.Pool4Ports.UDP != nil {
+			c.Pool4Ports.UDP = v.portRange("pool4-ports.udp", *r.Pool4Ports.UDP)
+		}
+		if r.Pool4Ports.ICMP != nil {
+			c.Pool4Ports.ICMP = v.portRange("pool4-ports.icmp", *r.Pool4Ports.ICMP)
+		}
+	}
+	for i, b := range r.StaticBIB {
+		p := fmt.Sprintf("static-bib[%d]", i)
+		var x StaticBIB
+		if b.Proto == nil || b.IPv6 == nil || b.IPv4 == nil || b.IPv6Port == nil || b.IPv4Port == nil {
+			v.errorf(p, "needs proto, ipv6, ipv6-port, ipv4 and ipv4-port")
+			continue
+		}
+		switch *b.Proto {
+		case "tcp", "udp", "icmp":
+			x.Proto = *b.Proto
+		default:
+			v.errorf(p+".proto", "%q is not a protocol: use tcp, udp or icmp", *b.Proto)
+		}
+		x.IPv6 = v.addr6(p+".ipv6", *b.IPv6)
+		x.IPv4 = v.addr4(p+".ipv4", *b.IPv4)
+		x.IPv6Port = uint16(v.intRange(p+".ipv6-port", *b.IPv6Port, 0, 65535))
+		x.IPv4Port = uint16(v.intRange(p+".ipv4-port", *b.IPv4Port, 0, 65535))
+		c.StaticBIB = append(c.StaticBIB, x)
+	}
+	setBool(&c.AddressDependentFiltering, r.AddressDependentFiltering)
+	setBool(&c.DropICMPv6Info, r.DropICMPv6Info)
+	setBool(&c.DropExternallyInitiatedTCP, r.DropExternallyInitiatedTCP)
+	setBool(&c.SourceICMPv6ErrorsBetter, r.SourceICMPv6ErrorsBetter)
+	if r.MaximumSimultaneousOpens != nil {
+		c.MaximumSimultaneousOpens = v.intRange("maximum-simultaneous-opens", *r.MaximumSimultaneousOpens, 0, 1<<20)
+	}
+	if r.ReplayDrainSeconds != nil {
+		s := *r.ReplayDrainSeconds
+		if s < 0 || math.IsNaN(s) || s > 1e9 {
+			v.errorf("replay-drain-seconds", "%v is not a number of seconds between 0 and 1e9", s)
+		} else {
+			c.ReplayDrain = time.Duration(s * float64(time.Second))
+		}
+	}
+
+	// Cross-key rules.
+	if c.Mode == ModeSIIT && !c.Prefix.IsValid() && len(c.EAM) == 0 && len(v.problems) == 0 {
+		v.warnf("prefix", "neither prefix nor eam is set: nothing can be translated")
+	}
+	return c
+}
+
+func setBool(dst *bool, src *bool) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+func (v *validator) intRange(path string, n, lo, hi int) int {
+	if n < lo || n > hi {
+		v.errorf(path, "%d is outside %d..%d", n, lo, hi)
+		return lo
+	}
+	return n
+}
+
+func (v *validator) addr4(path, s string) netip.Addr {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil || !a.Is4() {
+		v.errorf(path, "%q is not an IPv4 address", s)
+		return netip.Addr{}
+	}
+	return a
+}
+
+func (v *validator) addr6(path, s string) netip.Addr {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" {
+		v.errorf(path, "%q is not an IPv6 address", s)
+		return netip.Addr{}
+	}
+	return a
+}
+
+// prefix4 parses an IPv4 prefix; a bare address means /32 when host is true.
+func (v *validator) prefix4(path, s string, host bool) netip.Prefix {
+	s = strings.TrimSpace(s)
+	if host && !strings.Contains(s, "/") {
+		s += "/32"
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil || !p.Addr().Is4() {
+		v.errorf(path, "%q is not an IPv4 prefix", s)
+		return netip.Prefix{}
+	}
+	if p != p.Masked() {
+		v.errorf(path, "%s has bits set beyond the prefix length (did you mean %s?)", p, p.Masked())
+		return netip.Prefix{}
+	}
+	return p
+}
+
+// prefix6 parses an IPv6 prefix; a bare address means /128 when host is
+// true (the form of a TAYGA map line).
+func (v *validator) prefix6(path, s string, host ...bool) netip.Prefix {
+	s = strings.TrimSpace(s)
+	if len(host) > 0 && host[0] && !strings.Contains(s, "/") {
+		s += "/128"
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil || !p.Addr().Is6() || p.Addr().Is4In6() {
+		v.errorf(path, "%q is not an IPv6 prefix", s)
+		return netip.Prefix{}
+	}
+	if p != p.Masked() {
+		v.errorf(path, "%s has bits set beyond the prefix length (did you mean %s?)", p, p.Masked())
+		return netip.Prefix{}
+	}
+	return p
+}
+
+func (v *validator) portRange(path, s string) PortRange {
+	lo, hi, ok := strings.Cut(strings.TrimSpace(s), "-")
+	if !ok {
+		hi = lo
+	}
+	a, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
+	b, err2 := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
+	if err1 != nil || err2 != nil || a > b {
+		v.errorf(path, "%q is not a range lo-hi of 0..65535", s)
+		return PortRange{}
+	}
+	return PortRange{uint16(a), uint16(b)}
+}
