@@ -1,0 +1,52 @@
+// Command nat64br is a NAT64/SIIT translator that sits in the wire between
+// an IPv6-only and an IPv4 segment.
+//
+//	nat64br replay --config FILE [--in6 PCAP] [--in4 PCAP] --out6 PCAP --out4 PCAP
+//	nat64br check-config FILE
+//	nat64br version
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `usage: nat64br <command> [arguments]
+
+commands:
+  replay        translate pcap files: nat64br replay --config FILE [--in6 PCAP] [--in4 PCAP] --out6 PCAP --out4 PCAP
+  check-config  validate a configuration file and print every problem: nat64br check-config FILE
+  version       print the version
+
+Run "nat64br <command> -h" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the command line args and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "replay":
+		return cmdReplay(args[1:], stdout, stderr)
+	case "check-config":
+		return cmdCheckConfig(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "nat64br %s\n", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "nat64br: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
