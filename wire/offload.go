@@ -1,0 +1,210 @@
+package wire
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"sync/atomic"
+)
+
+// Offloads, undone in software. A sender with transmit checksum offload
+// leaves the TCP or UDP checksum holding only its pseudo-header sum
+// (CHECKSUM_PARTIAL); a sender with TSO/GSO, or a port with GRO, hands over
+// one super-frame for many segments. The virtio-net header of each frame
+// (PACKET_VNET_HDR) says which, and where.
+
+// csum is the one's complement sum of b (RFC 1071), folded.
+func csum(b []byte, acc uint64) uint16 {
+	for len(b) >= 8 {
+		var c uint64
+		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b), 0)
+		acc += c
+		b = b[8:]
+	}
+	for len(b) >= 2 {
+		acc += uint64(binary.BigEndian.Uint16(b))
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		acc += uint64(b[0]) << 8
+	}
+	acc = (acc >> 32) + (acc & 0xffffffff)
+	acc = (acc >> 32) + (acc & 0xffffffff)
+	acc = (acc >> 16) + (acc & 0xffff)
+	acc = (acc >> 16) + (acc & 0xffff)
+	return uint16(acc)
+}
+
+// completeChecksum finishes a CHECKSUM_PARTIAL frame: the checksum field at
+// start+off holds the pseudo-header sum, and the checksum covers the frame
+// from start to its end. It returns false if the offsets do not fit.
+func completeChecksum(f []byte, start, off int) bool {
+	if start < ethHdrLen || start+off+2 > len(f) {
+		return false
+	}
+	c := ^csum(f[start:], 0)
+	if c == 0 && off == 6 { // UDP: zero means "no checksum"
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(f[start+off:], c)
+	return true
+}
+
+// segmenter holds the segments of split super-frames until ReadBatch hands
+// them out, in order, in its next calls. Its buffers are made once.
+type segmenter struct {
+	buf     [][]byte
+	size    []int
+	head, n int
+	dropped atomic.Uint64
+}
+
+func (s *segmenter) init(max, frame int) {
+	s.buf = make([][]byte, max)
+	s.size = make([]int, max)
+	for i := range s.buf {
+		s.buf[i] = make([]byte, frame)
+	}
+}
+
+// pop copies waiting segments into bufs[i][offset:].
+func (s *segmenter) pop(bufs [][]byte, sizes []int, offset int) int {
+	k := 0
+	for k < len(bufs) && s.n > 0 {
+		sizes[k] = copy(bufs[k][offset:], s.buf[s.head][:s.size[s.head]])
+		s.head = (s.head + 1) % len(s.buf)
+		s.n--
+		k++
+	}
+	return k
+}
+
+// next returns the buffer for one more segment, or nil if the queue is full.
+func (s *segmenter) next(n int) []byte {
+	if s.n == len(s.buf) || n > len(s.buf[0]) {
+		s.dropped.Add(1)
+		return nil
+	}
+	i := (s.head + s.n) % len(s.buf)
+	s.size[i] = n
+	s.n++
+	return s.buf[i][:n]
+}
+
+// TCP flags that belong to one segment only.
+const (
+	tcpFIN = 0x01
+	tcpPSH = 0x08
+	tcpCWR = 0x80
+)
+
+// split cuts the Ethernet super-frame f into segments of at most gsoSize
+// bytes of TCP or UDP payload (and no bigger than mtu), as the sender's TSO
+// or GSO would have: lengths, IPv4 identifications, TCP sequence numbers
+// and flags, and every checksum set. It returns how many it queued, and
+// false if f is not what its GSO type says.
+func (s *segmenter) split(f []byte, gso uint8, gsoSize, mtu int) (int, bool) {
+	if len(f) < ethHdrLen+20 || gsoSize <= 0 {
+		return 0, false
+	}
+	l3 := ethHdrLen
+	var ipLen, proto int
+	v4 := false
+	switch binary.BigEndian.Uint16(f[12:]) {
+	case 0x0800:
+		ipLen, proto, v4 = int(f[l3]&0x0f)*4, int(f[l3+9]), true
+		if ipLen < 20 || f[l3+6]&0x3f != 0 || f[l3+7] != 0 { // fragments cannot be super-frames
+			return 0, false
+		}
+	case 0x86dd:
+		ipLen, proto = 40, int(f[l3+6])
+	default:
+		return 0, false
+	}
+	l4 := l3 + ipLen
+	var l4Len int
+	switch {
+	case proto == 6 && (gso == gsoTCPv4 || gso == gsoTCPv6):
+		if l4+20 > len(f) {
+			return 0, false
+		}
+		l4Len = int(f[l4+12]>>4) * 4
+	case proto == 17 && gso == gsoUDPL4:
+		l4Len = 8
+	default:
+		return 0, false
+	}
+	hdr := l4 + l4Len
+	if l4Len < 8 || hdr > len(f) {
+		return 0, false
+	}
+	mss := min(gsoSize, mtu-(hdr-ethHdrLen))
+	if mss <= 0 {
+		return 0, false
+	}
+	data := f[hdr:]
+	var seq uint32
+	var flags byte
+	if proto == 6 {
+		seq, flags = binary.BigEndian.Uint32(f[l4+4:]), f[l4+13]
+	}
+	var id uint16
+	if v4 {
+		id = binary.BigEndian.Uint16(f[l3+4:])
+	}
+	k := 0
+	for off := 0; off < len(data) || (off == 0 && len(data) == 0); off += mss {
+		end := min(off+mss, len(data))
+		seg := s.next(hdr + end - off)
+		if seg == nil {
+			return k, true
+		}
+		copy(seg, f[:hdr])
+		copy(seg[hdr:], data[off:end])
+		ip := seg[l3:]
+		if v4 {
+			binary.BigEndian.PutUint16(ip[2:], uint16(len(seg)-l3))
+			binary.BigEndian.PutUint16(ip[4:], id+uint16(k))
+			ip[10], ip[11] = 0, 0
+			binary.BigEndian.PutUint16(ip[10:], ^csum(ip[:ipLen], 0))
+		} else {
+			binary.BigEndian.PutUint16(ip[4:], uint16(len(seg)-l4))
+		}
+		t := seg[l4:]
+		csumAt := 6
+		if proto == 6 {
+			csumAt = 16
+			binary.BigEndian.PutUint32(t[4:], seq+uint32(off))
+			fl := flags
+			if end < len(data) {
+				fl &^= tcpFIN | tcpPSH
+			}
+			if k > 0 {
+				fl &^= tcpCWR
+			}
+			t[13] = fl
+		} else {
+			binary.BigEndian.PutUint16(t[4:], uint16(len(t)))
+		}
+		// The pseudo-header, then the segment.
+		var ps uint64
+		if v4 {
+			ps = uint64(binary.BigEndian.Uint32(ip[12:])) + uint64(binary.BigEndian.Uint32(ip[16:]))
+		} else {
+			for i := 8; i < 40; i += 4 {
+				ps += uint64(binary.BigEndian.Uint32(ip[i:]))
+			}
+		}
+		ps += uint64(proto) + uint64(len(t))
+		t[csumAt], t[csumAt+1] = 0, 0
+		c := ^csum(t, ps)
+		if c == 0 && proto == 17 {
+			c = 0xffff
+		}
+		binary.BigEndian.PutUint16(t[csumAt:], c)
+		k++
+		if len(data) == 0 {
+			break
+		}
+	}
+	return k, true
+}

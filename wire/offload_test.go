@@ -1,0 +1,200 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/nat64br/nat64br/xlat/xlattest"
+)
+
+var (
+	macA = []byte{0x02, 0, 0, 0, 0, 0xa}
+	macB = []byte{0x02, 0, 0, 0, 0, 0xb}
+)
+
+func ether(et layers.EthernetType) *layers.Ethernet {
+	return &layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: et}
+}
+
+// superFrame builds an Ethernet frame carrying one TCP or UDP segment with n
+// bytes of payload, as a sender with TSO would hand it over.
+func superFrame(t *testing.T, v6, udp bool, n int) []byte {
+	t.Helper()
+	var ip gopacket.NetworkLayer
+	var ipl gopacket.SerializableLayer
+	et := layers.EthernetTypeIPv4
+	proto := layers.IPProtocolTCP
+	if udp {
+		proto = layers.IPProtocolUDP
+	}
+	if v6 {
+		h := xlattest.IPv6("2001:db8::1", "2001:db8::2", proto)
+		ip, ipl, et = h, h, layers.EthernetTypeIPv6
+	} else {
+		h := xlattest.IPv4("192.0.2.1", "192.0.2.2", proto)
+		h.Flags = layers.IPv4DontFragment
+		ip, ipl = h, h
+	}
+	var l4 gopacket.SerializableLayer
+	if udp {
+		l4 = xlattest.UDP(4000, 5000, ip)
+	} else {
+		tcp := xlattest.TCP(4000, 80, ip)
+		tcp.Seq, tcp.FIN, tcp.PSH, tcp.CWR = 1000, true, true, true
+		l4 = tcp
+	}
+	return xlattest.Serialize(ether(et), ipl, l4, xlattest.Payload(n))
+}
+
+func TestSplitSuperFrames(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		v6, udp bool
+		gso     uint8
+	}{
+		{"tcp4", false, false, gsoTCPv4},
+		{"tcp6", true, false, gsoTCPv6},
+		{"udp4", false, true, gsoUDPL4},
+		{"udp6", true, true, gsoUDPL4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const payload, mss = 5000, 1400
+			f := superFrame(t, tc.v6, tc.udp, payload)
+			var s segmenter
+			s.init(64, 1514)
+			k, ok := s.split(f, tc.gso, mss, 1500)
+			if !ok || k != 4 {
+				t.Fatalf("split = %d, %v; want 4 segments", k, ok)
+			}
+			bufs := make([][]byte, 8)
+			for i := range bufs {
+				bufs[i] = make([]byte, 2048)
+			}
+			sizes := make([]int, 8)
+			if n := s.pop(bufs, sizes, 0); n != 4 {
+				t.Fatalf("pop = %d", n)
+			}
+			var got []byte
+			hdr := 14 + 20 + 20
+			if tc.v6 {
+				hdr += 20
+			}
+			if tc.udp {
+				hdr -= 12
+			}
+			for i := 0; i < 4; i++ {
+				seg := bufs[i][:sizes[i]]
+				if len(seg) > 1514 {
+					t.Fatalf("segment %d is %d bytes", i, len(seg))
+				}
+				if err := xlattest.Check(seg[14:], false); err != nil {
+					t.Fatalf("segment %d: %v", i, err)
+				}
+				got = append(got, seg[hdr:]...)
+				if !tc.udp {
+					tcp := seg[hdr-20:]
+					if seq := binary.BigEndian.Uint32(tcp[4:]); seq != 1000+uint32(i*mss) {
+						t.Errorf("segment %d: seq %d", i, seq)
+					}
+					last := i == 3
+					if fl := tcp[13]; (fl&tcpFIN != 0) != last || (fl&tcpPSH != 0) != last || (fl&tcpCWR != 0) != (i == 0) {
+						t.Errorf("segment %d: flags %#x", i, fl)
+					}
+				}
+				if !tc.v6 {
+					if id := binary.BigEndian.Uint16(seg[18:]); id != 0x1234+uint16(i) {
+						t.Errorf("segment %d: IPv4 ID %#x", i, id)
+					}
+				}
+			}
+			if !bytes.Equal(got, f[hdr:]) {
+				t.Fatalf("payload changed in splitting")
+			}
+		})
+	}
+}
+
+func TestSplitRefusesNonsense(t *testing.T) {
+	var s segmenter
+	s.init(8, 1514)
+	f := superFrame(t, false, false, 3000)
+	for name, fn := range map[string]func() (int, bool){
+		"udp gso on tcp": func() (int, bool) { return s.split(f, gsoUDPL4, 1400, 1500) },
+		"zero size":      func() (int, bool) { return s.split(f, gsoTCPv4, 0, 1500) },
+		"runt":           func() (int, bool) { return s.split(f[:20], gsoTCPv4, 1400, 1500) },
+		"not ip": func() (int, bool) {
+			return s.split(append([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 6}, f[14:]...), gsoTCPv4, 1400, 1500)
+		},
+	} {
+		if _, ok := fn(); ok {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	// A queue that fills up drops the rest and counts it.
+	k, _ := s.split(superFrame(t, false, false, 20000), gsoTCPv4, 1400, 1500)
+	if k != 8 || s.dropped.Load() == 0 {
+		t.Errorf("full queue: %d segments, %d dropped", k, s.dropped.Load())
+	}
+}
+
+// TestCompleteChecksum fills the checksum field with the pseudo-header sum
+// only, as CHECKSUM_PARTIAL leaves it, and finishes it.
+func TestCompleteChecksum(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		f := superFrame(t, v6, true, 100)
+		l4 := 14 + 20
+		if v6 {
+			l4 = 14 + 40
+		}
+		var ps uint64
+		if v6 {
+			for i := 14 + 8; i < 14+40; i += 2 {
+				ps += uint64(binary.BigEndian.Uint16(f[i:]))
+			}
+		} else {
+			for i := 14 + 12; i < 14+20; i += 2 {
+				ps += uint64(binary.BigEndian.Uint16(f[i:]))
+			}
+		}
+		ps += 17 + uint64(len(f)-l4)
+		binary.BigEndian.PutUint16(f[l4+6:], csum(nil, ps))
+		if err := xlattest.Check(f[14:], false); err == nil {
+			t.Fatalf("v6=%v: partial checksum already verifies", v6)
+		}
+		if !completeChecksum(f, l4, 6) {
+			t.Fatalf("v6=%v: refused", v6)
+		}
+		if err := xlattest.Check(f[14:], false); err != nil {
+			t.Fatalf("v6=%v: %v", v6, err)
+		}
+	}
+	if completeChecksum(make([]byte, 40), 30, 16) {
+		t.Errorf("offsets past the frame accepted")
+	}
+}
+
+func FuzzSplit(f *testing.F) {
+	f.Add(superFrame(&testing.T{}, false, false, 3000), uint8(gsoTCPv4), uint16(1400))
+	f.Add(superFrame(&testing.T{}, true, false, 3000), uint8(gsoTCPv6), uint16(1400))
+	f.Add(superFrame(&testing.T{}, true, true, 3000), uint8(gsoUDPL4), uint16(1200))
+	f.Fuzz(func(t *testing.T, frame []byte, gso uint8, size uint16) {
+		var s segmenter
+		s.init(256, 1514)
+		k, ok := s.split(frame, gso, int(size), 1500)
+		bufs := [][]byte{make([]byte, 2048)}
+		sizes := []int{0}
+		for i := 0; i < k; i++ {
+			if s.pop(bufs, sizes, 0) != 1 {
+				t.Fatalf("segment %d missing", i)
+			}
+			if sizes[0] > 1514 {
+				t.Fatalf("segment %d is %d bytes", i, sizes[0])
+			}
+		}
+		_ = ok
+	})
+}
