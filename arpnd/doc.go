@@ -1,8 +1,11 @@
-// Package arpnd will answer ARP (RFC 826) and IPv6 Neighbor Discovery (RFC
-// 4861) for the addresses nat64br owns, resolve next hops and keep the
-// neighbor cache, so that nat64br can sit between two Ethernet segments with
-// nothing configured in the host kernel.
+// Package arpnd answers ARP (RFC 826, RFC 5227) on nat64br's IPv4 side and
+// Neighbor Discovery (RFC 4861) on its IPv6 side, for the translator's own
+// addresses and, by proxy, for the addresses it translates; it resolves the
+// next hops of translated packets and keeps a neighbor cache per side; and
+// it sends Router Advertisements with a Route Information option (RFC 4191)
+// and PREF64 (RFC 8781) for the NAT64 prefix when asked to.
 //
-// It is empty so far: the translation core (xlat) and replay came first. The
-// in-the-wire issue fills it in.
+// Frames are byte slices with their Ethernet header; arpnd parses and
+// builds them itself (views, no allocation on the data path) and sends its
+// own frames through a Sender, the port it serves.
 package arpnd
