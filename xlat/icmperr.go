@@ -172,3 +172,41 @@ func (t *Translator) local4(b []byte, off, ihl, total int) Verdict {
 	}
 	return t.error4(b, off, total, header.ICMPv4DestUnreach, header.ICMPv4ProtoUnreach, 0, ReasonOwnAddressUnreach)
 }
+
+// Unreachable answers a translated packet that could not be delivered: it
+// was to leave on side to, in b[off:off+n], but its next hop did not answer
+// ARP or Neighbor Discovery. Unreachable builds an ICMP host unreachable
+// from the translator's address on that side (ICMPv4 3/1, ICMPv6 1/3) and
+// translates it back across, so that the original sender on the other side
+// learns of it. b needs 2*Headroom bytes before off.
+func (t *Translator) Unreachable(b []byte, off, n int, to Side, now time.Time) Verdict {
+	t.now = now.UnixNano()
+	if off < 2*Headroom || n <= 0 || off+n > len(b) {
+		return drop(ReasonNoRoom)
+	}
+	var v Verdict
+	switch to {
+	case Side4:
+		if n < header.IPv4MinLen || b[off]>>4 != 4 {
+			return drop(ReasonTruncated)
+		}
+		v = t.error4(b, off, n, header.ICMPv4DestUnreach, header.ICMPv4HostUnreach, 0, ReasonNeighbor)
+		if v.Action() == Reply {
+			v = t.from4(b, v.Off, v.Len, false)
+		}
+	case Side6:
+		if n < header.IPv6Len || b[off]>>4 != 6 {
+			return drop(ReasonTruncated)
+		}
+		v = t.error6(b, off, n, header.ICMPv6DestUnreach, header.ICMPv6AddrUnreach, 0, ReasonNeighbor)
+		if v.Action() == Reply {
+			v = t.from6(b, v.Off, v.Len, false)
+		}
+	default:
+		return drop(ReasonWrongSide)
+	}
+	if v.Action() != Forward {
+		return v
+	}
+	return verdict(Forward, v.Side(), ReasonNeighbor, v.Off, v.Len, v.FragSize)
+}

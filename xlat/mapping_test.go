@@ -1,6 +1,9 @@
 package xlat
 
 import (
+	"time"
+
+	"github.com/nat64br/nat64br/xlat/header"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -227,4 +230,31 @@ func u6(t testing.TB, s string) u128 {
 	t.Helper()
 	a := netip.MustParseAddr(s).As16()
 	return u128From16(&a)
+}
+
+// TestUnreachable answers a translated packet whose IPv4 next hop did not
+// answer: the IPv6 sender gets an ICMPv6 error about its own packet.
+func TestUnreachable(t *testing.T) {
+	tr, err := New(Options{
+		Prefix:   netip.MustParsePrefix("64:ff9b::/96"),
+		EAM:      []EAM{{V4: netip.MustParsePrefix("192.0.2.10/32"), V6: netip.MustParsePrefix("2001:db8:6::10/128")}},
+		IPv4Addr: netip.MustParseAddr("192.0.2.1"), AllowNonGlobalWKP: true, IDSeed: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An IPv4 UDP packet from 192.0.2.10 (the IPv6 client) to 192.0.2.2.
+	pkt := []byte{0x45, 0, 0, 28, 0, 1, 0, 0, 63, 17, 0, 0, 192, 0, 2, 10, 192, 0, 2, 2, 0x13, 0x88, 0, 53, 0, 8, 0, 0}
+	ck := ^header.Fold(header.Sum(pkt[:20], 0))
+	pkt[10], pkt[11] = byte(ck>>8), byte(ck)
+	b := make([]byte, 512)
+	copy(b[256:], pkt)
+	v := tr.Unreachable(b, 256, len(pkt), Side4, time.Unix(1, 0))
+	if v.Action() != Forward || v.Side() != Side6 || v.Reason() != ReasonNeighbor {
+		t.Fatalf("verdict %v %v %v", v.Action(), v.Side(), v.Reason())
+	}
+	out := b[v.Off : v.Off+v.Len]
+	if out[40] != 1 || out[41] != 0 || get6(out[24:]).addr6() != netip.MustParseAddr("2001:db8:6::10") {
+		t.Fatalf("ICMPv6 %d/%d to %v", out[40], out[41], get6(out[24:]).addr6())
+	}
 }

@@ -52,6 +52,7 @@ const (
 	ReasonFragmentBadOffsets // fragment_bad_offsets
 	ReasonRateLimited        // icmp_error_rate_limited
 	ReasonProtocol           // untranslatable_protocol
+	ReasonNeighbor           // neighbor_unreachable
 
 	NumReasons // num_reasons
 )
@@ -94,6 +95,7 @@ var explanations = [NumReasons]string{
 	ReasonNoRoom:             "the buffer has too little headroom or tailroom to translate in place",
 	ReasonWrongSide:          "the packet's IP version does not belong to the side it arrived on",
 	ReasonFragmentBadOffsets: "the fragment would end beyond the 65535 bytes a datagram can hold",
+	ReasonNeighbor:           "the next hop of a translated packet did not answer ARP or Neighbor Discovery; the sender got ICMP host unreachable",
 	ReasonProtocol:           "the protocol number exists on one side only: ICMPv4 in IPv6, or an IPv6 extension header or ICMPv6 in IPv4",
 	ReasonRateLimited:        "an ICMP error was due but the translator's error rate limit suppressed it (RFC 4443 §2.4(f))",
 }

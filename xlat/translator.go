@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/nat64br/nat64br/xlat/header"
@@ -281,3 +282,12 @@ func pseudo6(src, dst u128, nh uint8, n int) uint64 {
 // sum6 and neg6 are the running sum of an IPv6 address and its negation.
 func sum6(a u128) uint64 { return header.Add(a.hi, a.lo) }
 func neg6(a u128) uint64 { return header.Add(^a.hi, ^a.lo) }
+
+// IPv6Addr returns the translator's IPv6 address: ipv6-addr, or ipv4-addr
+// embedded in the prefix; invalid if neither.
+func (t *Translator) IPv6Addr() netip.Addr {
+	if !t.c.hasOwn6 {
+		return netip.Addr{}
+	}
+	return t.c.own6.addr6()
+}
