@@ -59,6 +59,14 @@ type EAM struct {
 	IPv6 netip.Prefix
 }
 
+// RA configures Router Advertisements on the IPv6 port.
+type RA struct {
+	Enabled        bool
+	Interval       time.Duration
+	RouterLifetime time.Duration
+	MTU            int
+}
+
 // PortRange is an inclusive range of ports or ICMP identifiers.
 type PortRange struct{ Lo, Hi uint16 }
 
@@ -108,6 +116,19 @@ type Config struct {
 	// input packet (replay-drain-seconds).
 	ReplayDrain time.Duration
 
+	// In the wire (nat64br run).
+	IPv6Interface string         // the port on the IPv6-only segment
+	IPv4Interface string         // the port on the IPv4 segment
+	IPv4Subnet    netip.Prefix   // on-link IPv4 subnet
+	Gateway       netip.Addr     // IPv4 next hop outside IPv4Subnet
+	IPv6Subnets   []netip.Prefix // on-link IPv6 prefixes
+	Gateway6      netip.Addr     // IPv6 next hop outside IPv6Subnets
+	Promiscuous   bool
+	TakeOver      bool // disable kernel IPv6 and ARP on the ports, flush their addresses
+	RA            RA
+	LogFormat     string // text or json
+	LogLevel      string // debug, info, warn or error
+
 	// Warnings are problems that do not stop the configuration from being
 	// used, each as "file:line: key: message".
 	Warnings []string
@@ -140,6 +161,28 @@ type raw struct {
 	SourceICMPv6ErrorsBetter   *bool     `yaml:"source-icmpv6-errors-better"`
 	MaximumSimultaneousOpens   *int      `yaml:"maximum-simultaneous-opens"`
 	ReplayDrainSeconds         *float64  `yaml:"replay-drain-seconds"`
+	IPv6Interface              *string   `yaml:"ipv6-interface"`
+	IPv4Interface              *string   `yaml:"ipv4-interface"`
+	IPv4Subnet                 *string   `yaml:"ipv4-subnet"`
+	Gateway                    *string   `yaml:"gateway"`
+	IPv6Subnets                []string  `yaml:"ipv6-subnets"`
+	Gateway6                   *string   `yaml:"gateway6"`
+	Promiscuous                *bool     `yaml:"promiscuous"`
+	TakeOver                   *bool     `yaml:"take-over"`
+	RouterAdvertisements       *rawRA    `yaml:"router-advertisements"`
+	Log                        *rawLog   `yaml:"log"`
+}
+
+type rawRA struct {
+	Enabled        *bool   `yaml:"enabled"`
+	Interval       *string `yaml:"interval"`
+	RouterLifetime *string `yaml:"router-lifetime"`
+	MTU            *int    `yaml:"mtu"`
+}
+
+type rawLog struct {
+	Format *string `yaml:"format"`
+	Level  *string `yaml:"level"`
 }
 
 type rawEAM struct {

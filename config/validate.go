@@ -188,6 +188,68 @@ func (v *validator) build(r *raw) *Config {
 		}
 	}
 
+	// In the wire.
+	if r.IPv6Interface != nil {
+		c.IPv6Interface = v.ifname("ipv6-interface", *r.IPv6Interface)
+	}
+	if r.IPv4Interface != nil {
+		c.IPv4Interface = v.ifname("ipv4-interface", *r.IPv4Interface)
+	}
+	if c.IPv6Interface != "" && c.IPv6Interface == c.IPv4Interface {
+		v.errorf("ipv4-interface", "%q is also the ipv6-interface: nat64br needs two ports", c.IPv4Interface)
+	}
+	if r.IPv4Subnet != nil {
+		c.IPv4Subnet = v.prefix4("ipv4-subnet", *r.IPv4Subnet, false)
+	}
+	if r.Gateway != nil {
+		c.Gateway = v.addr4("gateway", *r.Gateway)
+	}
+	for i, s := range r.IPv6Subnets {
+		if p := v.prefix6(fmt.Sprintf("ipv6-subnets[%d]", i), s); p.IsValid() {
+			c.IPv6Subnets = append(c.IPv6Subnets, p)
+		}
+	}
+	if r.Gateway6 != nil {
+		c.Gateway6 = v.addr6("gateway6", *r.Gateway6)
+	}
+	setBool(&c.Promiscuous, r.Promiscuous)
+	setBool(&c.TakeOver, r.TakeOver)
+	c.RA.Interval = 60 * time.Second
+	if ra := r.RouterAdvertisements; ra != nil {
+		setBool(&c.RA.Enabled, ra.Enabled)
+		if ra.Interval != nil {
+			c.RA.Interval = v.duration("router-advertisements.interval", *ra.Interval, 4*time.Second, 1800*time.Second)
+		}
+		if ra.RouterLifetime != nil {
+			c.RA.RouterLifetime = v.duration("router-advertisements.router-lifetime", *ra.RouterLifetime, 0, 9000*time.Second)
+		}
+		if ra.MTU != nil {
+			c.RA.MTU = v.intRange("router-advertisements.mtu", *ra.MTU, 1280, 65535)
+		}
+		if c.RA.Enabled && !c.Prefix.IsValid() {
+			v.errorf("router-advertisements.enabled", "router advertisements announce the NAT64 prefix, and prefix is not set")
+		}
+	}
+	c.LogFormat, c.LogLevel = "text", "info"
+	if l := r.Log; l != nil {
+		if l.Format != nil {
+			switch *l.Format {
+			case "text", "json":
+				c.LogFormat = *l.Format
+			default:
+				v.errorf("log.format", "%q is not a format: use text or json", *l.Format)
+			}
+		}
+		if l.Level != nil {
+			switch *l.Level {
+			case "debug", "info", "warn", "error":
+				c.LogLevel = *l.Level
+			default:
+				v.errorf("log.level", "%q is not a level: use debug, info, warn or error", *l.Level)
+			}
+		}
+	}
+
 	// Cross-key rules.
 	if c.Mode == ModeSIIT && !c.Prefix.IsValid() && len(c.EAM) == 0 && len(v.problems) == 0 {
 		v.warnf("prefix", "neither prefix nor eam is set: nothing can be translated")
@@ -276,4 +338,25 @@ func (v *validator) portRange(path, s string) PortRange {
 		return PortRange{}
 	}
 	return PortRange{uint16(a), uint16(b)}
+}
+
+func (v *validator) ifname(path, s string) string {
+	if s == "" || len(s) > 15 || strings.ContainsAny(s, "/ \t\n:") {
+		v.errorf(path, "%q is not an interface name", s)
+		return ""
+	}
+	return s
+}
+
+func (v *validator) duration(path, s string, lo, hi time.Duration) time.Duration {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		v.errorf(path, "%q is not a duration (like 30s or 10m)", s)
+		return lo
+	}
+	if d < lo || d > hi {
+		v.errorf(path, "%s is outside %s..%s", d, lo, hi)
+		return lo
+	}
+	return d
 }
