@@ -2,9 +2,6 @@ package main
 
 import (
 	"encoding/binary"
-	"fmt"
-	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/nat64br/nat64br/wire"
@@ -29,64 +26,6 @@ const (
 	etherTypeQinQ = 0x88a8
 )
 
-// frameReason says why the frame path dropped a frame before translation.
-type frameReason uint8
-
-const (
-	frameRunt  frameReason = iota // frame shorter than its link header
-	frameVLAN                     // 802.1Q/802.1ad tagged
-	frameNotIP                    // ethertype or version is neither IPv4 nor IPv6
-	numFrameReasons
-)
-
-var frameReasonNames = [numFrameReasons]string{"runt_frame", "vlan_tagged", "not_ip"}
-
-// counters are the frame path's books, per side (index by xlat.Side).
-type counters struct {
-	in, out   [3]uint64
-	replies   uint64
-	fragments uint64
-	frameDrop [numFrameReasons]uint64
-	drop      [xlat.NumReasons]uint64
-	reply     [xlat.NumReasons]uint64
-}
-
-func (c *counters) dropped() uint64 {
-	var n uint64
-	for _, v := range c.frameDrop {
-		n += v
-	}
-	for _, v := range c.drop {
-		n += v
-	}
-	return n
-}
-
-// print writes the counters as a table.
-func (c *counters) print(w io.Writer) {
-	fmt.Fprintf(w, "frames in:  ipv6 %d, ipv4 %d\n", c.in[xlat.Side6], c.in[xlat.Side4])
-	fmt.Fprintf(w, "frames out: ipv6 %d, ipv4 %d (%d ICMP replies from the translator, %d IPv6 fragments)\n",
-		c.out[xlat.Side6], c.out[xlat.Side4], c.replies, c.fragments)
-	fmt.Fprintf(w, "dropped:    %d\n", c.dropped())
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for r, v := range c.frameDrop {
-		if v != 0 {
-			fmt.Fprintf(tw, "  drop\t%s\t%d\n", frameReasonNames[r], v)
-		}
-	}
-	for r, v := range c.drop {
-		if v != 0 {
-			fmt.Fprintf(tw, "  drop\t%s\t%d\n", xlat.Reason(r), v)
-		}
-	}
-	for r, v := range c.reply {
-		if v != 0 {
-			fmt.Fprintf(tw, "  reply\t%s\t%d\n", xlat.Reason(r), v)
-		}
-	}
-	tw.Flush()
-}
-
 // output is where the engine sends frames of one side.
 type output interface {
 	send(frame []byte, at time.Time) error
@@ -107,23 +46,23 @@ type engine struct {
 // process handles the frame buf[frameHeadroom:frameHeadroom+n] that arrived
 // on side from at time at. buf must be bufSize bytes.
 func (e *engine) process(buf []byte, n int, from xlat.Side, at time.Time) error {
-	e.c.in[from]++
+	e.c[cIn6+counter(from-xlat.Side6)]++
 	off := frameHeadroom
 	var mac [12]byte
 	eth := e.link[from] == wire.LinkEthernet
 	if eth {
 		if n < ethLen {
-			e.c.frameDrop[frameRunt]++
+			e.c[cRunt]++
 			return nil
 		}
 		copy(mac[:], buf[off:off+12])
 		switch binary.BigEndian.Uint16(buf[off+12:]) {
 		case etherTypeIPv4, etherTypeIPv6:
 		case etherTypeVLAN, etherTypeQinQ:
-			e.c.frameDrop[frameVLAN]++
+			e.c[cVLAN]++
 			return nil
 		default:
-			e.c.frameDrop[frameNotIP]++
+			e.c[cOther]++
 			return nil
 		}
 		off += ethLen
@@ -131,18 +70,18 @@ func (e *engine) process(buf []byte, n int, from xlat.Side, at time.Time) error 
 	}
 	if n > 0 {
 		if v := buf[off] >> 4; v != 4 && v != 6 {
-			e.c.frameDrop[frameNotIP]++
+			e.c[cOther]++
 			return nil
 		}
 	}
 	v := e.t.Translate(buf, off, n, from, at)
 	switch v.Action() {
 	case xlat.Drop:
-		e.c.drop[v.Reason()]++
+		e.c[cDropBase+counter(v.Reason())]++
 		return nil
 	case xlat.Reply:
-		e.c.replies++
-		e.c.reply[v.Reason()]++
+		e.c[cReplies]++
+		e.c[cReplyBase+counter(v.Reason())]++
 	}
 	if v.FragSize == 0 {
 		return e.emit(buf, v.Off, v.Len, v.Side(), eth, &mac, v.Action() == xlat.Reply, at)
@@ -158,7 +97,7 @@ func (e *engine) process(buf []byte, n int, from xlat.Side, at time.Time) error 
 			return err
 		}
 	}
-	e.c.fragments += uint64(nf)
+	e.c[cFragments] += uint64(nf)
 	return nil
 }
 
@@ -181,6 +120,6 @@ func (e *engine) emit(buf []byte, off, n int, side xlat.Side, eth bool, mac *[12
 		}
 		binary.BigEndian.PutUint16(h[12:], et)
 	}
-	e.c.out[side]++
+	e.c[cOut6+counter(side-xlat.Side6)]++
 	return e.out[side].send(buf[off:off+n], at)
 }

@@ -1,6 +1,7 @@
 // Command nat64br is a NAT64/SIIT translator that sits in the wire between
 // an IPv6-only and an IPv4 segment.
 //
+//	nat64br run --config FILE [--take-over]
 //	nat64br replay --config FILE [--in6 PCAP] [--in4 PCAP] --out6 PCAP --out4 PCAP
 //	nat64br check-config FILE
 //	nat64br version
@@ -18,7 +19,9 @@ var version = "dev"
 const usage = `usage: nat64br <command> [arguments]
 
 commands:
+  run           run in the wire between two interfaces: nat64br run --config FILE [--take-over]
   replay        translate pcap files: nat64br replay --config FILE [--in6 PCAP] [--in4 PCAP] --out6 PCAP --out4 PCAP
+  demo          run the network-namespace lab (root): nat64br demo
   check-config  validate a configuration file and print every problem: nat64br check-config FILE
   version       print the version
 
@@ -36,6 +39,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(args[1:], stdout, stderr)
 	case "replay":
 		return cmdReplay(args[1:], stdout, stderr)
 	case "check-config":

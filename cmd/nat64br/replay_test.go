@@ -163,7 +163,7 @@ func TestReplayEthernet(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, msg)
 	}
-	if !strings.Contains(msg, "vlan_tagged") || !strings.Contains(msg, "not_ip") {
+	if !strings.Contains(msg, "vlan_tagged") || !strings.Contains(msg, "other_ethertype") {
 		t.Errorf("frame drops not counted:\n%s", msg)
 	}
 	o6, o4 := readCapture(t, filepath.Join(dir, "out6.pcap")), readCapture(t, filepath.Join(dir, "out4.pcap"))

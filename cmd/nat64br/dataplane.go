@@ -1,0 +1,317 @@
+package main
+
+import (
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nat64br/nat64br/arpnd"
+	"github.com/nat64br/nat64br/wire"
+	"github.com/nat64br/nat64br/xlat"
+)
+
+// dataplane moves frames between the two ports: one goroutine per port
+// reads a batch, hands ARP and Neighbor Discovery to arpnd and everything
+// else to the translator, puts an Ethernet header from the neighbor cache
+// on each result and writes the batch out, to the other port or back out
+// of the one it came from. Nothing is bridged: a frame nat64br does not
+// translate or answer is counted and dropped.
+type dataplane struct {
+	log   *slog.Logger
+	ports [3]wire.Port // by xlat.Side
+	macs  [3]arpnd.MAC // the ports' addresses
+	arp   *arpnd.ARP   // IPv4 side
+	nd    *arpnd.ND    // IPv6 side
+	gen   atomic.Pointer[generation]
+	stats sharedCounters
+	wg    sync.WaitGroup
+
+	ctrlMu sync.Mutex // serializes the control goroutines' use of ctrlTr
+	ctrlTr *xlat.Translator
+	ctrlG  uint64
+}
+
+// generation is one configuration's translator, swapped on reload; each
+// worker clones it when it sees a new one (checked once per batch).
+type generation struct {
+	n  uint64
+	tr *xlat.Translator
+}
+
+const batchSize = 64
+
+// start runs one worker per port.
+func (d *dataplane) start() {
+	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+		d.wg.Add(1)
+		go d.worker(s)
+	}
+}
+
+// worker is the loop of the port on side s.
+type worker struct {
+	d       *dataplane
+	side    xlat.Side
+	tr      *xlat.Translator
+	gen     uint64
+	c       counters
+	bufs    [][]byte
+	sizes   []int
+	out     [3][][]byte
+	scratch [][]byte // replies and fragments of the current batch
+	used    int
+}
+
+func (d *dataplane) worker(side xlat.Side) {
+	defer d.wg.Done()
+	w := &worker{d: d, side: side, bufs: make([][]byte, batchSize), sizes: make([]int, batchSize)}
+	for i := range w.bufs {
+		w.bufs[i] = make([]byte, bufSize)
+	}
+	for s := range w.out {
+		w.out[s] = make([][]byte, 0, 2*batchSize)
+	}
+	port := d.ports[side]
+	errs := 0
+	for {
+		n, err := port.ReadBatch(w.bufs, w.sizes, frameHeadroom)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			errs++
+			if errs <= 3 || errs%1000 == 0 {
+				d.log.Error("read failed", "side", side, "err", err, "count", errs)
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if g := d.gen.Load(); g.n != w.gen {
+			w.tr, w.gen = g.tr.Clone(), g.n
+		}
+		now := time.Now()
+		for i := 0; i < n; i++ {
+			if w.sizes[i] > 0 {
+				w.frame(w.bufs[i], w.sizes[i], now)
+			}
+		}
+		w.flush()
+		w.c[cBatches]++
+		d.stats.add(&w.c)
+	}
+}
+
+// flush writes the batch's output, then frees the scratch buffers.
+func (w *worker) flush() {
+	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+		if len(w.out[s]) > 0 {
+			if _, err := w.d.ports[s].WriteBatch(w.out[s], 0); err != nil && !errors.Is(err, net.ErrClosed) {
+				w.d.log.Error("write failed", "side", s, "err", err)
+			}
+			w.out[s] = w.out[s][:0]
+		}
+	}
+	w.used = 0
+}
+
+// scratchBuf returns a buffer for a reply or a fragment, valid until the
+// batch is flushed; nil when the batch has used them all.
+func (w *worker) scratchBuf() []byte {
+	if w.used == len(w.scratch) {
+		if len(w.scratch) >= 4*batchSize {
+			return nil
+		}
+		w.scratch = append(w.scratch, make([]byte, bufSize))
+	}
+	w.used++
+	return w.scratch[w.used-1]
+}
+
+// frame handles the frame b[frameHeadroom:frameHeadroom+n].
+func (w *worker) frame(b []byte, n int, now time.Time) {
+	d := w.d
+	w.c[cIn6+counter(w.side-xlat.Side6)]++
+	off := frameHeadroom
+	f := b[off : off+n]
+	if n < ethLen {
+		w.c[cRunt]++
+		return
+	}
+	switch binary.BigEndian.Uint16(f[12:]) {
+	case etherTypeIPv6:
+		if w.side != xlat.Side6 {
+			w.c[cWrongSide]++
+			return
+		}
+		out := w.scratchBuf()
+		if out == nil {
+			w.c[cNoScratch]++
+			return
+		}
+		if l, consumed := d.nd.Handle(f, out[frameHeadroom:], now); consumed {
+			w.c[cND]++
+			if l > 0 {
+				w.c[cLinkReply]++
+				w.out[w.side] = append(w.out[w.side], out[frameHeadroom:frameHeadroom+l])
+			}
+			return
+		}
+		w.used-- // the scratch buffer was not needed
+		d.nd.Learn(f, now)
+	case etherTypeIPv4:
+		if w.side != xlat.Side4 {
+			w.c[cWrongSide]++
+			return
+		}
+		d.arp.Learn(f, now)
+	case arpnd.EtherTypeARP:
+		if w.side != xlat.Side4 {
+			w.c[cWrongSide]++
+			return
+		}
+		w.c[cARP]++
+		out := w.scratchBuf()
+		if out == nil {
+			w.c[cNoScratch]++
+			return
+		}
+		if l := d.arp.Handle(f, out, now); l > 0 {
+			w.c[cLinkReply]++
+			w.out[w.side] = append(w.out[w.side], out[:l])
+		} else {
+			w.used--
+		}
+		return
+	case etherTypeVLAN, etherTypeQinQ:
+		w.c[cVLAN]++
+		return
+	default:
+		w.c[cOther]++
+		return
+	}
+	srcMAC := arpnd.EthSrc(f)
+	v := w.tr.Translate(b, off+ethLen, n-ethLen, w.side, now)
+	switch v.Action() {
+	case xlat.Drop:
+		w.c[cDropBase+counter(v.Reason())]++
+	case xlat.Reply:
+		// Back to whoever sent the frame, the way it came.
+		w.c[cReplies]++
+		w.c[cReplyBase+counter(v.Reason())]++
+		fr := b[v.Off-ethLen : v.Off+v.Len]
+		arpnd.PutEth(fr, srcMAC, d.macs[w.side], etherTypeOf(b[v.Off]))
+		w.out[w.side] = append(w.out[w.side], fr)
+		w.c[cOut6+counter(w.side-xlat.Side6)]++
+	case xlat.Forward:
+		if v.FragSize == 0 {
+			w.send(v.Side(), b[v.Off-ethLen:v.Off+v.Len], now)
+			return
+		}
+		pkt := b[v.Off : v.Off+v.Len]
+		nf := xlat.Fragments(pkt, v.FragSize)
+		for i := 0; i < nf; i++ {
+			fb := w.scratchBuf()
+			if fb == nil {
+				w.c[cNoScratch]++
+				return
+			}
+			m := xlat.WriteFragment(fb[ethLen:], pkt, v.FragSize, i)
+			w.send(v.Side(), fb[:ethLen+m], now)
+			w.c[cFragments]++
+		}
+	}
+}
+
+// send puts the Ethernet header of the next hop on frame (an IP packet
+// after 14 free bytes) and queues it for side s, or holds it in the
+// neighbor cache until the next hop is resolved.
+func (w *worker) send(s xlat.Side, frame []byte, now time.Time) {
+	d := w.d
+	cache, key := d.nextHop(s, frame[ethLen:])
+	arpnd.PutEth(frame, arpnd.MAC{}, d.macs[s], etherTypeOf(frame[ethLen]))
+	if mac, ok := cache.Lookup(key); ok {
+		copy(frame[0:6], mac[:])
+		w.out[s] = append(w.out[s], frame)
+		w.c[cOut6+counter(s-xlat.Side6)]++
+		return
+	}
+	if cache.Hold(key, frame, now) {
+		w.c[cHeld]++
+	} else {
+		w.c[cHoldDrop]++
+	}
+}
+
+// nextHop returns the neighbor cache of side s and the key of the next hop
+// for the IP packet p.
+func (d *dataplane) nextHop(s xlat.Side, p []byte) (*arpnd.Cache, [16]byte) {
+	if s == xlat.Side4 {
+		return d.arp.Cache(), d.arp.NextHop([4]byte(p[16:20]))
+	}
+	return d.nd.Cache(), d.nd.NextHop([16]byte(p[24:40]))
+}
+
+func etherTypeOf(version byte) uint16 {
+	if version>>4 == 6 {
+		return etherTypeIPv6
+	}
+	return etherTypeIPv4
+}
+
+// neighborFailed answers a packet held for a next hop on side to that never
+// answered: an ICMP host unreachable goes back across the translator to its
+// sender. It runs on the control goroutine.
+func (d *dataplane) neighborFailed(to xlat.Side, pkt []byte) {
+	d.ctrlMu.Lock()
+	defer d.ctrlMu.Unlock()
+	if g := d.gen.Load(); d.ctrlTr == nil || g.n != d.ctrlG {
+		d.ctrlTr, d.ctrlG = g.tr.Clone(), g.n
+	}
+	b := make([]byte, bufSize)
+	at := 4 * xlat.Headroom
+	copy(b[at:], pkt)
+	var c counters
+	v := d.ctrlTr.Unreachable(b, at, len(pkt), to, time.Now())
+	if v.Action() != xlat.Forward {
+		c[cDropBase+counter(v.Reason())]++
+		d.stats.add(&c)
+		return
+	}
+	c[cReplies]++
+	c[cReplyBase+counter(v.Reason())]++
+	frame := b[v.Off-ethLen : v.Off+v.Len]
+	cache, key := d.nextHop(v.Side(), frame[ethLen:])
+	arpnd.PutEth(frame, arpnd.MAC{}, d.macs[v.Side()], etherTypeOf(frame[ethLen]))
+	if mac, ok := cache.Lookup(key); ok {
+		copy(frame[0:6], mac[:])
+		_, _ = d.ports[v.Side()].WriteBatch([][]byte{frame}, 0)
+		c[cOut6+counter(v.Side()-xlat.Side6)]++
+	} else if cache.Hold(key, frame, time.Now()) {
+		c[cHeld]++
+	} else {
+		c[cHoldDrop]++
+	}
+	d.stats.add(&c)
+}
+
+// tick runs the neighbor caches' timers and the Router Advertisements
+// until stop is closed.
+func (d *dataplane) tick(stop <-chan struct{}) {
+	defer d.wg.Done()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			d.arp.Cache().Tick(now)
+			d.nd.Cache().Tick(now)
+			d.nd.Tick(now)
+		}
+	}
+}

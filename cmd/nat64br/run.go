@@ -1,0 +1,409 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nat64br/nat64br/arpnd"
+	"github.com/nat64br/nat64br/config"
+	"github.com/nat64br/nat64br/wire"
+	"github.com/nat64br/nat64br/xlat"
+)
+
+// cmdRun runs nat64br in the wire, in the foreground, until SIGINT or
+// SIGTERM. SIGHUP reloads the configuration; SIGUSR1 logs the counters.
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration `file` (required)")
+	takeOver := fs.Bool("take-over", false, "take the ports over from the kernel: disable its IPv6 and ARP there and flush their addresses")
+	logFormat := fs.String("log-format", "", "text or json (default: the configuration's log.format)")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error (default: the configuration's log.level)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: nat64br run --config FILE [--take-over]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *cfgPath == "" || fs.NArg() != 0 {
+		fs.Usage()
+		return 2
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		printConfigError(stderr, err)
+		return 1
+	}
+	if *logFormat != "" {
+		cfg.LogFormat = *logFormat
+	}
+	if *logLevel != "" {
+		cfg.LogLevel = *logLevel
+	}
+	log, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "nat64br: %v\n", err)
+		return 2
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration", "warning", w)
+	}
+	r := &runner{log: log, path: *cfgPath, takeOver: *takeOver || cfg.TakeOver}
+	if err := r.start(cfg); err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	return r.loop()
+}
+
+func printConfigError(w io.Writer, err error) {
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		for _, p := range ce.Problems {
+			fmt.Fprintln(w, p)
+		}
+		return
+	}
+	fmt.Fprintf(w, "nat64br: %v\n", err)
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	}
+	return nil, fmt.Errorf("log format %q: use text or json", format)
+}
+
+// runner owns the running daemon: ports, data plane, configuration.
+type runner struct {
+	log      *slog.Logger
+	path     string
+	takeOver bool
+	cfg      *config.Config
+	ports    [3]*wire.PacketPort
+	d        *dataplane
+	stop     chan struct{}
+	started  time.Time
+}
+
+func (r *runner) start(cfg *config.Config) error {
+	if cfg.IPv6Interface == "" || cfg.IPv4Interface == "" {
+		return fmt.Errorf("%s: ipv6-interface and ipv4-interface are required to run in the wire", cfg.Path)
+	}
+	if cfg.Mode != config.ModeSIIT {
+		return fmt.Errorf("%s: mode %s is not supported yet", cfg.Path, cfg.Mode)
+	}
+	for _, name := range []string{cfg.IPv6Interface, cfg.IPv4Interface} {
+		if err := r.kernelCheck(name); err != nil {
+			return err
+		}
+	}
+	var err error
+	for _, p := range []struct {
+		side xlat.Side
+		name string
+	}{{xlat.Side6, cfg.IPv6Interface}, {xlat.Side4, cfg.IPv4Interface}} {
+		opts := wire.PacketOptions{BatchSize: batchSize, Promiscuous: cfg.Promiscuous, AllMulticast: p.side == xlat.Side6}
+		if r.ports[p.side], err = wire.ListenPacket(p.name, opts); err != nil {
+			r.closePorts()
+			return err
+		}
+		if gro, err := wire.GROEnabled(p.name); err == nil && gro {
+			r.log.Info("GRO is on: super-frames are split in software before translation; 'ethtool -K "+p.name+" gro off' saves that work", "interface", p.name)
+		}
+	}
+	r.d = &dataplane{log: r.log}
+	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+		r.d.ports[s] = r.ports[s]
+		r.d.macs[s] = arpnd.MAC(r.ports[s].MAC())
+	}
+	tr, err := newTranslator(runTranslatorConfig(cfg, r.ports))
+	if err != nil {
+		r.closePorts()
+		return fmt.Errorf("%s: %w", cfg.Path, err)
+	}
+	r.d.gen.Store(&generation{n: 1, tr: tr})
+	r.d.arp, err = arpnd.NewARP(arpOptions(cfg, r.d.macs[xlat.Side4]), r.ports[xlat.Side4], func(p []byte) { r.d.neighborFailed(xlat.Side4, p) })
+	if err == nil {
+		r.d.nd, err = arpnd.NewND(ndOptions(cfg, r.d.macs[xlat.Side6], r.ports[xlat.Side6].MTU()), r.ports[xlat.Side6], func(p []byte) { r.d.neighborFailed(xlat.Side6, p) })
+	}
+	if err != nil {
+		r.closePorts()
+		return err
+	}
+	for _, g := range r.d.nd.Groups() {
+		if err := r.ports[xlat.Side6].JoinGroup(g); err != nil {
+			r.log.Warn("cannot join multicast group", "group", g, "err", err)
+		}
+	}
+	r.cfg, r.stop, r.started = cfg, make(chan struct{}), time.Now()
+	r.d.start()
+	r.d.wg.Add(1)
+	go r.d.tick(r.stop)
+	if err := r.d.arp.Announce(); err != nil {
+		r.log.Warn("gratuitous ARP failed", "err", err)
+	}
+	if err := r.d.nd.Announce(); err != nil {
+		r.log.Warn("unsolicited neighbor advertisement failed", "err", err)
+	}
+	r.log.Info("nat64br running", "version", version, "config", cfg.Path,
+		"ipv6_port", cfg.IPv6Interface, "ipv6_mac", r.ports[xlat.Side6].MAC().String(), "link_local", r.d.nd.LinkLocal(),
+		"ipv4_port", cfg.IPv4Interface, "ipv4_mac", r.ports[xlat.Side4].MAC().String(),
+		"prefix", cfg.Prefix, "eam", len(cfg.EAM), "ipv4_addr", cfg.IPv4Addr, "ipv6_addr", cfg.IPv6Addr,
+		"router_advertisements", cfg.RA.Enabled)
+	return nil
+}
+
+// runTranslatorConfig is cfg with the MTUs capped by the ports' own.
+func runTranslatorConfig(cfg *config.Config, ports [3]*wire.PacketPort) *config.Config {
+	c := *cfg
+	c.MTU6 = min(c.MTU6, ports[xlat.Side6].MTU())
+	c.MTU4 = min(c.MTU4, ports[xlat.Side4].MTU())
+	if c.MTU6 < 1280 {
+		c.MTU6 = 1280
+	}
+	return &c
+}
+
+// arpOptions maps the configuration to the IPv4 side: nat64br answers ARP
+// for its own address and for the IPv4 addresses of EAM entries whose node
+// lives on the IPv6 side (inside ipv6-subnets; all of them when no subnets
+// are set, as with TAYGA map lines).
+func arpOptions(cfg *config.Config, mac arpnd.MAC) arpnd.ARPOptions {
+	o := arpnd.ARPOptions{MAC: mac, Addr: cfg.IPv4Addr, Subnet: cfg.IPv4Subnet, Gateway: cfg.Gateway}
+	for _, e := range cfg.EAM {
+		if len(cfg.IPv6Subnets) == 0 || insideAny(e.IPv6, cfg.IPv6Subnets) {
+			o.Owned = append(o.Owned, e.IPv4)
+		}
+	}
+	return o
+}
+
+// ndOptions maps the configuration to the IPv6 side: nat64br answers
+// Neighbor Solicitations for its own addresses, for the NAT64 prefix, and
+// for EAM IPv6 prefixes whose node lives on the IPv4 side (outside
+// ipv6-subnets, when those are set).
+func ndOptions(cfg *config.Config, mac arpnd.MAC, mtu int) arpnd.NDOptions {
+	o := arpnd.NDOptions{MAC: mac, Addr: cfg.IPv6Addr, Subnets: cfg.IPv6Subnets, Gateway: cfg.Gateway6}
+	if !o.Addr.IsValid() && cfg.IPv4Addr.IsValid() && cfg.Prefix.IsValid() {
+		o.Addr = embedded(cfg.Prefix, cfg.IPv4Addr)
+	}
+	if cfg.Prefix.IsValid() {
+		o.Proxy = append(o.Proxy, cfg.Prefix)
+	}
+	var routes []netip.Prefix
+	for _, e := range cfg.EAM {
+		if len(cfg.IPv6Subnets) > 0 && !insideAny(e.IPv6, cfg.IPv6Subnets) {
+			o.Proxy = append(o.Proxy, e.IPv6)
+			routes = append(routes, e.IPv6)
+		}
+	}
+	o.RA = arpnd.RAOptions{Enabled: cfg.RA.Enabled, Interval: cfg.RA.Interval, RouterLifetime: cfg.RA.RouterLifetime,
+		Prefix: cfg.Prefix, Routes: routes, MTU: cfg.RA.MTU}
+	return o
+}
+
+// embedded is ipv4 inside an RFC 6052 prefix, the way the translator
+// derives its IPv6 address when ipv6-addr is not set.
+func embedded(p netip.Prefix, v4 netip.Addr) netip.Addr {
+	tr, err := xlat.New(xlat.Options{Prefix: p, IPv4Addr: v4, AllowNonGlobalWKP: true})
+	if err != nil {
+		return netip.Addr{}
+	}
+	return tr.IPv6Addr()
+}
+
+func insideAny(p netip.Prefix, in []netip.Prefix) bool {
+	for _, s := range in {
+		if s.Bits() <= p.Bits() && s.Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// kernelCheck warns when the kernel also lives on a port: addresses on it,
+// or IPv6 enabled (the kernel then answers Neighbor Solicitations and sends
+// its own). With take-over it disables IPv6 and ARP there and flushes the
+// IPv4 addresses, logging each change.
+func (r *runner) kernelCheck(name string) error {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, wire.ErrNoInterface)
+	}
+	addrs, _ := ifi.Addrs()
+	v6, _ := os.ReadFile(filepath.Join("/proc/sys/net/ipv6/conf", name, "disable_ipv6"))
+	v6on := len(v6) > 0 && bytes.TrimSpace(v6)[0] == '0'
+	if len(addrs) == 0 && !v6on {
+		return nil
+	}
+	var list []string
+	for _, a := range addrs {
+		list = append(list, a.String())
+	}
+	if !r.takeOver {
+		r.log.Warn("the kernel is also on this port: it will answer ARP/ND and send packets of its own there; "+
+			"use --take-over (or sysctl net.ipv6.conf."+name+".disable_ipv6=1 and ip addr flush dev "+name+")",
+			"interface", name, "addresses", strings.Join(list, ","), "kernel_ipv6", v6on)
+		return nil
+	}
+	set := func(path, v string) {
+		if err := os.WriteFile(path, []byte(v), 0o644); err != nil {
+			r.log.Warn("take-over: cannot set", "path", path, "err", err)
+			return
+		}
+		r.log.Info("take-over: set", "path", path, "value", v)
+	}
+	set(filepath.Join("/proc/sys/net/ipv6/conf", name, "disable_ipv6"), "1")
+	set(filepath.Join("/proc/sys/net/ipv4/conf", name, "arp_ignore"), "8")
+	if out, err := exec.Command("ip", "-4", "addr", "flush", "dev", name).CombinedOutput(); err != nil {
+		r.log.Warn("take-over: cannot flush IPv4 addresses (needs the ip tool)", "interface", name, "err", err, "output", strings.TrimSpace(string(out)))
+	} else if len(list) > 0 {
+		r.log.Info("take-over: flushed addresses", "interface", name, "addresses", strings.Join(list, ","))
+	}
+	return nil
+}
+
+// loop waits for signals: SIGHUP reloads, SIGUSR1 logs the counters,
+// SIGINT and SIGTERM stop. It returns the exit status.
+func (r *runner) loop() int {
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sig)
+	for s := range sig {
+		switch s {
+		case syscall.SIGHUP:
+			r.reload()
+		case syscall.SIGUSR1:
+			r.logStats("counters")
+		default:
+			r.log.Info("stopping", "signal", s.String())
+			r.shutdown()
+			return 0
+		}
+	}
+	return 0
+}
+
+// shutdown closes the ports and waits for every goroutine.
+func (r *runner) shutdown() {
+	ports := r.portStats()
+	close(r.stop)
+	r.closePorts()
+	r.d.wg.Wait()
+	r.logCounters("final counters", ports)
+}
+
+func (r *runner) closePorts() {
+	for _, p := range r.ports {
+		if p != nil {
+			p.Close()
+		}
+	}
+}
+
+var reloadMu sync.Mutex
+
+// reload applies the configuration file again if it validates; otherwise
+// the running one stays, and the log says why.
+func (r *runner) reload() {
+	reloadMu.Lock()
+	defer reloadMu.Unlock()
+	cfg, err := config.Load(r.path)
+	if err != nil {
+		var b strings.Builder
+		printConfigError(&b, err)
+		r.log.Error("reload refused: the running configuration stays", "problems", strings.TrimSpace(b.String()))
+		return
+	}
+	if cfg.IPv6Interface != r.cfg.IPv6Interface || cfg.IPv4Interface != r.cfg.IPv4Interface || cfg.Mode != r.cfg.Mode {
+		r.log.Error("reload refused: interfaces and mode change only with a restart", "config", cfg.Path)
+		return
+	}
+	tr, err := newTranslator(runTranslatorConfig(cfg, r.ports))
+	if err == nil {
+		err = r.d.arp.Reconfigure(arpOptions(cfg, r.d.macs[xlat.Side4]))
+	}
+	if err == nil {
+		err = r.d.nd.Reconfigure(ndOptions(cfg, r.d.macs[xlat.Side6], r.ports[xlat.Side6].MTU()))
+	}
+	if err != nil {
+		r.log.Error("reload refused: the running configuration stays", "err", err)
+		return
+	}
+	g := r.d.gen.Load()
+	r.d.gen.Store(&generation{n: g.n + 1, tr: tr})
+	changed := configDiff(r.cfg, cfg)
+	r.cfg = cfg
+	r.log.Info("configuration reloaded", "config", cfg.Path, "changed", strings.Join(changed, ", "))
+}
+
+// configDiff lists the settings that differ, for the reload log.
+func configDiff(a, b *config.Config) []string {
+	fa, fb := configFields(a), configFields(b)
+	var out []string
+	for _, k := range sortedKeys(fa, fb) {
+		if fa[k] != fb[k] {
+			out = append(out, fmt.Sprintf("%s: %s -> %s", k, fa[k], fb[k]))
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, "nothing")
+	}
+	return out
+}
+
+func (r *runner) logStats(msg string) { r.logCounters(msg, r.portStats()) }
+
+// portStats reads the ports' counters (the kernel part since the last read).
+func (r *runner) portStats() [3]wire.Stats {
+	var out [3]wire.Stats
+	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+		out[s], _ = r.ports[s].Stats()
+	}
+	return out
+}
+
+// logCounters logs the counters as attributes: the totals, every non-zero
+// drop and reply reason, and the ports' own books.
+func (r *runner) logCounters(msg string, ports [3]wire.Stats) {
+	c := r.d.stats.load()
+	attrs := []any{"uptime", time.Since(r.started).Round(time.Second).String()}
+	for k := counter(0); k < numCounters; k++ {
+		if c[k] != 0 || k <= cOut4 {
+			attrs = append(attrs, k.String(), c[k])
+		}
+	}
+	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+		st := ports[s]
+		attrs = append(attrs, slog.Group("port_"+s.String(), "kernel_drops", st.KernelDrops, "checksums_completed", st.ChecksumsCompleted,
+			"super_frames", st.SuperFrames, "segments", st.Segments, "tx_errors", st.TxErrors+st.TxOversize, "truncated", st.Truncated, "vlan", st.VLAN))
+	}
+	a, n := r.d.arp.Cache().Stats(), r.d.nd.Cache().Stats()
+	attrs = append(attrs, "neighbors_ipv4", a.Entries, "neighbors_ipv6", n.Entries, "neighbor_failures", a.Failed+n.Failed,
+		"neighbor_released", a.Released+n.Released)
+	r.log.Info(msg, attrs...)
+}
