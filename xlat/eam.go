@@ -245,3 +245,8 @@ func (t *eamTable) to4(a u128) (uint32, bool) {
 func (t *eamTable) contains4(a uint32) bool {
 	return len(t.entries) != 0 && t.v4.lookup(u128{0, uint64(a)}) >= 0
 }
+
+// contains6 reports whether the IPv6 address a is inside an EAM entry.
+func (t *eamTable) contains6(a u128) bool {
+	return len(t.entries) != 0 && t.v6.lookup(a) >= 0
+}

@@ -80,7 +80,13 @@ func (t *Translator) from4(b []byte, off, n int, hairpin bool) Verdict {
 	}
 	c := t.c
 	src4, dst4 := ip.Src32(), ip.Dst32()
-	if c.hasOwn4 && dst4 == c.own4 && !hairpin {
+	// Stateful NAT64: pool4 addresses go through the BIB; the rest of the
+	// IPv4 side reaches IPv6 only through EAM entries.
+	natDst := c.nat != nil && c.nat.pool.contains(dst4)
+	if c.nat != nil && !natDst && !c.eam.contains4(dst4) && !(c.hasOwn4 && dst4 == c.own4) {
+		return drop(ReasonNoRoute4)
+	}
+	if !natDst && c.hasOwn4 && dst4 == c.own4 && !hairpin {
 		return t.local4(b, off, ihl, total)
 	}
 	frag := ip.IsFragment()
@@ -101,7 +107,7 @@ func (t *Translator) from4(b []byte, off, n int, hairpin bool) Verdict {
 		switch p[ihl] {
 		case header.ICMPv4Echo, header.ICMPv4EchoReply:
 		case header.ICMPv4DestUnreach, header.ICMPv4TimeExceeded, header.ICMPv4ParamProblem:
-			return t.icmp4Error(b, off, ihl, total, hairpin)
+			return t.icmp4Error(b, off, ihl, total, hairpin, natDst)
 		default:
 			return drop(ReasonICMPv4Info)
 		}
@@ -112,9 +118,17 @@ func (t *Translator) from4(b []byte, off, n int, hairpin bool) Verdict {
 			return drop(ReasonBadHeaderLength)
 		}
 		if route {
-			// RFC 7915 §4.1: unexpired source route: 3/5.
-			return t.error4(b, off, total, header.ICMPv4DestUnreach, header.ICMPv4SourceRouteFail, 0, ReasonSourceRoute)
+			// RFC 7915 §4.1: unexpired source route: 3/5 (from the pool4
+			// address the packet was sent to, in NAT64).
+			errSrc, hasSrc := c.own4, c.hasOwn4
+			if natDst {
+				errSrc, hasSrc = dst4, true
+			}
+			return t.error4From(b, off, total, errSrc, hasSrc, header.ICMPv4DestUnreach, header.ICMPv4SourceRouteFail, 0, ReasonSourceRoute)
 		}
+	}
+	if natDst {
+		return t.nat4(b, off, ihl, total, hairpin)
 	}
 
 	dst6, _, r := t.map4to6(dst4, false, true)
@@ -145,6 +159,23 @@ func (t *Translator) from4(b []byte, off, n int, hairpin bool) Verdict {
 		}
 		ttl--
 	}
+	return t.emit6(b, off, ihl, total, src4, dst4, src6, dst6, ttl, 0, c.own4, c.hasOwn4)
+}
+
+// emit6 writes the IPv6 header of the IPv4 packet b[off:off+total], whose
+// header is ihl bytes long, with addresses src6 and dst6 and Hop Limit ttl
+// (RFC 7915 §4.1), and updates the transport checksum (§4.5). A packet too
+// big for the IPv6 side with DF set is answered with ICMPv4 3/4 from
+// errSrc. pd is the checksum delta of a port or identifier the caller
+// rewrote (stateful NAT64), 0 if none.
+func (t *Translator) emit6(b []byte, off, ihl, total int, src4, dst4 uint32, src6, dst6 u128, ttl uint8, pd uint64, errSrc uint32, hasErrSrc bool) Verdict {
+	c := t.c
+	p := b[off : off+total]
+	ip := header.IPv4(p)
+	frag := ip.IsFragment()
+	first := ip.FragmentOffset() == 0
+	proto := ip.Protocol()
+	payload := total - ihl
 
 	// Size (RFC 7915 §4.1): a fragment keeps a Fragment header; a DF=0
 	// packet that would exceed the fragmentation limit gets one and is
@@ -160,7 +191,7 @@ func (t *Translator) from4(b []byte, off, n int, hairpin bool) Verdict {
 	}
 	fragSize := 0
 	if df && out > c.opt.MTU6 {
-		return t.error4(b, off, total, header.ICMPv4DestUnreach, header.ICMPv4FragNeeded, uint32(c.opt.MTU6-20), ReasonTooBig)
+		return t.error4From(b, off, total, errSrc, hasErrSrc, header.ICMPv4DestUnreach, header.ICMPv4FragNeeded, uint32(c.opt.MTU6-20), ReasonTooBig)
 	}
 	if needFrag && out > c.fragLimit {
 		fragSize = c.fragLimit
@@ -177,7 +208,7 @@ func (t *Translator) from4(b []byte, off, n int, hairpin bool) Verdict {
 			if payload < header.TCPChecksumOffset+2 {
 				return drop(ReasonL4Truncated)
 			}
-			patchTCP(l4, delta4to6(src4, dst4, src6, dst6))
+			patchTCP(l4, header.Add(delta4to6(src4, dst4, src6, dst6), pd))
 		case header.ProtoUDP:
 			if payload < header.UDPLen {
 				return drop(ReasonL4Truncated)
@@ -189,19 +220,19 @@ func (t *Translator) from4(b []byte, off, n int, hairpin bool) Verdict {
 				case UDPZeroCalculate:
 					if frag {
 						// The datagram is not all here: RFC 7915 §4.5.
-						return t.error4(b, off, total, header.ICMPv4DestUnreach, header.ICMPv4AdminProhibited, 0, ReasonUDPZeroFragment)
+						return t.error4From(b, off, total, errSrc, hasErrSrc, header.ICMPv4DestUnreach, header.ICMPv4AdminProhibited, 0, ReasonUDPZeroFragment)
 					}
 					computeUDP(l4[:payload], pseudo6(src6, dst6, header.ProtoUDP, payload))
 				case UDPZeroReject:
-					return t.error4(b, off, total, header.ICMPv4DestUnreach, header.ICMPv4AdminProhibited, 0, ReasonUDPZeroChecksum)
+					return t.error4From(b, off, total, errSrc, hasErrSrc, header.ICMPv4DestUnreach, header.ICMPv4AdminProhibited, 0, ReasonUDPZeroChecksum)
 				default:
 					return drop(ReasonUDPZeroChecksum)
 				}
 				break
 			}
-			patchUDP(l4, delta4to6(src4, dst4, src6, dst6))
+			patchUDP(l4, header.Add(delta4to6(src4, dst4, src6, dst6), pd))
 		case header.ProtoICMPv4:
-			echoTo6(l4, pseudo6(src6, dst6, header.ProtoICMPv6, payload))
+			echoTo6(l4, pseudo6(src6, dst6, header.ProtoICMPv6, payload), pd)
 		}
 	}
 	if proto == header.ProtoICMPv4 {
@@ -252,8 +283,10 @@ func plateau(length int) int {
 
 // icmp4Error translates an ICMPv4 error message and the packet it quotes
 // into ICMPv6 (RFC 7915 §4.2, §4.3), with RFC 4884 extensions. The ICMPv6
-// error is cut to 1280 bytes.
-func (t *Translator) icmp4Error(b []byte, off, ihl, total int, hairpin bool) Verdict {
+// error is cut to 1280 bytes. nat is set for an error sent to a pool4
+// address: the quoted packet is then translated through its NAT64 session
+// (RFC 6146 §3.4: the tuple of an ICMP error is its quoted packet's).
+func (t *Translator) icmp4Error(b []byte, off, ihl, total int, hairpin, nat bool) Verdict {
 	c := t.c
 	p := b[off : off+total]
 	ip := header.IPv4(p)
@@ -353,27 +386,61 @@ func (t *Translator) icmp4Error(b []byte, off, ihl, total int, hairpin bool) Ver
 	isrc4, idst4 := inner.Src32(), inner.Dst32()
 	src4, dst4 := ip.Src32(), ip.Dst32()
 	isHairpin := hairpin || c.opt.Hairpin == HairpinSimple
-	dst6, _, r := t.map4to6(dst4, false, true)
-	if r != ReasonNone {
-		return drop(r)
-	}
-	// The source of an error is any router: reserved addresses are
-	// translated too (as Jool does), and one that has no mapping takes an
-	// RFC 6791 address.
-	src6, _, r := t.map4to6Lax(src4, !(isHairpin && src4 == idst4))
-	if r != ReasonNone {
-		var ok bool
-		if src6, ok = t.rfc6791v6(src4); !ok {
-			return drop(ReasonNoErrorSource)
+	var src6, dst6, isrc6, idst6 u128
+	var r Reason
+	var ipd uint64 // checksum delta of the quoted port the NAT64 rewrote
+	if nat {
+		// RFC 6146 §3.4: the quoted packet left through (T, t) towards
+		// (Y, y); its session names the IPv6 host (X, x) the error is for.
+		pr := natProto(iproto)
+		l := p[il4:origEnd]
+		at := 0
+		if pr == natICMP {
+			at = 4
 		}
-	}
-	isrc6, _, r := t.map4to6(isrc4, true, true)
-	if r != ReasonNone {
-		return drop(ReasonICMPInnerBad)
-	}
-	idst6, _, r := t.map4to6(idst4, false, !isHairpin)
-	if r != ReasonNone {
-		return drop(ReasonICMPInnerBad)
+		if pr < 0 || !ifirst || len(l) < at+2 || pr != natICMP && len(l) < 4 {
+			return drop(ReasonICMPInnerBad)
+		}
+		yp := uint16(0)
+		if pr != natICMP {
+			yp = header.Port(l, 2)
+		}
+		x, xp, ok := c.nat.peek4(pr, isrc4, header.Port(l, at), idst4, yp, t.nowSec())
+		if !ok {
+			return drop(ReasonNoSession)
+		}
+		if idst6, _, r = t.map4to6(idst4, false, !isHairpin); r != ReasonNone {
+			return drop(ReasonICMPInnerBad)
+		}
+		isrc6, dst6 = x, x
+		ipd = rewritePort(l, at, xp)
+		// source-icmpv6-errors-better: the router's address in the prefix
+		// rather than the quoted packet's destination of RFC 6146 §3.5.
+		src6 = idst6
+		if !c.natStrictErrSrc {
+			if src6, _, r = t.map4to6Lax(src4, !(isHairpin && src4 == idst4)); r != ReasonNone {
+				src6 = idst6
+			}
+		}
+	} else {
+		if dst6, _, r = t.map4to6(dst4, false, true); r != ReasonNone {
+			return drop(r)
+		}
+		// The source of an error is any router: reserved addresses are
+		// translated too (as Jool does), and one that has no mapping takes
+		// an RFC 6791 address.
+		if src6, _, r = t.map4to6Lax(src4, !(isHairpin && src4 == idst4)); r != ReasonNone {
+			var ok bool
+			if src6, ok = t.rfc6791v6(src4); !ok {
+				return drop(ReasonNoErrorSource)
+			}
+		}
+		if isrc6, _, r = t.map4to6(isrc4, true, true); r != ReasonNone {
+			return drop(ReasonICMPInnerBad)
+		}
+		if idst6, _, r = t.map4to6(idst4, false, !isHairpin); r != ReasonNone {
+			return drop(ReasonICMPInnerBad)
+		}
 	}
 	ttl := ip.TTL()
 	if !hairpin {
@@ -407,11 +474,11 @@ func (t *Translator) icmp4Error(b []byte, off, ihl, total int, hairpin bool) Ver
 		d := delta4to6(isrc4, idst4, isrc6, idst6)
 		switch {
 		case iproto == header.ProtoTCP && avail >= header.TCPChecksumOffset+2:
-			patchTCP(l, d)
+			patchTCP(l, header.Add(d, ipd))
 		case iproto == header.ProtoUDP && avail >= header.UDPLen && header.Port(l, header.UDPChecksumOffset) != 0:
-			patchUDP(l, d)
+			patchUDP(l, header.Add(d, ipd))
 		case iproto == header.ProtoICMPv4 && avail >= header.ICMPLen:
-			echoTo6(l, pseudo6(isrc6, idst6, header.ProtoICMPv6, ipayload))
+			echoTo6(l, pseudo6(isrc6, idst6, header.ProtoICMPv6, ipayload), ipd)
 		}
 	}
 	if iproto == header.ProtoICMPv4 {

@@ -140,6 +140,10 @@ func (t *Translator) from6(b []byte, off, n int, _ bool) Verdict {
 		return t.error6(b, off, end, header.ICMPv6ParamProblem, header.ICMPv6ErroneousHeader, uint32(h.segLeft), ReasonSegmentsLeft)
 	}
 
+	if c.nat != nil {
+		return t.nat6(b, off, p, &h, src6, dst6)
+	}
+
 	// Destination first: the source may depend on it (hairpinning).
 	dst4, kindDst, r := t.map6to4(dst6, false)
 	if r != ReasonNone {
@@ -155,18 +159,44 @@ func (t *Translator) from6(b []byte, off, n int, _ bool) Verdict {
 		}
 		return t.error6(b, off, end, header.ICMPv6DestUnreach, header.ICMPv6SrcPolicyFail, 0, r)
 	}
-
-	hl := ip.HopLimit()
-	if hl <= 1 {
-		return t.error6(b, off, end, header.ICMPv6TimeExceeded, 0, 0, ReasonHopLimit)
+	if v, ok := t.check6(b, off, p, &h); !ok {
+		return v
 	}
-	payload := end - h.l4
-	total := header.IPv4MinLen + payload
-	if total > c.opt.MTU4 {
+	v := t.emit4(b, off, p, &h, src6, dst6, src4, dst4, 0)
+	// RFC 7757 §4: a destination reached through the RFC 6052 prefix that
+	// is also an EAM IPv4 address belongs to an IPv6 node: hairpin it.
+	if v.Action() == Forward && kindDst == kindPrefix && c.opt.Hairpin != HairpinOff && c.eam.contains4(dst4) {
+		return t.from4(b, v.Off, v.Len, true)
+	}
+	return v
+}
+
+// check6 applies the checks of RFC 7915 §5.1 that answer with an ICMPv6
+// error, before any state is created for the packet: the Hop Limit and the
+// IPv4 MTU.
+func (t *Translator) check6(b []byte, off int, p []byte, h *ipv6Info) (Verdict, bool) {
+	c := t.c
+	if header.IPv6(p).HopLimit() <= 1 {
+		return t.error6(b, off, h.end, header.ICMPv6TimeExceeded, 0, 0, ReasonHopLimit), false
+	}
+	if header.IPv4MinLen+h.end-h.l4 > c.opt.MTU4 {
 		// RFC 7915 §5.1: the IPv6 sender learns the IPv4 MTU plus the
 		// header difference; never below the IPv6 minimum.
-		return t.error6(b, off, end, header.ICMPv6PacketTooBig, 0, uint32(max(minMTU6, c.opt.MTU4+20)), ReasonTooBig)
+		return t.error6(b, off, h.end, header.ICMPv6PacketTooBig, 0, uint32(max(minMTU6, c.opt.MTU4+20)), ReasonTooBig), false
 	}
+	return Verdict{}, true
+}
+
+// emit4 writes the IPv4 header of the IPv6 packet p = b[off:off+h.end],
+// which check6 accepted, with addresses src4 and dst4 (RFC 7915 §5.1), and
+// updates the transport checksum (§5.5). pd is the checksum delta of a port
+// or identifier the caller rewrote (stateful NAT64), 0 if none.
+func (t *Translator) emit4(b []byte, off int, p []byte, h *ipv6Info, src6, dst6 u128, src4, dst4 uint32, pd uint64) Verdict {
+	c := t.c
+	ip := header.IPv6(p)
+	end := h.end
+	payload := end - h.l4
+	total := header.IPv4MinLen + payload
 
 	// Transport checksums (RFC 7915 §5.5), in the first fragment only.
 	proto := h.proto
@@ -177,7 +207,7 @@ func (t *Translator) from6(b []byte, off, n int, _ bool) Verdict {
 			if payload < header.TCPChecksumOffset+2 {
 				return drop(ReasonL4Truncated)
 			}
-			patchTCP(l4, delta6to4(src6, dst6, src4, dst4))
+			patchTCP(l4, header.Add(delta6to4(src6, dst6, src4, dst4), pd))
 		case header.ProtoUDP:
 			if payload < header.UDPLen {
 				return drop(ReasonL4Truncated)
@@ -199,9 +229,9 @@ func (t *Translator) from6(b []byte, off, n int, _ bool) Verdict {
 				}
 				break
 			}
-			patchUDP(l4, delta6to4(src6, dst6, src4, dst4))
+			patchUDP(l4, header.Add(delta6to4(src6, dst6, src4, dst4), pd))
 		case header.ProtoICMPv6:
-			echoTo4(l4, pseudo6(src6, dst6, header.ProtoICMPv6, payload))
+			echoTo4(l4, pseudo6(src6, dst6, header.ProtoICMPv6, payload), pd)
 		}
 	}
 	if proto == header.ProtoICMPv6 {
@@ -211,7 +241,7 @@ func (t *Translator) from6(b []byte, off, n int, _ bool) Verdict {
 	// RFC 7915 §5.1: the IPv4 header replaces the last 20 bytes before the
 	// upper-layer header; everything it needs from the IPv6 header has
 	// been read above or is read now, before the overlapping writes.
-	tos := ip.TrafficClass()
+	tos, hl := ip.TrafficClass(), ip.HopLimit()
 	var id uint16
 	var df, mf bool
 	var foff uint16
@@ -232,12 +262,6 @@ func (t *Translator) from6(b []byte, off, n int, _ bool) Verdict {
 	o.SetSrc32(src4)
 	o.SetDst32(dst4)
 	o.SetChecksum(o.ComputeChecksum())
-
-	// RFC 7757 §4: a destination reached through the RFC 6052 prefix that
-	// is also an EAM IPv4 address belongs to an IPv6 node: hairpin it.
-	if kindDst == kindPrefix && c.opt.Hairpin != HairpinOff && c.eam.contains4(dst4) {
-		return t.from4(b, off+start, total, true)
-	}
 	return verdict(Forward, Side4, ReasonNone, off+start, total, 0)
 }
 
@@ -341,23 +365,54 @@ func (t *Translator) icmp6Error(b []byte, off int, h *ipv6Info) Verdict {
 
 	// Addresses: the quoted packet went from isrc to idst; the error comes
 	// back to isrc from some router.
-	idst4, _, r := t.map6to4(idst6, false)
-	if r != ReasonNone {
-		return drop(ReasonICMPInnerBad)
-	}
-	isrc4, kindISrc, r := t.map6to4(isrc6, true)
-	if r != ReasonNone {
-		return drop(ReasonICMPInnerBad)
-	}
-	dst4, _, r := t.map6to4(dst6, false)
-	if r != ReasonNone {
-		return drop(r)
-	}
-	src4, _, r := t.map6to4(src6, true)
-	if r != ReasonNone {
-		var ok bool
-		if src4, ok = t.rfc6791v4(src6); !ok {
-			return drop(ReasonNoErrorSource)
+	var idst4, isrc4, dst4, src4 uint32
+	var kindISrc mapKind
+	var r Reason
+	var ipd uint64 // checksum delta of the quoted port the NAT64 rewrote
+	if c.nat != nil && !c.eam.contains6(idst6) {
+		// RFC 6146 §3.4: the quoted packet came from (Y, y) to the IPv6
+		// host (X, x); its session gives (T, t), which becomes both the
+		// quoted destination and the error's source.
+		if isrc4, kindISrc, r = t.map6to4(isrc6, false); r != ReasonNone {
+			return drop(ReasonICMPInnerBad)
+		}
+		pr := natProto(iproto)
+		l := p[q+ih.l4 : origEnd]
+		at := 2
+		if pr == natICMP {
+			at = 4
+		}
+		if pr < 0 || !ih.first() || len(l) < at+2 {
+			return drop(ReasonICMPInnerBad)
+		}
+		yp := uint16(0)
+		if pr != natICMP {
+			yp = header.Port(l, 0)
+		}
+		a, ap, ok := c.nat.peek6(pr, idst6, header.Port(l, at), isrc4, yp, t.nowSec())
+		if !ok {
+			return drop(ReasonNoSession)
+		}
+		ipd = rewritePort(l, at, ap)
+		idst4, src4 = a, a
+		if dst4, _, r = t.map6to4(dst6, false); r != ReasonNone {
+			return drop(r)
+		}
+	} else {
+		if idst4, _, r = t.map6to4(idst6, false); r != ReasonNone {
+			return drop(ReasonICMPInnerBad)
+		}
+		if isrc4, kindISrc, r = t.map6to4(isrc6, true); r != ReasonNone {
+			return drop(ReasonICMPInnerBad)
+		}
+		if dst4, _, r = t.map6to4(dst6, false); r != ReasonNone {
+			return drop(r)
+		}
+		if src4, _, r = t.map6to4(src6, true); r != ReasonNone {
+			var ok bool
+			if src4, ok = t.rfc6791v4(src6); !ok {
+				return drop(ReasonNoErrorSource)
+			}
 		}
 	}
 	hl := ip.HopLimit()
@@ -383,11 +438,11 @@ func (t *Translator) icmp6Error(b []byte, off int, h *ipv6Info) Verdict {
 		d := delta6to4(isrc6, idst6, isrc4, idst4)
 		switch {
 		case iproto == header.ProtoTCP && avail >= header.TCPChecksumOffset+2:
-			patchTCP(l, d)
+			patchTCP(l, header.Add(d, ipd))
 		case iproto == header.ProtoUDP && avail >= header.UDPLen && header.Port(l, header.UDPChecksumOffset) != 0:
-			patchUDP(l, d)
+			patchUDP(l, header.Add(d, ipd))
 		case iproto == header.ProtoICMPv6 && avail >= header.ICMPLen:
-			echoTo4(l, pseudo6(isrc6, idst6, header.ProtoICMPv6, iplen-(ih.l4-header.IPv6Len)))
+			echoTo4(l, pseudo6(isrc6, idst6, header.ProtoICMPv6, iplen-(ih.l4-header.IPv6Len)), ipd)
 		}
 	}
 	if iproto == header.ProtoICMPv6 {
@@ -479,8 +534,10 @@ func (t *Translator) icmp6Error(b []byte, off int, h *ipv6Info) Verdict {
 	o.SetDst32(dst4)
 	o.SetChecksum(o.ComputeChecksum())
 
-	// RFC 7757 §4, hairpinning of an error about a hairpinned packet.
-	if kindISrc == kindPrefix && c.opt.Hairpin != HairpinOff && c.eam.contains4(isrc4) {
+	// RFC 7757 §4, hairpinning of an error about a hairpinned packet; RFC
+	// 6146 §3.8, an error for an IPv6 node behind the NAT64.
+	if kindISrc == kindPrefix && c.opt.Hairpin != HairpinOff && c.eam.contains4(isrc4) ||
+		c.nat != nil && c.nat.pool.contains(dst4) {
 		return t.from4(b, off+start, total, true)
 	}
 	return verdict(Forward, Side4, ReasonNone, off+start, total, 0)

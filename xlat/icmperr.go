@@ -76,6 +76,12 @@ func (t *Translator) error6(b []byte, off, n int, typ, code uint8, rest uint32, 
 // translator's IPv4 address to the packet's source, quoting as much as fits
 // in 576 bytes (RFC 1812 §4.3.2.3). The error goes back out of the IPv4 side.
 func (t *Translator) error4(b []byte, off, n int, typ, code uint8, rest uint32, r Reason) Verdict {
+	return t.error4From(b, off, n, t.c.own4, t.c.hasOwn4, typ, code, rest, r)
+}
+
+// error4From is error4 with the source address src (valid if hasSrc): in
+// stateful NAT64 the pool4 address the offending packet was sent to.
+func (t *Translator) error4From(b []byte, off, n int, src4 uint32, hasSrc bool, typ, code uint8, rest uint32, r Reason) Verdict {
 	c := t.c
 	p := header.IPv4(b[off : off+n])
 	src := p.Src32()
@@ -84,7 +90,7 @@ func (t *Translator) error4(b []byte, off, n int, typ, code uint8, rest uint32, 
 	if p.FragmentOffset() != 0 || reserved4(src) || reserved4(p.Dst32()) {
 		return drop(r)
 	}
-	if !c.hasOwn4 {
+	if !hasSrc {
 		return drop(ReasonNoErrorSource)
 	}
 	if !t.limit.allow(t.now, c.errRate, c.errBurst) {
@@ -101,7 +107,7 @@ func (t *Translator) error4(b []byte, off, n int, typ, code uint8, rest uint32, 
 	o.SetFragment(false, false, 0)
 	o.SetTTL(64)
 	o.SetProtocol(header.ProtoICMPv4)
-	o.SetSrc32(c.own4)
+	o.SetSrc32(src4)
 	o.SetDst32(src)
 	o.SetChecksum(o.ComputeChecksum())
 	ic := header.ICMP(b[start+header.IPv4MinLen:])

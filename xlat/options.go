@@ -1,8 +1,21 @@
 package xlat
 
-import "net/netip"
+import (
+	"net/netip"
+	"time"
+)
 
-//go:generate stringer -type=UDPZeroMode,HairpinMode -linecomment
+//go:generate stringer -type=UDPZeroMode,HairpinMode,Mode -linecomment
+
+// Mode is the translation mode. The zero value means ModeSIIT.
+type Mode uint8
+
+// Modes.
+const (
+	_         Mode = iota // default
+	ModeSIIT              // siit
+	ModeNAT64             // nat64
+)
 
 // UDPZeroMode says what to do with an IPv4 UDP datagram whose checksum is
 // zero (no checksum), which IPv6 does not allow.
@@ -91,7 +104,96 @@ type Options struct {
 
 	// IDSeed seeds the IPv4 Identification generator; 0 picks a random seed.
 	IDSeed uint32
+
+	// Mode selects stateless translation (SIIT, the default) or stateful
+	// NAT64, configured by NAT.
+	Mode Mode
+
+	// NAT configures stateful NAT64 (Mode ModeNAT64).
+	NAT NATOptions
+
+	// DynamicPool, when valid, gives IPv6 sources that no EAM entry and no
+	// prefix maps an IPv4 address of their own from this pool, one each,
+	// as TAYGA's dynamic-pool does (SIIT mode only).
+	DynamicPool netip.Prefix
+
+	// DynamicLease is how long a dynamic-pool mapping stays reserved for
+	// its IPv6 address after its last packet (default 124 minutes, as in
+	// TAYGA); DynamicRetain is how long an idle mapping is remembered, to
+	// be given back to the same address if it returns (default 14 days).
+	DynamicLease, DynamicRetain time.Duration
 }
+
+// StaticBIB is a static BIB entry of stateful NAT64: a port forward that
+// lets IPv4 nodes reach IPv6 Address:Port at IPv4 Address:Port (RFC 6146
+// §3.5.1). Proto is 6 (TCP), 17 (UDP) or 1 (ICMP, ports are identifiers).
+type StaticBIB struct {
+	Proto uint8
+	IPv6  netip.AddrPort
+	IPv4  netip.AddrPort
+}
+
+// NATOptions configure stateful NAT64 (RFC 6146). Zero values mean the
+// defaults given with each field.
+type NATOptions struct {
+	// Pool4 is the IPv4 addresses that IPv6 hosts share.
+	Pool4 []netip.Prefix
+
+	// TCPPorts, UDPPorts and ICMPIDs are the ports and identifiers of
+	// pool4 that dynamic BIB entries take (default: all).
+	TCPPorts, UDPPorts, ICMPIDs PortRange
+
+	// StaticBIB are port forwards; their IPv4 addresses must be in Pool4.
+	StaticBIB []StaticBIB
+
+	// AddressDependentFiltering lets an IPv4 packet in only if its source
+	// address already has a session with the BIB entry (RFC 4787 §5);
+	// the default is endpoint-independent filtering.
+	AddressDependentFiltering bool
+
+	// DropICMPv6Info drops ICMPv6 Echo Requests and Replies from the IPv6
+	// side.
+	DropICMPv6Info bool
+
+	// DropExternallyInitiatedTCP drops IPv4 SYNs that would open a session.
+	DropExternallyInitiatedTCP bool
+
+	// StrictICMPErrorSource gives a translated ICMPv4 error the source
+	// RFC 6146 asks for, the quoted packet's destination, instead of the
+	// router that sent it embedded in the prefix (Jool's
+	// source-icmpv6-errors-better, on by default).
+	StrictICMPErrorSource bool
+
+	// MaxHeldSYNs bounds the unsolicited IPv4 SYNs held for 6 seconds
+	// (default 10; negative: none are held).
+	MaxHeldSYNs int
+
+	// Session lifetimes; each has the RFC minimum as floor (RFC 6146 §4).
+	UDPTimeout            time.Duration // default 5 min, at least 2 min
+	ICMPTimeout           time.Duration // default 60 s, at least 60 s (RFC 5508)
+	TCPEstablishedTimeout time.Duration // default 2 h 4 min, at least that
+	TCPTransitoryTimeout  time.Duration // default 4 min, at least that
+
+	// Limits (0: none). MaxSessions and MaxBIB bound the tables;
+	// MaxSessionsPerHost and MaxSessionsPer64 bound what one IPv6 address
+	// or one /64 may hold. A packet refused by a limit, or by an empty
+	// pool, gets ICMPv6 Destination Unreachable code 3.
+	MaxSessions, MaxBIB, MaxSessionsPerHost, MaxSessionsPer64 int
+
+	// LogMappings queues an event for every dynamic BIB entry created or
+	// expired, read with Translator.MappingEvents (RFC 6888 §4).
+	LogMappings bool
+}
+
+// RFC minimums and defaults of the NAT64 timers.
+const (
+	MinUDPTimeout            = 2 * time.Minute
+	MinICMPTimeout           = 60 * time.Second
+	MinTCPEstablishedTimeout = 2*time.Hour + 4*time.Minute
+	MinTCPTransitoryTimeout  = 4 * time.Minute
+	DefaultUDPTimeout        = 5 * time.Minute
+	SYNHoldTime              = 6 * time.Second // TCP_INCOMING_SYN
+)
 
 func (o *Options) setDefaults() {
 	if o.MTU4 == 0 {
@@ -111,5 +213,24 @@ func (o *Options) setDefaults() {
 	}
 	if o.Hairpin == 0 {
 		o.Hairpin = HairpinIntrinsic
+	}
+	if o.Mode == 0 {
+		o.Mode = ModeSIIT
+	}
+	n := &o.NAT
+	if n.UDPTimeout == 0 {
+		n.UDPTimeout = DefaultUDPTimeout
+	}
+	if n.ICMPTimeout == 0 {
+		n.ICMPTimeout = MinICMPTimeout
+	}
+	if n.TCPEstablishedTimeout == 0 {
+		n.TCPEstablishedTimeout = MinTCPEstablishedTimeout
+	}
+	if n.TCPTransitoryTimeout == 0 {
+		n.TCPTransitoryTimeout = MinTCPTransitoryTimeout
+	}
+	if n.MaxHeldSYNs == 0 {
+		n.MaxHeldSYNs = 10
 	}
 }

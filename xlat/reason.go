@@ -54,6 +54,20 @@ const (
 	ReasonProtocol           // untranslatable_protocol
 	ReasonNeighbor           // neighbor_unreachable
 
+	// Stateful NAT64.
+	ReasonNoSession         // nat64_no_session
+	ReasonNoBIB             // nat64_no_bib_entry
+	ReasonFiltered          // nat64_filtered
+	ReasonPoolExhausted     // nat64_pool4_exhausted
+	ReasonSessionLimit      // nat64_session_limit
+	ReasonExternalTCP       // nat64_externally_initiated_tcp
+	ReasonICMPInfoFiltered  // nat64_icmpv6_info_dropped
+	ReasonFragmentNoSession // nat64_fragment_without_first
+	ReasonHeldSYN           // nat64_syn_held
+	ReasonHoldFull          // nat64_syn_hold_full
+	ReasonNoDynamicMapping  // dynamic_pool_no_mapping
+	ReasonDynamicExhausted  // dynamic_pool_exhausted
+
 	NumReasons // num_reasons
 )
 
@@ -98,6 +112,18 @@ var explanations = [NumReasons]string{
 	ReasonNeighbor:           "the next hop of a translated packet did not answer ARP or Neighbor Discovery; the sender got ICMP host unreachable",
 	ReasonProtocol:           "the protocol number exists on one side only: ICMPv4 in IPv6, or an IPv6 extension header or ICMPv6 in IPv4",
 	ReasonRateLimited:        "an ICMP error was due but the translator's error rate limit suppressed it (RFC 4443 §2.4(f))",
+	ReasonNoSession:          "NAT64: a TCP segment other than a SYN, or an ICMP error quoting a packet, that matches no session",
+	ReasonNoBIB:              "NAT64: an IPv4 packet for a pool4 address and port that no live BIB entry binds (UDP gets ICMP port unreachable); late replies after a session expired count here",
+	ReasonFiltered:           "NAT64: address-dependent filtering refused an IPv4 packet from an address the IPv6 host has not contacted",
+	ReasonPoolExhausted:      "NAT64: pool4 has no free port for a new BIB entry; answered with ICMPv6 address unreachable (RFC 6146 §3.5.1.1)",
+	ReasonSessionLimit:       "NAT64: a session or BIB limit (total, per host, per /64) refused a new session; answered with ICMPv6 address unreachable",
+	ReasonExternalTCP:        "NAT64: an IPv4 SYN would open a session and drop-externally-initiated-tcp is on",
+	ReasonICMPInfoFiltered:   "NAT64: an ICMPv6 echo dropped because drop-icmpv6-info is on",
+	ReasonFragmentNoSession:  "NAT64: a later fragment arrived before its first fragment (or after 30 s), so its session is unknown",
+	ReasonHeldSYN:            "NAT64: an unsolicited IPv4 SYN held 6 s for a simultaneous open (RFC 6146 §3.5.2.2); if none comes it is answered with port unreachable, counted again as a reply",
+	ReasonHoldFull:           "NAT64: an unsolicited IPv4 SYN dropped because maximum-simultaneous-opens SYNs are already held",
+	ReasonNoDynamicMapping:   "dynamic pool: an IPv4 packet for a dynamic-pool address that no IPv6 host holds now",
+	ReasonDynamicExhausted:   "dynamic pool: no free address for a new IPv6 source; answered with ICMPv6 address unreachable",
 }
 
 // Explain returns one sentence saying what r means.

@@ -32,6 +32,11 @@ type Translator struct {
 	id    uint16 // next IPv4 Identification
 	now   int64  // unix nanoseconds of the packet being translated
 	limit errorLimiter
+
+	// orig keeps a hairpinned IPv6 SYN before it is translated, in case it
+	// is held (nat6); origLen is 0 when it holds nothing.
+	orig    []byte
+	origLen int
 }
 
 // tables is the immutable state that clones share.
@@ -50,6 +55,15 @@ type tables struct {
 	fragLimit int    // largest IPv6 packet a DF=0 IPv4 packet becomes
 	errRate   int64  // own ICMP errors per second
 	errBurst  int64
+
+	// Stateful NAT64; nat is nil in SIIT mode. The table is shared and
+	// mutable; the rest is configuration.
+	nat             *natTable
+	natTimeouts     natTimeouts
+	natPolicy       in4Policy
+	natSYNHold      int64 // nanoseconds
+	natStrictErrSrc bool
+	natDropInfo     bool
 }
 
 // New returns a Translator for opts, or an error naming the first invalid
@@ -111,6 +125,15 @@ func New(opts Options) (*Translator, error) {
 		p = p.Masked()
 		a6 := p.Addr().As16()
 		c.r6791v6, c.r6791v6n = u128From16(&a6), uint64(1)<<min(62, 128-p.Bits())
+	}
+	switch opts.Mode {
+	case ModeSIIT:
+	case ModeNAT64:
+		if err := c.initNAT(&opts.NAT); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("mode %d is not a mode", opts.Mode)
 	}
 	t := &Translator{c: c, id: uint16(opts.IDSeed)}
 	if opts.IDSeed == 0 {

@@ -37,26 +37,27 @@ func computeUDP(l []byte, pseudo uint64) {
 
 // echoTo6 turns the ICMPv4 Echo or Echo Reply at l into ICMPv6 (RFC 7915
 // §4.2: 8 and 0 become 128 and 129). pseudo is the ICMPv6 pseudo-header sum,
-// which the ICMPv6 checksum covers and the ICMPv4 one does not.
-func echoTo6(l []byte, pseudo uint64) {
+// which the ICMPv6 checksum covers and the ICMPv4 one does not; pd is the
+// delta of an identifier the caller rewrote.
+func echoTo6(l []byte, pseudo, pd uint64) {
 	ic := header.ICMP(l)
 	t := uint8(header.ICMPv6EchoRequest)
 	if ic.Type() == header.ICMPv4EchoReply {
 		t = header.ICMPv6EchoReply
 	}
-	retype(ic, t, pseudo)
+	retype(ic, t, header.Add(pseudo, pd))
 }
 
 // echoTo4 turns the ICMPv6 Echo Request or Reply at l into ICMPv4 (RFC 7915
 // §5.2: 128 and 129 become 8 and 0), taking the pseudo-header sum out of the
-// checksum.
-func echoTo4(l []byte, pseudo uint64) {
+// checksum; pd is the delta of an identifier the caller rewrote.
+func echoTo4(l []byte, pseudo, pd uint64) {
 	ic := header.ICMP(l)
 	t := uint8(header.ICMPv4Echo)
 	if ic.Type() == header.ICMPv6EchoReply {
 		t = header.ICMPv4EchoReply
 	}
-	retype(ic, t, ^pseudo)
+	retype(ic, t, header.Add(^pseudo, pd))
 }
 
 // retype sets the ICMP type to t and patches the checksum for the new type
@@ -66,4 +67,15 @@ func retype(ic header.ICMP, t uint8, d uint64) {
 	ic.SetTypeCode(t, ic.Code())
 	d = header.Sum16(ic.TypeCode(), header.Neg16(old, d))
 	ic.SetChecksum(header.Update(ic.Checksum(), d))
+}
+
+// rewritePort sets the 16-bit port (or ICMP identifier) at l[i:i+2] to v and
+// returns the checksum delta of the change.
+func rewritePort(l []byte, i int, v uint16) uint64 {
+	old := header.Port(l, i)
+	if old == v {
+		return 0 // adding a negative zero could turn a 0xffff checksum into 0
+	}
+	header.PutPort(l, i, v)
+	return header.Sum16(v, header.Neg16(old, 0))
 }

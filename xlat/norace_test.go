@@ -1,0 +1,5 @@
+//go:build !race
+
+package xlat
+
+const raceEnabled = false
