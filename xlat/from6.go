@@ -152,7 +152,23 @@ func (t *Translator) from6(b []byte, off, n int, _ bool) Verdict {
 		}
 		return t.error6(b, off, end, header.ICMPv6DestUnreach, header.ICMPv6NoRoute, 0, r)
 	}
+	if c.hasOwn4 && dst4 == c.own4 {
+		// ipv4-addr reached through the prefix is the translator too.
+		return t.local6(b, off, &h)
+	}
 	src4, _, r := t.map6to4(src6, true)
+	if r == ReasonNoSource6 && c.dyn != nil {
+		// TAYGA's dynamic pool: a new source gets an address of its own.
+		if v, ok := t.check6(b, off, p, &h); !ok {
+			return v
+		}
+		var ok bool
+		if src4, ok = c.dyn.to4(src6, t.now, true); ok {
+			r = ReasonNone
+		} else {
+			return t.error6(b, off, end, header.ICMPv6DestUnreach, header.ICMPv6AddrUnreach, 0, ReasonDynamicExhausted)
+		}
+	}
 	if r != ReasonNone {
 		if r == ReasonReservedAddr {
 			return drop(r)
@@ -164,8 +180,9 @@ func (t *Translator) from6(b []byte, off, n int, _ bool) Verdict {
 	}
 	v := t.emit4(b, off, p, &h, src6, dst6, src4, dst4, 0)
 	// RFC 7757 §4: a destination reached through the RFC 6052 prefix that
-	// is also an EAM IPv4 address belongs to an IPv6 node: hairpin it.
-	if v.Action() == Forward && kindDst == kindPrefix && c.opt.Hairpin != HairpinOff && c.eam.contains4(dst4) {
+	// is also an EAM IPv4 address (or a dynamic-pool one) belongs to an
+	// IPv6 node: hairpin it.
+	if v.Action() == Forward && kindDst == kindPrefix && c.opt.Hairpin != HairpinOff && (c.eam.contains4(dst4) || c.dyn != nil && c.dyn.contains(dst4)) {
 		return t.from4(b, v.Off, v.Len, true)
 	}
 	return v

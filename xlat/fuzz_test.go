@@ -18,7 +18,8 @@ import (
 )
 
 // fuzzOptions exercise most features at once: a prefix, nested EAMs,
-// RFC 6791 pools, a small IPv4 MTU, and checksum calculation.
+// RFC 6791 pools, a small IPv4 MTU, checksum calculation, and a dynamic
+// pool that unmapped sources fill.
 func fuzzOptions() xlat.Options {
 	return xlat.Options{
 		Prefix: netip.MustParsePrefix("2001:db8:64::/96"),
@@ -33,6 +34,7 @@ func fuzzOptions() xlat.Options {
 		RFC6791v4:       netip.MustParsePrefix("203.0.113.200/30"),
 		RFC6791v6:       netip.MustParsePrefix("2001:db8:6791::/120"),
 		UDPZeroChecksum: xlat.UDPZeroCalculate,
+		DynamicPool:     netip.MustParsePrefix("198.18.0.0/28"),
 		IDSeed:          1,
 	}
 }

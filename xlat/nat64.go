@@ -282,8 +282,7 @@ func (c *tables) initNAT(o *NATOptions) error {
 	c.natTimeouts.proto[natICMP] = secs(o.ICMPTimeout)
 	c.natTimeouts.proto[natTCP] = c.natTimeouts.tcpTrans
 	lim := natLimits{int64(o.MaxSessions), int64(o.MaxBIB), int64(o.MaxSessionsPerHost), int64(o.MaxSessionsPer64)}
-	nt := newNATTable(pool, lim, o.MaxHeldSYNs)
-	nt.events.on.Store(o.LogMappings)
+	nt := newNATTable(pool, lim, o.MaxHeldSYNs, c.events)
 	for i, sb := range o.StaticBIB {
 		pr := natProto(sb.Proto)
 		if pr < 0 || sb.Proto == 58 {
@@ -309,6 +308,7 @@ func (c *tables) initNAT(o *NATOptions) error {
 			return fmt.Errorf("static BIB entry %d: %s or %s is already bound", i, sb.IPv6, sb.IPv4)
 		}
 	}
+	nt.conf = fmt.Sprint(o.Pool4, pool.ranges, o.StaticBIB, o.MaxHeldSYNs, lim)
 	c.nat = nt
 	c.natPolicy = in4Policy{adf: o.AddressDependentFiltering, dropTCP: o.DropExternallyInitiatedTCP}
 	c.natSYNHold = int64(SYNHoldTime)
@@ -323,10 +323,13 @@ func (c *tables) initNAT(o *NATOptions) error {
 // path keeps running; call it about once a second. It returns how many
 // sessions went.
 func (t *Translator) Sweep(now time.Time) int {
+	ns := now.UnixNano()
+	if t.c.dyn != nil {
+		t.c.dyn.sweep(ns)
+	}
 	if t.c.nat == nil {
 		return 0
 	}
-	ns := now.UnixNano()
 	return t.c.nat.sweep(uint32(ns/1e9), ns)
 }
 
@@ -361,9 +364,8 @@ type NATStats struct {
 	SessionsExpired  uint64
 	BIBCreated       uint64 // dynamic entries
 	BIBExpired       uint64
-	MappingLogLost   uint64 // events dropped because the reader fell behind
-	TableBytes       int64  // memory of the slabs and buckets
-	SessionsCapacity int    // session slots allocated
+	TableBytes       int64 // memory of the slabs and buckets
+	SessionsCapacity int   // session slots allocated
 }
 
 // NATStats returns the counts of the NAT64 tables (zero in SIIT mode).
@@ -380,7 +382,6 @@ func (t *Translator) NATStats() NATStats {
 		SessionsExpired: nt.stats[natStatSessionsExpired].Load(),
 		BIBCreated:      nt.stats[natStatBIBCreated].Load(),
 		BIBExpired:      nt.stats[natStatBIBExpired].Load(),
-		MappingLogLost:  nt.events.lost.Load(),
 	}
 	for i := range nt.s6 {
 		sh := &nt.s6[i]
@@ -400,11 +401,39 @@ func (t *Translator) NATStats() NATStats {
 	return s
 }
 
-// MappingEvents moves the queued mapping events (NATOptions.LogMappings)
-// into out and returns how many it moved.
-func (t *Translator) MappingEvents(out []BIBEvent) int {
-	if t.c.nat == nil {
-		return 0
+// MappingEvents moves the queued mapping events (Options.LogMappings) into
+// out and returns how many it moved, and how many were lost in all because
+// the reader fell behind.
+func (t *Translator) MappingEvents(out []BIBEvent) (int, uint64) {
+	if t.c.events == nil {
+		return 0, 0
 	}
-	return t.c.nat.events.drain(out)
+	return t.c.events.drain(out), t.c.events.lost.Load()
+}
+
+// KeepState makes t, a Translator for a reloaded configuration, use the
+// NAT64 tables of old, so that every binding and session survives the
+// reload. Call it before t is used. The timeouts, the filtering options
+// and the mapping log follow t's configuration; what the tables are built
+// from (pool4 and its ports, static BIB entries, limits, held SYNs) cannot
+// change this way, and KeepState says so with an error.
+func (t *Translator) KeepState(old *Translator) error {
+	a, b := t.c.nat, old.c.nat
+	switch {
+	case a == nil && b == nil:
+	case a == nil || b == nil:
+		return fmt.Errorf("the mode changed")
+	case a.conf != b.conf:
+		return fmt.Errorf("pool4, its ports, static-bib, limits or maximum-simultaneous-opens changed")
+	default:
+		t.c.nat = b
+	}
+	if err := t.keepDynamic(old); err != nil {
+		return err
+	}
+	if old.c.events != nil && t.c.events != nil {
+		old.c.events.on.Store(t.c.events.on.Load())
+		t.c.events = old.c.events
+	}
+	return nil
 }

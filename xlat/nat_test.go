@@ -211,7 +211,7 @@ func TestNATAddressDependentFiltering(t *testing.T) {
 func TestNATTimeouts(t *testing.T) {
 	o := natOptions()
 	o.NAT.UDPTimeout = 3 * time.Minute
-	o.NAT.LogMappings = true
+	o.LogMappings = true
 	r := newRig(t, o)
 	r.send(xlat.Side6, udp6(cli, 5000, srv6, 53))
 	r.now = r.now.Add(3*time.Minute - time.Second)
@@ -232,7 +232,7 @@ func TestNATTimeouts(t *testing.T) {
 		t.Fatalf("stats after expiry: %+v", st)
 	}
 	ev := make([]xlat.BIBEvent, 4)
-	n := r.tr.MappingEvents(ev)
+	n, _ := r.tr.MappingEvents(ev)
 	if n != 2 || ev[0].Kind != xlat.BIBCreated || ev[1].Kind != xlat.BIBExpired {
 		t.Fatalf("events: %v", ev[:n])
 	}

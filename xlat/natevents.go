@@ -68,10 +68,14 @@ type eventRing struct {
 	lost atomic.Uint64
 }
 
-func (r *eventRing) init(n int) { r.buf = make([]BIBEvent, n) }
+func newEventRing(n int, on bool) *eventRing {
+	r := &eventRing{buf: make([]BIBEvent, n)}
+	r.on.Store(on)
+	return r
+}
 
 func (r *eventRing) add(e BIBEvent) {
-	if !r.on.Load() {
+	if r == nil || !r.on.Load() {
 		return
 	}
 	r.mu.Lock()

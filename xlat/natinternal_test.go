@@ -114,7 +114,7 @@ func TestMillionSessions(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	nt := newNATTable(pool, natLimits{}, 10)
+	nt := newNATTable(pool, natLimits{}, 10, nil)
 	to := &natTimeouts{tcpEst: 7440, tcpTrans: 240}
 	to.proto[natUDP], to.proto[natICMP] = 300, 60
 	now := uint32(1000)

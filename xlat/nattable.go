@@ -107,8 +107,9 @@ type natTable struct {
 	nsess, nbib atomic.Int64
 	lim         natLimits
 	hosts       *hostCounts // nil without per-host limits
+	conf        string      // what the tables were built from (KeepState)
 
-	events eventRing
+	events *eventRing // the Translator's, shared
 	holds  holdStore
 	frags  fragCache
 	stats  [natStatCount]atomic.Uint64
@@ -128,8 +129,8 @@ const (
 	natStatCount
 )
 
-func newNATTable(pool pool4, lim natLimits, maxHolds int) *natTable {
-	t := &natTable{pool: pool, lim: lim}
+func newNATTable(pool pool4, lim natLimits, maxHolds int, events *eventRing) *natTable {
+	t := &natTable{pool: pool, lim: lim, events: events}
 	var k [32]byte
 	_, _ = rand.Read(k[:])
 	for i := range t.k {
@@ -138,7 +139,6 @@ func newNATTable(pool pool4, lim natLimits, maxHolds int) *natTable {
 	if lim.perHost > 0 || lim.per64 > 0 {
 		t.hosts = newHostCounts()
 	}
-	t.events.init(eventRingSize)
 	t.holds.init(maxHolds)
 	t.frags.init()
 	return t

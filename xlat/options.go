@@ -117,6 +117,11 @@ type Options struct {
 	// as TAYGA's dynamic-pool does (SIIT mode only).
 	DynamicPool netip.Prefix
 
+	// LogMappings queues an event for every dynamic BIB entry and every
+	// dynamic-pool mapping created or expired, read with
+	// Translator.MappingEvents (RFC 6888 §4).
+	LogMappings bool
+
 	// DynamicLease is how long a dynamic-pool mapping stays reserved for
 	// its IPv6 address after its last packet (default 124 minutes, as in
 	// TAYGA); DynamicRetain is how long an idle mapping is remembered, to
@@ -179,10 +184,6 @@ type NATOptions struct {
 	// or one /64 may hold. A packet refused by a limit, or by an empty
 	// pool, gets ICMPv6 Destination Unreachable code 3.
 	MaxSessions, MaxBIB, MaxSessionsPerHost, MaxSessionsPer64 int
-
-	// LogMappings queues an event for every dynamic BIB entry created or
-	// expired, read with Translator.MappingEvents (RFC 6888 §4).
-	LogMappings bool
 }
 
 // RFC minimums and defaults of the NAT64 timers.
@@ -216,6 +217,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.Mode == 0 {
 		o.Mode = ModeSIIT
+	}
+	if o.DynamicLease == 0 {
+		o.DynamicLease = DefaultDynamicLease
+	}
+	if o.DynamicRetain == 0 {
+		o.DynamicRetain = DefaultDynamicRetain
 	}
 	n := &o.NAT
 	if n.UDPTimeout == 0 {

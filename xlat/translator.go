@@ -59,6 +59,8 @@ type tables struct {
 	// Stateful NAT64; nat is nil in SIIT mode. The table is shared and
 	// mutable; the rest is configuration.
 	nat             *natTable
+	dyn             *dynPool   // TAYGA's dynamic pool; nil if none
+	events          *eventRing // mapping events; nil without NAT64 or dynamic pool
 	natTimeouts     natTimeouts
 	natPolicy       in4Policy
 	natSYNHold      int64 // nanoseconds
@@ -126,9 +128,21 @@ func New(opts Options) (*Translator, error) {
 		a6 := p.Addr().As16()
 		c.r6791v6, c.r6791v6n = u128From16(&a6), uint64(1)<<min(62, 128-p.Bits())
 	}
+	if opts.Mode == ModeNAT64 || opts.DynamicPool.IsValid() {
+		c.events = newEventRing(eventRingSize, opts.LogMappings)
+	}
 	switch opts.Mode {
 	case ModeSIIT:
+		if p := opts.DynamicPool; p.IsValid() {
+			skip := func(a uint32) bool { return c.hasOwn4 && a == c.own4 || c.eam.contains4(a) }
+			if c.dyn, err = newDynPool(p, opts.DynamicLease, opts.DynamicRetain, skip, c.events); err != nil {
+				return nil, err
+			}
+		}
 	case ModeNAT64:
+		if opts.DynamicPool.IsValid() {
+			return nil, fmt.Errorf("the dynamic pool is for SIIT mode; NAT64 shares pool4")
+		}
 		if err := c.initNAT(&opts.NAT); err != nil {
 			return nil, err
 		}
@@ -192,6 +206,7 @@ const (
 	kindEAM
 	kindPrefix
 	kindRFC6791
+	kindDynamic
 )
 
 // map6to4 translates an IPv6 address to IPv4: EAM first, then the RFC 6052
@@ -220,6 +235,13 @@ func (t *Translator) map6to4(a u128, src bool) (uint32, mapKind, Reason) {
 		}
 		return v4, kindPrefix, ReasonNone
 	}
+	if c.dyn != nil {
+		// An existing dynamic-pool mapping; new ones are made for packet
+		// sources only (from6).
+		if v4, ok := c.dyn.to4(a, t.now, false); ok {
+			return v4, kindDynamic, ReasonNone
+		}
+	}
 	if src {
 		return 0, kindNone, ReasonNoSource6
 	}
@@ -230,6 +252,15 @@ func (t *Translator) map6to4(a u128, src bool) (uint32, mapKind, Reason) {
 // false (RFC 7757 §4 hairpinning), then the RFC 6052 prefix.
 func (t *Translator) map4to6(a uint32, src, useEAM bool) (u128, mapKind, Reason) {
 	c := t.c
+	if c.dyn != nil && c.dyn.contains(a) && !(useEAM && c.eam.contains4(a)) {
+		// EAM entries inside the pool win (longest match, as in TAYGA).
+		// The operator chose the pool (TAYGA's examples use link-local
+		// space): its addresses are not refused as reserved.
+		if v6, ok := c.dyn.to6(a, t.now); ok {
+			return v6, kindDynamic, ReasonNone
+		}
+		return u128{}, kindNone, ReasonNoDynamicMapping
+	}
 	if reserved4(a) {
 		return u128{}, kindNone, ReasonReservedAddr
 	}
