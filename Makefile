@@ -37,7 +37,7 @@ fuzz:
 
 # The packet corpus of the peer projects (kept outside this repository).
 conformance: build
-	$(CONFORMANCE) -t ./$(BIN) --modes siit -j 4
+	$(CONFORMANCE) -t ./$(BIN) -j 4
 
 # The network-namespace lab (needs root, Go and iproute2): an IPv6-only
 # client reaches an IPv4-only server through nat64br, and back. Flags for

@@ -70,6 +70,16 @@ type RA struct {
 // PortRange is an inclusive range of ports or ICMP identifiers.
 type PortRange struct{ Lo, Hi uint16 }
 
+// Timeouts are the NAT64 session lifetimes (RFC 6146 §4).
+type Timeouts struct {
+	UDP, ICMP, TCPEstablished, TCPTransitory time.Duration
+}
+
+// Limits bound the NAT64 tables; 0 means no limit.
+type Limits struct {
+	Sessions, BIBEntries, SessionsPerHost, SessionsPer64 int
+}
+
 // StaticBIB is a static NAT64 binding (port forward).
 type StaticBIB struct {
 	Proto    string // tcp, udp or icmp
@@ -111,6 +121,10 @@ type Config struct {
 	DropExternallyInitiatedTCP bool
 	SourceICMPv6ErrorsBetter   bool
 	MaximumSimultaneousOpens   int
+	Timeouts                   Timeouts
+	Limits                     Limits
+	MappingLog                 bool   // log each dynamic BIB entry and dynamic-pool mapping (RFC 6888)
+	DataDir                    string // where dynamic-pool mappings persist across restarts
 
 	// ReplayDrain is how far replay advances its clock after the last
 	// input packet (replay-drain-seconds).
@@ -137,40 +151,58 @@ type Config struct {
 // raw mirrors the YAML document. Pointers tell an absent or null key from a
 // zero value.
 type raw struct {
-	Mode                       *string   `yaml:"mode"`
-	Prefix                     *string   `yaml:"prefix"`
-	Pool4                      []string  `yaml:"pool4"`
-	EAM                        []rawEAM  `yaml:"eam"`
-	IPv4Addr                   *string   `yaml:"ipv4-addr"`
-	IPv6Addr                   *string   `yaml:"ipv6-addr"`
-	MTU                        *rawMTU   `yaml:"mtu"`
-	LowestIPv6MTU              *int      `yaml:"lowest-ipv6-mtu"`
-	UDPZeroChecksum            *string   `yaml:"udp-zero-checksum"`
-	RFC6791v4                  *string   `yaml:"rfc6791v4-prefix"`
-	RFC6791v6                  *string   `yaml:"rfc6791v6-prefix"`
-	EAMHairpinMode             *string   `yaml:"eam-hairpin-mode"`
-	ZeroizeTrafficClass        *bool     `yaml:"zeroize-traffic-class"`
-	WKPFStrict                 *bool     `yaml:"wkpf-strict"`
-	ICMPErrorRate              *int      `yaml:"icmp-error-rate"`
-	DynamicPool                *string   `yaml:"dynamic-pool"`
-	Pool4Ports                 *rawPorts `yaml:"pool4-ports"`
-	StaticBIB                  []rawBIB  `yaml:"static-bib"`
-	AddressDependentFiltering  *bool     `yaml:"address-dependent-filtering"`
-	DropICMPv6Info             *bool     `yaml:"drop-icmpv6-info"`
-	DropExternallyInitiatedTCP *bool     `yaml:"drop-externally-initiated-tcp"`
-	SourceICMPv6ErrorsBetter   *bool     `yaml:"source-icmpv6-errors-better"`
-	MaximumSimultaneousOpens   *int      `yaml:"maximum-simultaneous-opens"`
-	ReplayDrainSeconds         *float64  `yaml:"replay-drain-seconds"`
-	IPv6Interface              *string   `yaml:"ipv6-interface"`
-	IPv4Interface              *string   `yaml:"ipv4-interface"`
-	IPv4Subnet                 *string   `yaml:"ipv4-subnet"`
-	Gateway                    *string   `yaml:"gateway"`
-	IPv6Subnets                []string  `yaml:"ipv6-subnets"`
-	Gateway6                   *string   `yaml:"gateway6"`
-	Promiscuous                *bool     `yaml:"promiscuous"`
-	TakeOver                   *bool     `yaml:"take-over"`
-	RouterAdvertisements       *rawRA    `yaml:"router-advertisements"`
-	Log                        *rawLog   `yaml:"log"`
+	Mode                       *string      `yaml:"mode"`
+	Prefix                     *string      `yaml:"prefix"`
+	Pool4                      []string     `yaml:"pool4"`
+	EAM                        []rawEAM     `yaml:"eam"`
+	IPv4Addr                   *string      `yaml:"ipv4-addr"`
+	IPv6Addr                   *string      `yaml:"ipv6-addr"`
+	MTU                        *rawMTU      `yaml:"mtu"`
+	LowestIPv6MTU              *int         `yaml:"lowest-ipv6-mtu"`
+	UDPZeroChecksum            *string      `yaml:"udp-zero-checksum"`
+	RFC6791v4                  *string      `yaml:"rfc6791v4-prefix"`
+	RFC6791v6                  *string      `yaml:"rfc6791v6-prefix"`
+	EAMHairpinMode             *string      `yaml:"eam-hairpin-mode"`
+	ZeroizeTrafficClass        *bool        `yaml:"zeroize-traffic-class"`
+	WKPFStrict                 *bool        `yaml:"wkpf-strict"`
+	ICMPErrorRate              *int         `yaml:"icmp-error-rate"`
+	DynamicPool                *string      `yaml:"dynamic-pool"`
+	Pool4Ports                 *rawPorts    `yaml:"pool4-ports"`
+	StaticBIB                  []rawBIB     `yaml:"static-bib"`
+	AddressDependentFiltering  *bool        `yaml:"address-dependent-filtering"`
+	DropICMPv6Info             *bool        `yaml:"drop-icmpv6-info"`
+	DropExternallyInitiatedTCP *bool        `yaml:"drop-externally-initiated-tcp"`
+	SourceICMPv6ErrorsBetter   *bool        `yaml:"source-icmpv6-errors-better"`
+	MaximumSimultaneousOpens   *int         `yaml:"maximum-simultaneous-opens"`
+	Timeouts                   *rawTimeouts `yaml:"timeouts"`
+	Limits                     *rawLimits   `yaml:"limits"`
+	MappingLog                 *bool        `yaml:"mapping-log"`
+	DataDir                    *string      `yaml:"data-dir"`
+	ReplayDrainSeconds         *float64     `yaml:"replay-drain-seconds"`
+	IPv6Interface              *string      `yaml:"ipv6-interface"`
+	IPv4Interface              *string      `yaml:"ipv4-interface"`
+	IPv4Subnet                 *string      `yaml:"ipv4-subnet"`
+	Gateway                    *string      `yaml:"gateway"`
+	IPv6Subnets                []string     `yaml:"ipv6-subnets"`
+	Gateway6                   *string      `yaml:"gateway6"`
+	Promiscuous                *bool        `yaml:"promiscuous"`
+	TakeOver                   *bool        `yaml:"take-over"`
+	RouterAdvertisements       *rawRA       `yaml:"router-advertisements"`
+	Log                        *rawLog      `yaml:"log"`
+}
+
+type rawTimeouts struct {
+	UDP            *string `yaml:"udp"`
+	ICMP           *string `yaml:"icmp"`
+	TCPEstablished *string `yaml:"tcp-established"`
+	TCPTransitory  *string `yaml:"tcp-transitory"`
+}
+
+type rawLimits struct {
+	Sessions        *int `yaml:"sessions"`
+	BIBEntries      *int `yaml:"bib-entries"`
+	SessionsPerHost *int `yaml:"sessions-per-host"`
+	SessionsPer64   *int `yaml:"sessions-per-64"`
 }
 
 type rawRA struct {

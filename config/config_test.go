@@ -81,7 +81,8 @@ replay-drain-seconds: 10
 	case c.ReplayDrain != 10*time.Second, c.SourceICMPv6ErrorsBetter, c.DynamicPool != netip.MustParsePrefix("172.16.0.0/24"):
 		t.Fatalf("parsed: %+v", c)
 	}
-	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "conf.yaml:22: dynamic-pool: not supported yet") {
+	if len(c.Warnings) != 2 || !strings.Contains(c.Warnings[0], "conf.yaml:4: pool4: pool4 is used in mode nat64 only") ||
+		!strings.Contains(c.Warnings[1], "conf.yaml:27: static-bib: static-bib is used in mode nat64 only") {
 		t.Fatalf("warnings: %q", c.Warnings)
 	}
 }
@@ -99,7 +100,14 @@ func TestErrors(t *testing.T) {
 		{"host bits", "prefix: 64:ff9b::1/96\n", []string{"c.yaml:1: prefix: 64:ff9b::1/96 has bits set beyond the prefix length (did you mean 64:ff9b::/96?)"}},
 		{"ipv4 as prefix", "prefix: 192.0.2.0/24\n", []string{`c.yaml:1: prefix: "192.0.2.0/24" is not an IPv6 prefix`}},
 		{"mode", "mode: nat46\n", []string{`c.yaml:1: mode: "nat46" is not a mode: use siit or nat64`}},
-		{"nat64 not yet", "mode: nat64\n", []string{"c.yaml:1: mode: nat64 is not supported yet"}},
+		{"nat64 without pool4", "mode: nat64\nprefix: 64:ff9b::/96\n", []string{"c.yaml: pool4: mode nat64 needs pool4"}},
+		{"nat64 without prefix", "mode: nat64\npool4: [192.0.2.1/32]\n", []string{"c.yaml: prefix: mode nat64 needs"}},
+		{"static bib outside pool4", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.1/32]\nstatic-bib:\n  - {proto: tcp, ipv6: \"2001:db8::1\", ipv6-port: 80, ipv4: 192.0.2.2, ipv4-port: 80}\n", []string{"c.yaml:5: static-bib[0].ipv4: 192.0.2.2 is not in pool4"}},
+		{"static bib twice", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.1/32]\nstatic-bib:\n  - {proto: tcp, ipv6: \"2001:db8::1\", ipv6-port: 80, ipv4: 192.0.2.1, ipv4-port: 80}\n  - {proto: tcp, ipv6: \"2001:db8::2\", ipv6-port: 80, ipv4: 192.0.2.1, ipv4-port: 80}\n", []string{"c.yaml:6: static-bib[1]: binds 192.0.2.1#80, which static-bib[0] binds already"}},
+		{"pool4 in eam", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.0/24]\neam: [{ipv4: 192.0.2.10, ipv6: \"2001:db8::10\"}]\n", []string{"c.yaml:3: pool4[0]: 192.0.2.0/24 overlaps eam[0]"}},
+		{"timeout below rfc", "timeouts: {udp: 30s}\n", []string{"c.yaml:1: timeouts.udp: 30s is"}},
+		{"dynamic pool with nat64", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.1/32]\ndynamic-pool: 198.51.100.0/24\n", []string{"c.yaml:4: dynamic-pool: the dynamic pool is TAYGA's stateless model"}},
+		{"data dir relative", "data-dir: var/lib\n", []string{"c.yaml:1: data-dir: \"var/lib\" is not an absolute"}},
 		{"mtu range", "mtu:\n  ipv6: 1000\n", []string{"c.yaml:2: mtu.ipv6: 1000 is outside 1280..65535"}},
 		{"eam suffix", "eam:\n  - ipv4: 192.0.2.0/24\n    ipv6: 2001:db8::/128\n", []string{"c.yaml:2: eam[0]: the IPv4 suffix of 192.0.2.0/24 (8 bits) does not fit the IPv6 suffix of 2001:db8::/128 (0 bits)"}},
 		{"eam missing half", "eam:\n  - ipv4: 192.0.2.1\n", []string{"c.yaml:2: eam[0]: ipv6 is missing"}},

@@ -33,7 +33,6 @@ func (v *validator) build(r *raw) *Config {
 			c.Mode = m
 		case ModeNAT64:
 			c.Mode = m
-			v.errorf("mode", "nat64 is not supported yet (stateful NAT64 is being built); use siit")
 		default:
 			v.errorf("mode", "%q is not a mode: use siit or nat64", *r.Mode)
 		}
@@ -133,8 +132,8 @@ func (v *validator) build(r *raw) *Config {
 	// Stateful keys.
 	if r.DynamicPool != nil {
 		c.DynamicPool = v.prefix4("dynamic-pool", *r.DynamicPool, false)
-		if c.DynamicPool.IsValid() {
-			v.warnf("dynamic-pool", "not supported yet: IPv6 sources without an EAM or prefix mapping are refused with ICMPv6 1/5 instead of getting a dynamic address")
+		if c.DynamicPool.IsValid() && (c.DynamicPool.Bits() > 31 || c.DynamicPool.Bits() < 16) {
+			v.errorf("dynamic-pool", "%s: use a prefix from /16 to /31 (a bigger TAYGA pool hidden behind one address by iptables MASQUERADE is mode nat64 with that address in pool4: see nat64br import-tayga --masquerade)", c.DynamicPool)
 		}
 	}
 	for i, s := range r.Pool4 {
@@ -178,6 +177,45 @@ func (v *validator) build(r *raw) *Config {
 	setBool(&c.SourceICMPv6ErrorsBetter, r.SourceICMPv6ErrorsBetter)
 	if r.MaximumSimultaneousOpens != nil {
 		c.MaximumSimultaneousOpens = v.intRange("maximum-simultaneous-opens", *r.MaximumSimultaneousOpens, 0, 1<<20)
+	}
+	c.Timeouts = Timeouts{UDP: 5 * time.Minute, ICMP: time.Minute, TCPEstablished: 2*time.Hour + 4*time.Minute, TCPTransitory: 4 * time.Minute}
+	if to := r.Timeouts; to != nil {
+		// RFC 6146 §4 (and RFC 5508 for ICMP) set the floors.
+		const forever = 365 * 24 * time.Hour
+		if to.UDP != nil {
+			c.Timeouts.UDP = v.duration("timeouts.udp", *to.UDP, 2*time.Minute, forever)
+		}
+		if to.ICMP != nil {
+			c.Timeouts.ICMP = v.duration("timeouts.icmp", *to.ICMP, time.Minute, forever)
+		}
+		if to.TCPEstablished != nil {
+			c.Timeouts.TCPEstablished = v.duration("timeouts.tcp-established", *to.TCPEstablished, 2*time.Hour+4*time.Minute, forever)
+		}
+		if to.TCPTransitory != nil {
+			c.Timeouts.TCPTransitory = v.duration("timeouts.tcp-transitory", *to.TCPTransitory, 4*time.Minute, forever)
+		}
+	}
+	c.Limits = Limits{Sessions: 4 << 20, BIBEntries: 4 << 20}
+	if l := r.Limits; l != nil {
+		if l.Sessions != nil {
+			c.Limits.Sessions = v.intRange("limits.sessions", *l.Sessions, 0, 1<<30)
+		}
+		if l.BIBEntries != nil {
+			c.Limits.BIBEntries = v.intRange("limits.bib-entries", *l.BIBEntries, 0, 1<<30)
+		}
+		if l.SessionsPerHost != nil {
+			c.Limits.SessionsPerHost = v.intRange("limits.sessions-per-host", *l.SessionsPerHost, 0, 1<<30)
+		}
+		if l.SessionsPer64 != nil {
+			c.Limits.SessionsPer64 = v.intRange("limits.sessions-per-64", *l.SessionsPer64, 0, 1<<30)
+		}
+	}
+	setBool(&c.MappingLog, r.MappingLog)
+	if r.DataDir != nil {
+		c.DataDir = strings.TrimSpace(*r.DataDir)
+		if c.DataDir == "" || !strings.HasPrefix(c.DataDir, "/") {
+			v.errorf("data-dir", "%q is not an absolute directory path", *r.DataDir)
+		}
 	}
 	if r.ReplayDrainSeconds != nil {
 		s := *r.ReplayDrainSeconds
@@ -254,7 +292,72 @@ func (v *validator) build(r *raw) *Config {
 	if c.Mode == ModeSIIT && !c.Prefix.IsValid() && len(c.EAM) == 0 && len(v.problems) == 0 {
 		v.warnf("prefix", "neither prefix nor eam is set: nothing can be translated")
 	}
+	v.crossNAT64(c)
 	return c
+}
+
+// crossNAT64 checks the keys of stateful NAT64 and the dynamic pool
+// against each other.
+func (v *validator) crossNAT64(c *Config) {
+	inPool4 := func(a netip.Addr) bool {
+		for _, p := range c.Pool4 {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	if c.Mode == ModeNAT64 {
+		if !c.Prefix.IsValid() {
+			v.errorf("prefix", "mode nat64 needs the RFC 6052 prefix its IPv6 hosts reach IPv4 through")
+		}
+		if len(c.Pool4) == 0 {
+			v.errorf("pool4", "mode nat64 needs pool4: the IPv4 addresses its IPv6 hosts share")
+		}
+		if c.DynamicPool.IsValid() {
+			v.errorf("dynamic-pool", "the dynamic pool is TAYGA's stateless model: use it with mode siit, or pool4 with mode nat64")
+		}
+		for i, p := range c.Pool4 {
+			for j, q := range c.Pool4[:i] {
+				if p.Overlaps(q) {
+					v.errorf(fmt.Sprintf("pool4[%d]", i), "%s overlaps pool4[%d] %s", p, j, q)
+				}
+			}
+			for j, e := range c.EAM {
+				if e.IPv4.IsValid() && p.Overlaps(e.IPv4) {
+					v.errorf(fmt.Sprintf("pool4[%d]", i), "%s overlaps eam[%d] %s: an address is either shared or mapped 1:1", p, j, e.IPv4)
+				}
+			}
+		}
+		seen := map[string]int{}
+		for i, b := range c.StaticBIB {
+			p := fmt.Sprintf("static-bib[%d]", i)
+			if b.IPv4.IsValid() && !inPool4(b.IPv4) {
+				v.errorf(p+".ipv4", "%s is not in pool4", b.IPv4)
+			}
+			if b.IPv6.IsValid() && c.Prefix.IsValid() && c.Prefix.Contains(b.IPv6) {
+				v.errorf(p+".ipv6", "%s is inside the NAT64 prefix %s", b.IPv6, c.Prefix)
+			}
+			for _, k := range []string{
+				fmt.Sprintf("%s %s#%d", b.Proto, b.IPv6, b.IPv6Port),
+				fmt.Sprintf("%s %s#%d", b.Proto, b.IPv4, b.IPv4Port),
+			} {
+				if j, ok := seen[k]; ok {
+					v.errorf(p, "binds %s, which static-bib[%d] binds already", strings.TrimPrefix(k, b.Proto+" "), j)
+				}
+				seen[k] = i
+			}
+		}
+		return
+	}
+	if len(c.Pool4) > 0 {
+		v.warnf("pool4", "pool4 is used in mode nat64 only; mode is %s", c.Mode)
+	}
+	if len(c.StaticBIB) > 0 {
+		v.warnf("static-bib", "static-bib is used in mode nat64 only; mode is %s", c.Mode)
+	}
+	// As in TAYGA, the dynamic pool may hold ipv4-addr and EAM entries:
+	// those addresses are never handed out.
 }
 
 func setBool(dst *bool, src *bool) {

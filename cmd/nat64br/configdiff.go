@@ -17,6 +17,9 @@ func configFields(c *config.Config) map[string]string {
 		"wkpf-strict": fmt.Sprint(c.WKPFStrict), "icmp-error-rate": fmt.Sprint(c.ICMPErrorRate),
 		"ipv4-subnet": c.IPv4Subnet.String(), "gateway": c.Gateway.String(), "ipv6-subnets": fmt.Sprint(c.IPv6Subnets),
 		"gateway6": c.Gateway6.String(), "router-advertisements": fmt.Sprintf("%+v", c.RA),
+		"timeouts": fmt.Sprintf("%+v", c.Timeouts), "address-dependent-filtering": fmt.Sprint(c.AddressDependentFiltering),
+		"drop-icmpv6-info": fmt.Sprint(c.DropICMPv6Info), "drop-externally-initiated-tcp": fmt.Sprint(c.DropExternallyInitiatedTCP),
+		"source-icmpv6-errors-better": fmt.Sprint(c.SourceICMPv6ErrorsBetter), "mapping-log": fmt.Sprint(c.MappingLog),
 	}
 	return m
 }

@@ -30,9 +30,14 @@ type dataplane struct {
 	stats sharedCounters
 	wg    sync.WaitGroup
 
-	ctrlMu sync.Mutex // serializes the control goroutines' use of ctrlTr
-	ctrlTr *xlat.Translator
-	ctrlG  uint64
+	ctrlMu   sync.Mutex // serializes the control goroutines' use of ctrlTr
+	ctrlTr   *xlat.Translator
+	ctrlG    uint64
+	timerBuf []byte // the timers' packet buffer, under ctrlMu
+
+	// onTick, if set, runs after the timers of each tick (the runner logs
+	// mapping events and saves the dynamic pool there).
+	onTick func(now time.Time, second bool)
 }
 
 // generation is one configuration's translator, swapped on reload; each
@@ -262,25 +267,43 @@ func etherTypeOf(version byte) uint16 {
 	return etherTypeIPv4
 }
 
-// neighborFailed answers a packet held for a next hop on side to that never
-// answered: an ICMP host unreachable goes back across the translator to its
-// sender. It runs on the control goroutine.
-func (d *dataplane) neighborFailed(to xlat.Side, pkt []byte) {
+// control runs f with the control goroutines' translator, a clone of the
+// current generation's: the neighbor caches' callbacks and the timers
+// share it, one at a time.
+func (d *dataplane) control(f func(tr *xlat.Translator)) {
 	d.ctrlMu.Lock()
 	defer d.ctrlMu.Unlock()
 	if g := d.gen.Load(); d.ctrlTr == nil || g.n != d.ctrlG {
 		d.ctrlTr, d.ctrlG = g.tr.Clone(), g.n
 	}
-	b := make([]byte, bufSize)
-	at := 4 * xlat.Headroom
-	copy(b[at:], pkt)
+	f(d.ctrlTr)
+}
+
+// neighborFailed answers a packet held for a next hop on side to that never
+// answered: an ICMP host unreachable goes back across the translator to its
+// sender. It runs on the control goroutine.
+func (d *dataplane) neighborFailed(to xlat.Side, pkt []byte) {
+	d.control(func(tr *xlat.Translator) {
+		b := make([]byte, bufSize)
+		at := 4 * xlat.Headroom
+		copy(b[at:], pkt)
+		now := time.Now()
+		v := tr.Unreachable(b, at, len(pkt), to, now)
+		if v.Action() != xlat.Forward {
+			var c counters
+			c[cDropBase+counter(v.Reason())]++
+			d.stats.add(&c)
+			return
+		}
+		d.sendControl(b, v, now)
+	})
+}
+
+// sendControl sends a packet a control goroutine made, b[v.Off:v.Off+v.Len]
+// with 14 free bytes before it, towards its destination on v.Side(); it is
+// counted as the translator's reply for v.Reason().
+func (d *dataplane) sendControl(b []byte, v xlat.Verdict, now time.Time) {
 	var c counters
-	v := d.ctrlTr.Unreachable(b, at, len(pkt), to, time.Now())
-	if v.Action() != xlat.Forward {
-		c[cDropBase+counter(v.Reason())]++
-		d.stats.add(&c)
-		return
-	}
 	c[cReplies]++
 	c[cReplyBase+counter(v.Reason())]++
 	frame := b[v.Off-ethLen : v.Off+v.Len]
@@ -290,7 +313,7 @@ func (d *dataplane) neighborFailed(to xlat.Side, pkt []byte) {
 		copy(frame[0:6], mac[:])
 		_, _ = d.ports[v.Side()].WriteBatch([][]byte{frame}, 0)
 		c[cOut6+counter(v.Side()-xlat.Side6)]++
-	} else if cache.Hold(key, frame, time.Now()) {
+	} else if cache.Hold(key, frame, now) {
 		c[cHeld]++
 	} else {
 		c[cHoldDrop]++
@@ -298,12 +321,43 @@ func (d *dataplane) neighborFailed(to xlat.Side, pkt []byte) {
 	d.stats.add(&c)
 }
 
-// tick runs the neighbor caches' timers and the Router Advertisements
-// until stop is closed.
+// natTimers runs the translator's timers: the held IPv4 SYNs whose 6
+// seconds are over are answered, and, once a second, expired NAT64
+// sessions and dynamic-pool mappings are swept.
+func (d *dataplane) natTimers(now time.Time, sweep bool) {
+	d.control(func(tr *xlat.Translator) {
+		if sweep {
+			tr.Sweep(now)
+		}
+		for {
+			if d.timerBuf == nil {
+				d.timerBuf = make([]byte, bufSize)
+			}
+			v := tr.Expire(d.timerBuf, frameHeadroom, now)
+			if v.Action() == 0 {
+				return
+			}
+			if v.Action() == xlat.Drop {
+				var c counters
+				c[cDropBase+counter(v.Reason())]++
+				d.stats.add(&c)
+				continue
+			}
+			d.sendControl(d.timerBuf, v, now)
+		}
+	})
+	if d.onTick != nil {
+		d.onTick(now, sweep)
+	}
+}
+
+// tick runs the neighbor caches' timers, the Router Advertisements and
+// the translator's timers until stop is closed.
 func (d *dataplane) tick(stop <-chan struct{}) {
 	defer d.wg.Done()
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
+	var lastSweep time.Time
 	for {
 		select {
 		case <-stop:
@@ -312,6 +366,11 @@ func (d *dataplane) tick(stop <-chan struct{}) {
 			d.arp.Cache().Tick(now)
 			d.nd.Cache().Tick(now)
 			d.nd.Tick(now)
+			second := now.Sub(lastSweep) >= time.Second
+			if second {
+				lastSweep = now
+			}
+			d.natTimers(now, second)
 		}
 	}
 }

@@ -41,6 +41,38 @@ type engine struct {
 	link [3]wire.LinkType // input link type per side
 	out  [3]output
 	frag []byte // scratch for fragments
+
+	timer     []byte // scratch for the packets timers produce
+	nextSweep time.Time
+}
+
+// timers runs the translator's timers up to now, on the packet clock: it
+// sweeps expired NAT64 sessions once a second and sends the answers to
+// held SYNs whose time is over.
+func (e *engine) timers(now time.Time) error {
+	if !now.Before(e.nextSweep) {
+		e.t.Sweep(now)
+		e.nextSweep = now.Truncate(time.Second).Add(time.Second)
+	}
+	for {
+		if e.timer == nil {
+			e.timer = make([]byte, bufSize)
+		}
+		v := e.t.Expire(e.timer, frameHeadroom, now)
+		switch v.Action() {
+		case 0:
+			return nil
+		case xlat.Drop:
+			e.c[cDropBase+counter(v.Reason())]++
+			continue
+		}
+		e.c[cReplies]++
+		e.c[cReplyBase+counter(v.Reason())]++
+		var mac [12]byte
+		if err := e.emit(e.timer, v.Off, v.Len, v.Side(), e.link[v.Side()] == wire.LinkEthernet, &mac, true, now); err != nil {
+			return err
+		}
+	}
 }
 
 // process handles the frame buf[frameHeadroom:frameHeadroom+n] that arrived

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/binary"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -65,6 +66,14 @@ func udpPkt(ip gopacket.NetworkLayer, sport, dport uint16, n int) []byte {
 func tcpPkt(ip gopacket.NetworkLayer, sport, dport uint16, n int) []byte {
 	setProto(ip, layers.IPProtocolTCP)
 	return xlattest.Serialize(ip.(gopacket.SerializableLayer), xlattest.TCP(sport, dport, ip), xlattest.Payload(n))
+}
+
+// synPkt is a TCP SYN (ack set: a SYN/ACK) with n bytes of data.
+func synPkt(ip gopacket.NetworkLayer, sport, dport uint16, n int, ack bool) []byte {
+	setProto(ip, layers.IPProtocolTCP)
+	t := xlattest.TCP(sport, dport, ip)
+	t.SYN, t.ACK, t.PSH = true, ack, false
+	return xlattest.Serialize(ip.(gopacket.SerializableLayer), t, xlattest.Payload(n))
 }
 
 func echo6(ip *layers.IPv6, typ uint8, id, seq uint16, n int) []byte {
@@ -513,8 +522,77 @@ func goldenCases() []goldenCase {
 			want:   [][]byte{echo6(r6, 129, 1, 1, 16), echo4(v4(t4, s4, 64), 0, 2, 2, 16)},
 			ignore: map[int][][2]int{1: {ipv4ID(0)}}})
 	}
+
+	// ---- Stateful NAT64 (RFC 6146): hosts of 2001:db8:6::/64 share t4 ----
+	{
+		const h6 = "2001:db8:6::20" // an IPv6 host without EAM entry
+		const srv = "2001:db8:6::80"
+		// The source port is kept (RFC 6146 §3.5.1.1) and the reply finds
+		// its way back through the binding.
+		add(goldenCase{name: "nat64-udp-binding", config: cfgNAT64,
+			in:     [][]byte{udpPkt(v6(h6, s6, 64), 5000, 53, 30), udpPkt(v4(s4, t4, 60), 53, 5000, 30)},
+			want:   [][]byte{udpPkt(v4(t4, s4, 63), 5000, 53, 30), udpPkt(v6(s6, h6, 59), 53, 5000, 30)},
+			ignore: id0})
+		// Without a binding, UDP gets port unreachable from the pool4
+		// address (RFC 6146 §3.5.1.2); a late reply after the 5-minute
+		// lifetime is such a packet.
+		in := udpPkt(v4(s4, t4, 60), 53, 5000, 30)
+		add(goldenCase{name: "nat64-udp-late-reply", config: cfgNAT64,
+			in: [][]byte{udpPkt(v6(h6, s6, 64), 5000, 53, 30), in},
+			at: []time.Duration{0, 5*time.Minute + 2*time.Second},
+			want: [][]byte{udpPkt(v4(t4, s4, 63), 5000, 53, 30),
+				icmp4Err(v4(t4, s4, 64), 3, 3, 0, in)},
+			ignore: map[int][][2]int{0: {ipv4ID(0)}, 1: {ipv4ID(0)}}})
+		// An unsolicited SYN is held 6 seconds, then answered (RFC 6146
+		// §3.5.2.2); the drain runs the clock past it.
+		syn := synPkt(v4(s4, t4, 60), 40000, 2222, 0, false)
+		add(goldenCase{name: "nat64-unsolicited-syn", config: cfgNAT64 + "replay-drain-seconds: 7\n",
+			in:     [][]byte{syn},
+			want:   [][]byte{icmp4Err(v4(t4, s4, 64), 3, 3, 0, syn)},
+			ignore: id0})
+		// A port forward: an IPv4 client reaches the IPv6 server.
+		add(goldenCase{name: "nat64-static-bib", config: cfgNAT64,
+			in:     [][]byte{synPkt(v4(s4, t4, 60), 40000, 80, 0, false), synPkt(v6(srv, s6, 64), 8080, 40000, 0, true)},
+			want:   [][]byte{synPkt(v6(s6, srv, 59), 40000, 8080, 0, false), synPkt(v4(t4, s4, 63), 80, 40000, 0, true)},
+			ignore: map[int][][2]int{1: {ipv4ID(0)}}})
+		// Hairpinning (RFC 6146 §3.8): h6 reaches the server through the
+		// pool4 address, and sees it at t4's prefix address.
+		add(goldenCase{name: "nat64-hairpin", config: cfgNAT64,
+			in:   [][]byte{synPkt(v6(h6, "2001:db8:64::c000:201", 64), 40000, 80, 0, false)},
+			want: [][]byte{synPkt(v6("2001:db8:64::c000:201", srv, 63), 40000, 8080, 0, false)}})
+		// An ICMPv4 error about a translated datagram reaches its IPv6
+		// sender with the quoted packet translated back.
+		out := udpPkt(v4(t4, s4, 63), 5000, 53, 30)
+		quoted6 := udpPkt(v6(h6, s6, 63), 5000, 53, 30)
+		add(goldenCase{name: "nat64-icmp-error", config: cfgNAT64,
+			in:     [][]byte{udpPkt(v6(h6, s6, 64), 5000, 53, 30), icmp4Err(v4(r4, t4, 60), 3, 1, 0, out)},
+			want:   [][]byte{out, icmp6Err(v6(r6, h6, 59), 1, 0, 0, quoted6)},
+			ignore: id0})
+	}
+
+	// ---- TAYGA's dynamic pool ----
+	{
+		// 2001:db8::69 gets the address TAYGA gives it: offset 80 of the
+		// /24 (TAYGA's hash), and the reply finds it.
+		const d6, d4 = "2001:db8::69", "192.0.2.80"
+		add(goldenCase{name: "dynamic-pool-mapping", config: cfgBase + "dynamic-pool: \"192.0.2.0/24\"\n",
+			in:     [][]byte{udpPkt(v6(d6, s6, 64), 5000, 53, 30), udpPkt(v4(s4, d4, 60), 53, 5000, 30)},
+			want:   [][]byte{udpPkt(v4(d4, s4, 63), 5000, 53, 30), udpPkt(v6(s6, d6, 59), 53, 5000, 30)},
+			ignore: id0})
+	}
 	return cs
 }
+
+// cfgNAT64: the IPv6 hosts share t4, which also forwards TCP port 80 to a
+// server on the IPv6 side.
+const cfgNAT64 = `mode: nat64
+prefix: "2001:db8:64::/96"
+pool4: ["192.0.2.1/32"]
+ipv4-addr: "192.0.2.1"
+ipv6-addr: "2001:db8:ff::1"
+static-bib:
+  - {proto: tcp, ipv6: "2001:db8:6::80", ipv6-port: 8080, ipv4: "192.0.2.1", ipv4-port: 80}
+`
 
 // icmpV6For returns an ICMPv6 header of type typ whose checksum covers a
 // pseudo-header from src to dst.

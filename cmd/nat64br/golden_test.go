@@ -38,18 +38,27 @@ type goldenCase struct {
 	// badL4 marks cases whose transport checksums are wrong on purpose and
 	// must stay "equivalently wrong".
 	badL4 bool
+	// at, when set, is the arrival time of each input after the epoch
+	// (NAT64 lifetimes); by default inputs are a millisecond apart.
+	at []time.Duration
 }
 
 var epoch = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
-func writePcap(path string, pkts [][]byte) error {
+// writePcap writes pkts, each at epoch plus at[i] (or i milliseconds when
+// at is nil).
+func writePcap(path string, pkts [][]byte, at []time.Duration) error {
 	var buf bytes.Buffer
 	w := pcapgo.NewWriter(&buf)
 	if err := w.WriteFileHeader(262144, layers.LinkTypeRaw); err != nil {
 		return err
 	}
 	for i, p := range pkts {
-		ci := gopacket.CaptureInfo{Timestamp: epoch.Add(time.Duration(i) * time.Millisecond), CaptureLength: len(p), Length: len(p)}
+		ts := epoch.Add(time.Duration(i) * time.Millisecond)
+		if at != nil {
+			ts = epoch.Add(at[i])
+		}
+		ci := gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(p), Length: len(p)}
 		if err := w.WritePacket(ci, p); err != nil {
 			return err
 		}
@@ -103,10 +112,10 @@ func TestGolden(t *testing.T) {
 				if err := os.WriteFile(base+".yaml", []byte(gc.config), 0o644); err != nil {
 					t.Fatal(err)
 				}
-				if err := writePcap(base+".in.pcap", gc.in); err != nil {
+				if err := writePcap(base+".in.pcap", gc.in, gc.at); err != nil {
 					t.Fatal(err)
 				}
-				if err := writePcap(base+".want.pcap", gc.want); err != nil {
+				if err := writePcap(base+".want.pcap", gc.want, nil); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -151,22 +160,27 @@ func runGolden(t *testing.T, cfg string, in, want [][]byte, gc goldenCase) {
 	t.Helper()
 	dir := t.TempDir()
 	var in4, in6 [][]byte
-	for _, p := range in {
+	var at4, at6 []time.Duration
+	for i, p := range in {
+		at := time.Duration(i) * time.Millisecond
+		if gc.at != nil {
+			at = gc.at[i]
+		}
 		if p[0]>>4 == 6 {
-			in6 = append(in6, p)
+			in6, at6 = append(in6, p), append(at6, at)
 		} else {
-			in4 = append(in4, p)
+			in4, at4 = append(in4, p), append(at4, at)
 		}
 	}
 	args := []string{"replay", "-q", "--config", cfg, "--out6", filepath.Join(dir, "out6.pcap"), "--out4", filepath.Join(dir, "out4.pcap")}
 	if len(in6) > 0 {
-		if err := writePcap(filepath.Join(dir, "in6.pcap"), in6); err != nil {
+		if err := writePcap(filepath.Join(dir, "in6.pcap"), in6, at6); err != nil {
 			t.Fatal(err)
 		}
 		args = append(args, "--in6", filepath.Join(dir, "in6.pcap"))
 	}
 	if len(in4) > 0 {
-		if err := writePcap(filepath.Join(dir, "in4.pcap"), in4); err != nil {
+		if err := writePcap(filepath.Join(dir, "in4.pcap"), in4, at4); err != nil {
 			t.Fatal(err)
 		}
 		args = append(args, "--in4", filepath.Join(dir, "in4.pcap"))

@@ -4,6 +4,7 @@
 //	nat64br run --config FILE [--take-over]
 //	nat64br replay --config FILE [--in6 PCAP] [--in4 PCAP] --out6 PCAP --out4 PCAP
 //	nat64br check-config FILE
+//	nat64br import-tayga [--masquerade ADDR] /etc/tayga.conf
 //	nat64br version
 package main
 
@@ -23,6 +24,7 @@ commands:
   replay        translate pcap files: nat64br replay --config FILE [--in6 PCAP] [--in4 PCAP] --out6 PCAP --out4 PCAP
   demo          run the network-namespace lab (root): nat64br demo
   check-config  validate a configuration file and print every problem: nat64br check-config FILE
+  import-tayga  convert a tayga.conf into a configuration: nat64br import-tayga [--masquerade ADDR] FILE
   version       print the version
 
 Run "nat64br <command> -h" for a command's flags.
@@ -47,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdReplay(args[1:], stdout, stderr)
 	case "check-config":
 		return cmdCheckConfig(args[1:], stdout, stderr)
+	case "import-tayga":
+		return cmdImportTAYGA(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "nat64br %s\n", version)
 		return 0

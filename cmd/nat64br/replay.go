@@ -172,6 +172,9 @@ func (r *replayer) run(in6, in4, out6, out4 string) (err error) {
 			s = xlat.Side4
 		}
 		clock = r.in[s].Time()
+		if err := r.e.timers(clock); err != nil {
+			return err
+		}
 		if err := r.e.process(bufs[s], n[s], s, clock); err != nil {
 			return err
 		}
@@ -179,8 +182,9 @@ func (r *replayer) run(in6, in4, out6, out4 string) (err error) {
 			return err
 		}
 	}
-	// The stateless translator has no timers; the drain only moves the
-	// clock.
-	_ = clock.Add(r.drain)
+	// The NAT64 timers run on: held SYNs are answered, sessions expire.
+	if r.drain > 0 {
+		return r.e.timers(clock.Add(r.drain))
+	}
 	return nil
 }

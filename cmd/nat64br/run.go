@@ -107,14 +107,15 @@ type runner struct {
 	d        *dataplane
 	stop     chan struct{}
 	started  time.Time
+
+	dyn    *dynamicStore // nil without data-dir or dynamic pool
+	events []xlat.BIBEvent
+	lost   uint64 // mapping events lost, as last logged
 }
 
 func (r *runner) start(cfg *config.Config) error {
 	if cfg.IPv6Interface == "" || cfg.IPv4Interface == "" {
 		return fmt.Errorf("%s: ipv6-interface and ipv4-interface are required to run in the wire", cfg.Path)
-	}
-	if cfg.Mode != config.ModeSIIT {
-		return fmt.Errorf("%s: mode %s is not supported yet", cfg.Path, cfg.Mode)
 	}
 	for _, name := range []string{cfg.IPv6Interface, cfg.IPv4Interface} {
 		if err := r.kernelCheck(name); err != nil {
@@ -146,6 +147,22 @@ func (r *runner) start(cfg *config.Config) error {
 		return fmt.Errorf("%s: %w", cfg.Path, err)
 	}
 	r.d.gen.Store(&generation{n: 1, tr: tr})
+	if cfg.DynamicPool.IsValid() {
+		if r.dyn = newDynamicStore(cfg.DataDir); r.dyn != nil {
+			n, problems, err := r.dyn.load(tr, time.Now())
+			if err != nil {
+				r.closePorts()
+				return fmt.Errorf("data-dir: %w", err)
+			}
+			for _, p := range problems {
+				r.log.Warn("dynamic map: line skipped", "err", p)
+			}
+			r.log.Info("dynamic pool mappings loaded", "file", r.dyn.path, "mappings", n)
+		} else {
+			r.log.Warn("dynamic pool without data-dir: its mappings are lost at restart", "dynamic_pool", cfg.DynamicPool)
+		}
+	}
+	r.d.onTick = r.onTick
 	r.d.arp, err = arpnd.NewARP(arpOptions(cfg, r.d.macs[xlat.Side4]), r.ports[xlat.Side4], func(p []byte) { r.d.neighborFailed(xlat.Side4, p) })
 	if err == nil {
 		r.d.nd, err = arpnd.NewND(ndOptions(cfg, r.d.macs[xlat.Side6], r.ports[xlat.Side6].MTU()), r.ports[xlat.Side6], func(p []byte) { r.d.neighborFailed(xlat.Side6, p) })
@@ -172,9 +189,43 @@ func (r *runner) start(cfg *config.Config) error {
 	r.log.Info("nat64br running", "version", version, "config", cfg.Path,
 		"ipv6_port", cfg.IPv6Interface, "ipv6_mac", r.ports[xlat.Side6].MAC().String(), "link_local", r.d.nd.LinkLocal(),
 		"ipv4_port", cfg.IPv4Interface, "ipv4_mac", r.ports[xlat.Side4].MAC().String(),
-		"prefix", cfg.Prefix, "eam", len(cfg.EAM), "ipv4_addr", cfg.IPv4Addr, "ipv6_addr", cfg.IPv6Addr,
-		"router_advertisements", cfg.RA.Enabled)
+		"mode", cfg.Mode, "prefix", cfg.Prefix, "eam", len(cfg.EAM), "pool4", fmt.Sprint(cfg.Pool4), "dynamic_pool", cfg.DynamicPool,
+		"ipv4_addr", cfg.IPv4Addr, "ipv6_addr", cfg.IPv6Addr, "router_advertisements", cfg.RA.Enabled)
 	return nil
+}
+
+// onTick runs on the timer goroutine after the translator's timers: it
+// logs the mapping events (RFC 6888 §4: one line per binding made or
+// gone) and, once a second, saves the dynamic pool.
+func (r *runner) onTick(now time.Time, second bool) {
+	if r.events == nil {
+		r.events = make([]xlat.BIBEvent, 256)
+	}
+	tr := r.d.gen.Load().tr
+	for {
+		n, lost := tr.MappingEvents(r.events)
+		for _, e := range r.events[:n] {
+			attrs := []any{"event", e.Kind.String(), "at", e.When().UTC().Format(time.RFC3339Nano)}
+			if p := e.Proto(); p != "" {
+				attrs = append(attrs, "proto", p, "ipv6", e.IPv6().String(), "ipv4", e.IPv4().String())
+			} else {
+				attrs = append(attrs, "ipv6", e.IPv6().Addr().String(), "ipv4", e.IPv4().Addr().String())
+			}
+			r.log.Info("mapping", attrs...)
+		}
+		if lost != r.lost {
+			r.log.Warn("mapping log fell behind: events lost", "lost", lost-r.lost)
+			r.lost = lost
+		}
+		if n < len(r.events) {
+			break
+		}
+	}
+	if second && r.dyn != nil {
+		if err := r.dyn.save(tr, now, false); err != nil {
+			r.log.Error("cannot save the dynamic pool", "file", r.dyn.path, "err", err)
+		}
+	}
 }
 
 // runTranslatorConfig is cfg with the MTUs capped by the ports' own.
@@ -189,11 +240,18 @@ func runTranslatorConfig(cfg *config.Config, ports [3]*wire.PacketPort) *config.
 }
 
 // arpOptions maps the configuration to the IPv4 side: nat64br answers ARP
-// for its own address and for the IPv4 addresses of EAM entries whose node
-// lives on the IPv6 side (inside ipv6-subnets; all of them when no subnets
-// are set, as with TAYGA map lines).
+// for its own address, for pool4 (NAT64) or the dynamic pool, and for the
+// IPv4 addresses of EAM entries whose node lives on the IPv6 side (inside
+// ipv6-subnets; all of them when no subnets are set, as with TAYGA map
+// lines).
 func arpOptions(cfg *config.Config, mac arpnd.MAC) arpnd.ARPOptions {
 	o := arpnd.ARPOptions{MAC: mac, Addr: cfg.IPv4Addr, Subnet: cfg.IPv4Subnet, Gateway: cfg.Gateway}
+	if cfg.Mode == config.ModeNAT64 {
+		o.Owned = append(o.Owned, cfg.Pool4...)
+	}
+	if cfg.DynamicPool.IsValid() {
+		o.Owned = append(o.Owned, cfg.DynamicPool)
+	}
 	for _, e := range cfg.EAM {
 		if len(cfg.IPv6Subnets) == 0 || insideAny(e.IPv6, cfg.IPv6Subnets) {
 			o.Owned = append(o.Owned, e.IPv4)
@@ -314,6 +372,13 @@ func (r *runner) shutdown() {
 	close(r.stop)
 	r.closePorts()
 	r.d.wg.Wait()
+	if r.dyn != nil {
+		if err := r.dyn.save(r.d.gen.Load().tr, time.Now(), true); err != nil {
+			r.log.Error("cannot save the dynamic pool", "file", r.dyn.path, "err", err)
+		} else {
+			r.log.Info("dynamic pool mappings saved", "file", r.dyn.path)
+		}
+	}
 	r.logCounters("final counters", ports)
 }
 
@@ -344,6 +409,15 @@ func (r *runner) reload() {
 		return
 	}
 	tr, err := newTranslator(runTranslatorConfig(cfg, r.ports))
+	if err == nil {
+		// Bindings, sessions and dynamic mappings carry over.
+		if kerr := tr.KeepState(r.d.gen.Load().tr); kerr != nil {
+			err = fmt.Errorf("%w: restart to apply that", kerr)
+		}
+	}
+	if err == nil && cfg.DataDir != r.cfg.DataDir {
+		err = errors.New("data-dir changed: restart to apply that")
+	}
 	if err == nil {
 		err = r.d.arp.Reconfigure(arpOptions(cfg, r.d.macs[xlat.Side4]))
 	}
@@ -405,5 +479,15 @@ func (r *runner) logCounters(msg string, ports [3]wire.Stats) {
 	a, n := r.d.arp.Cache().Stats(), r.d.nd.Cache().Stats()
 	attrs = append(attrs, "neighbors_ipv4", a.Entries, "neighbors_ipv6", n.Entries, "neighbor_failures", a.Failed+n.Failed,
 		"neighbor_released", a.Released+n.Released)
+	if r.cfg.Mode == config.ModeNAT64 {
+		s := r.d.gen.Load().tr.NATStats()
+		attrs = append(attrs, slog.Group("nat64", "sessions", s.Sessions, "bib", s.BIB, "held_syns", s.HeldSYNs,
+			"sessions_created", s.SessionsCreated, "sessions_expired", s.SessionsExpired,
+			"bib_created", s.BIBCreated, "bib_expired", s.BIBExpired, "table_bytes", s.TableBytes))
+	}
+	if r.cfg.DynamicPool.IsValid() {
+		ms, _ := r.d.gen.Load().tr.DynamicMappings()
+		attrs = append(attrs, "dynamic_mappings", len(ms))
+	}
 	r.log.Info(msg, attrs...)
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/netip"
+
 	"github.com/nat64br/nat64br/config"
 	"github.com/nat64br/nat64br/xlat"
 )
@@ -19,6 +21,8 @@ func xlatOptions(c *config.Config) xlat.Options {
 		ZeroTrafficClass:  c.ZeroizeTrafficClass,
 		AllowNonGlobalWKP: !c.WKPFStrict,
 		ICMPErrorRate:     c.ICMPErrorRate,
+		DynamicPool:       c.DynamicPool,
+		LogMappings:       c.MappingLog,
 	}
 	for _, e := range c.EAM {
 		o.EAM = append(o.EAM, xlat.EAM{V4: e.IPv4, V6: e.IPv6})
@@ -32,6 +36,38 @@ func xlatOptions(c *config.Config) xlat.Options {
 		o.UDPZeroChecksum = xlat.UDPZeroForward
 	default:
 		o.UDPZeroChecksum = xlat.UDPZeroDrop
+	}
+	if c.Mode == config.ModeNAT64 {
+		o.Mode = xlat.ModeNAT64
+		n := &o.NAT
+		n.Pool4 = c.Pool4
+		n.TCPPorts = xlat.PortRange(c.Pool4Ports.TCP)
+		n.UDPPorts = xlat.PortRange(c.Pool4Ports.UDP)
+		n.ICMPIDs = xlat.PortRange(c.Pool4Ports.ICMP)
+		for _, b := range c.StaticBIB {
+			proto := map[string]uint8{"tcp": 6, "udp": 17, "icmp": 1}[b.Proto]
+			n.StaticBIB = append(n.StaticBIB, xlat.StaticBIB{
+				Proto: proto,
+				IPv6:  netip.AddrPortFrom(b.IPv6, b.IPv6Port),
+				IPv4:  netip.AddrPortFrom(b.IPv4, b.IPv4Port),
+			})
+		}
+		n.AddressDependentFiltering = c.AddressDependentFiltering
+		n.DropICMPv6Info = c.DropICMPv6Info
+		n.DropExternallyInitiatedTCP = c.DropExternallyInitiatedTCP
+		n.StrictICMPErrorSource = !c.SourceICMPv6ErrorsBetter
+		n.MaxHeldSYNs = c.MaximumSimultaneousOpens
+		if n.MaxHeldSYNs == 0 {
+			n.MaxHeldSYNs = -1 // none
+		}
+		n.UDPTimeout = c.Timeouts.UDP
+		n.ICMPTimeout = c.Timeouts.ICMP
+		n.TCPEstablishedTimeout = c.Timeouts.TCPEstablished
+		n.TCPTransitoryTimeout = c.Timeouts.TCPTransitory
+		n.MaxSessions = c.Limits.Sessions
+		n.MaxBIB = c.Limits.BIBEntries
+		n.MaxSessionsPerHost = c.Limits.SessionsPerHost
+		n.MaxSessionsPer64 = c.Limits.SessionsPer64
 	}
 	switch c.EAMHairpinMode {
 	case config.HairpinNone:
