@@ -65,6 +65,14 @@ type labOptions struct {
 	Nat64br    []string      // the command that runs nat64br (an executable, maybe with leading arguments)
 	Env        []string      // extra environment for it
 	Keep       bool          // leave the namespaces for inspection
+
+	// The stateful passes (lab_nat64.go).
+	Stateful  string                  // "nat64" or "dynamic": run that pass instead of the stateless one
+	Clients   int                     // IPv6 client addresses sharing pool4
+	Conns     int                     // concurrent TCP connections of each
+	ConnBytes int64                   // bytes each connection downloads
+	UDPExpiry bool                    // wait for a UDP binding to expire and send a late reply
+	Config    func(dir string) string // the configuration, if not demo.yaml (dir: the pass's directory)
 }
 
 // labCheck is one line of the report.
@@ -168,6 +176,9 @@ type lab struct {
 	listeners  []io.Closer
 	configPath string
 	natDone    chan error
+
+	seenMu sync.Mutex
+	seen   map[string]string // the IPv4 HTTP server's requests: path -> remote address
 }
 
 func labName(role string) string {
@@ -341,9 +352,19 @@ func (l *lab) startServers() error {
 			return err
 		}
 		l.listeners = append(l.listeners, ln)
-		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Length", fmt.Sprint(n))
-			_ = payload(w, seed, n)
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			size := n
+			if s := r.URL.Query().Get("bytes"); s != "" {
+				fmt.Sscan(s, &size)
+			}
+			l.seenMu.Lock()
+			if l.seen == nil {
+				l.seen = map[string]string{}
+			}
+			l.seen[r.URL.Path] = r.RemoteAddr
+			l.seenMu.Unlock()
+			w.Header().Set("Content-Length", fmt.Sprint(size))
+			_ = payload(w, seed, size)
 		}), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		return nil
@@ -384,6 +405,9 @@ func (l *lab) startServers() error {
 // namespace, then waits until it answers a ping.
 func (l *lab) startNat64br(dir string) error {
 	cfg := demoConfig
+	if l.opts.Config != nil {
+		cfg = l.opts.Config(dir)
+	}
 	if l.opts.TakeOver {
 		cfg += "take-over: true\n"
 	}
@@ -405,15 +429,19 @@ func (l *lab) startNat64br(dir string) error {
 		return err
 	}
 	done := make(chan error, 1)
-	go func() { done <- l.nat.Wait() }()
+	cmd := l.nat
+	exited := make(chan struct{})
+	go func() { done <- cmd.Wait(); close(exited) }()
 	l.cleanups = append(l.cleanups, func() {
-		if l.nat.ProcessState == nil {
-			_ = l.nat.Process.Signal(unix.SIGTERM)
+		select {
+		case <-exited: // stopped already (a restart)
+		default:
+			_ = cmd.Process.Signal(unix.SIGTERM)
 			select {
-			case <-done:
+			case <-exited:
 			case <-time.After(5 * time.Second):
-				_ = l.nat.Process.Kill()
-				<-done
+				_ = cmd.Process.Kill()
+				<-exited
 			}
 		}
 	})
@@ -422,11 +450,11 @@ func (l *lab) startNat64br(dir string) error {
 	switch {
 	case l.opts.RA:
 	case l.opts.OnLink:
-		if _, err := l.c6.run("ip", "-6", "route", "add", "64:ff9b::/96", "dev", "eth0"); err != nil {
+		if _, err := l.c6.run("ip", "-6", "route", "replace", "64:ff9b::/96", "dev", "eth0"); err != nil {
 			return err
 		}
 	default:
-		if _, err := l.c6.run("ip", "-6", "route", "add", "64:ff9b::/96", "via", l.linkLocal, "dev", "eth0"); err != nil {
+		if _, err := l.c6.run("ip", "-6", "route", "replace", "64:ff9b::/96", "via", l.linkLocal, "dev", "eth0"); err != nil {
 			return err
 		}
 	}
@@ -753,6 +781,9 @@ func runLab(ctx context.Context, title string, opts labOptions, w io.Writer) (*l
 	}
 	if err := l.startNat64br(dir); err != nil {
 		return rep, err
+	}
+	if opts.Stateful != "" {
+		return l.statefulPass(ctx, rep, dir)
 	}
 	check := func() error { return ctx.Err() }
 

@@ -10,9 +10,10 @@ import (
 )
 
 // TestLab runs the demo lab: nat64br in the wire between the kernel's own
-// IPv6-only and IPv4-only stacks, in network namespaces, in the three
-// passes of sudo make demo (with smaller transfers). It needs root; CI
-// runs as root.
+// IPv6-only and IPv4-only stacks, in network namespaces, in the five
+// passes of sudo make demo (with smaller transfers); the stateful pass
+// waits the 2 minutes a UDP binding lives. It needs root; CI runs as
+// root.
 func TestLab(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the lab creates network namespaces and veth pairs (sudo go test, or make test as root)")
@@ -27,9 +28,9 @@ func TestLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := labOptions{HTTPBytes: 20 << 20, HTTP6Bytes: 5 << 20, UDPEchoes: 300,
+	base := labOptions{HTTPBytes: 20 << 20, HTTP6Bytes: 5 << 20, UDPEchoes: 300, UDPExpiry: true,
 		Nat64br: []string{exe}, Env: []string{"NAT64BR_TEST_MAIN=1"}}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	for _, p := range demoPasses(base, 3*time.Second) {
 		var out bytes.Buffer

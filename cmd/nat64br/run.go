@@ -205,12 +205,13 @@ func (r *runner) onTick(now time.Time, second bool) {
 	for {
 		n, lost := tr.MappingEvents(r.events)
 		for _, e := range r.events[:n] {
-			attrs := []any{"event", e.Kind.String(), "at", e.When().UTC().Format(time.RFC3339Nano)}
+			attrs := []any{"event", e.Kind.String()}
 			if p := e.Proto(); p != "" {
 				attrs = append(attrs, "proto", p, "ipv6", e.IPv6().String(), "ipv4", e.IPv4().String())
 			} else {
 				attrs = append(attrs, "ipv6", e.IPv6().Addr().String(), "ipv4", e.IPv4().Addr().String())
 			}
+			attrs = append(attrs, "at", e.When().UTC().Format(time.RFC3339Nano))
 			r.log.Info("mapping", attrs...)
 		}
 		if lost != r.lost {

@@ -1,0 +1,339 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The stateful passes of the lab, in the same topology:
+//
+//   - nat64: the IPv6 clients (2001:db8:6::2 and Clients more addresses)
+//     share 192.0.2.1 (pool4) to reach the IPv4 server; the IPv4 client
+//     reaches the IPv6-only web server through a port forward (static BIB)
+//     at 192.0.2.1:8080; a UDP binding expires and a late reply is refused.
+//   - dynamic: TAYGA's dynamic pool, each IPv6 client its own address of
+//     192.0.2.64/26, kept across a restart of nat64br.
+
+//go:embed demo-nat64.yaml
+var demoNAT64Config string
+
+const (
+	labPool4       = "192.0.2.1"
+	labLatePort    = 9000
+	labDynamicPool = "192.0.2.64/26"
+)
+
+// dynamicConfig is the dynamic pass's configuration, its mappings kept in
+// dir/data.
+func dynamicConfig(dir string) string {
+	return strings.Replace(demoConfig, "eam:\n", "dynamic-pool: "+labDynamicPool+"\ndata-dir: "+filepath.Join(dir, "data")+"\nmapping-log: true\neam:\n", 1)
+}
+
+func nat64Config(string) string { return demoNAT64Config }
+
+// labClientAddr is the i-th extra IPv6 client address.
+func labClientAddr(i int) string { return fmt.Sprintf("2001:db8:6::1:%x", i+1) }
+
+// statefulPass runs the checks of the nat64 or dynamic pass, then stops
+// nat64br and reads its counters.
+func (l *lab) statefulPass(ctx context.Context, rep *labReport, dir string) (*labReport, error) {
+	var err error
+	switch l.opts.Stateful {
+	case "nat64":
+		err = l.nat64Checks(ctx, rep)
+	case "dynamic":
+		err = l.dynamicChecks(ctx, rep, dir)
+	default:
+		err = fmt.Errorf("no stateful pass %q", l.opts.Stateful)
+	}
+	if err != nil {
+		return rep, err
+	}
+	ok, what := l.bare()
+	rep.add("nat64br namespace", ok, "%s", what)
+	counters, err := l.stopNat64br()
+	rep.counters = counters
+	rep.add("nat64br stopped on SIGTERM", err == nil, "%s", errString(err, "clean"))
+	if l.opts.Stateful == "nat64" && l.opts.UDPExpiry {
+		// The late reply is counted (and answered with port unreachable).
+		rep.add("late reply counted", strings.Contains(counters, "reply_nat64_no_bib_entry="), "%s", counterValue(counters, "reply_nat64_no_bib_entry"))
+	}
+	return rep, nil
+}
+
+// counterValue returns "name=value" from a counters line, or "name absent".
+func counterValue(counters, name string) string {
+	for _, f := range strings.Fields(counters) {
+		if strings.HasPrefix(f, name+"=") {
+			return f
+		}
+	}
+	return name + " absent"
+}
+
+// addClients gives the client namespace n more IPv6 addresses.
+func (l *lab) addClients(n int) error {
+	for i := range n {
+		if _, err := l.c6.run("ip", "-6", "addr", "add", labClientAddr(i)+"/64", "dev", "eth0", "nodad"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *lab) nat64Checks(ctx context.Context, rep *labReport) error {
+	o := l.opts
+	if err := l.addClients(o.Clients); err != nil {
+		return err
+	}
+	// The UDP binding whose reply comes too late: started first, checked
+	// last, so the other checks run while its lifetime passes.
+	var late *lateUDP
+	if o.UDPExpiry {
+		var err error
+		if late, err = l.startLateUDP(2*time.Minute + 5*time.Second); err != nil {
+			return err
+		}
+		rep.add("UDP binding to "+labVia6+":9000", late.early, "early reply %s", map[bool]string{true: "back", false: "LOST"}[late.early])
+	}
+	rtts, err := l.ping(labVia6, 3)
+	rep.add("ping "+labVia6+" through pool4", err == nil && len(rtts) == 3, "%d/3 replies, median %s", len(rtts), median(rtts))
+
+	// Clients × Conns concurrent downloads, all through one pool4 address.
+	var clients []string
+	for i := range o.Clients {
+		clients = append(clients, labClientAddr(i))
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var good, bad int
+	var firstErr error
+	want := payloadSHA(1, o.ConnBytes)
+	for i, c := range clients {
+		for j := range o.Conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				url := fmt.Sprintf("http://[%s]/c%d-%d?bytes=%d", labVia6, i, j, o.ConnBytes)
+				n, sum, _, err := l.download(l.c6, c, url)
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil && n == o.ConnBytes && sum == want {
+					good++
+					return
+				}
+				bad++
+				if firstErr == nil {
+					firstErr = fmt.Errorf("%s %s: %d bytes, %v", c, url, n, err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	total := o.Clients * o.Conns
+	rep.add(fmt.Sprintf("%d clients x %d TCP connections at once", o.Clients, o.Conns), good == total,
+		"%d/%d complete, sha256 ok, %s in %s%s", good, total, byteCount(int64(good)*o.ConnBytes),
+		time.Since(start).Round(time.Millisecond), errSuffix(firstErr))
+	// What the IPv4 server saw: one address, a port per connection.
+	addrs, ports := map[string]bool{}, map[string]bool{}
+	l.seenMu.Lock()
+	for path, remote := range l.seen {
+		if strings.HasPrefix(path, "/c") {
+			ap, err := netip.ParseAddrPort(remote)
+			if err == nil {
+				addrs[ap.Addr().String()] = true
+				ports[remote] = true
+			}
+		}
+	}
+	l.seenMu.Unlock()
+	var seenAddrs []string
+	for a := range addrs {
+		seenAddrs = append(seenAddrs, a)
+	}
+	sort.Strings(seenAddrs)
+	rep.add("the IPv4 server saw", len(seenAddrs) == 1 && seenAddrs[0] == labPool4 && len(ports) == total,
+		"%d connections from %s, %d distinct ports", total, strings.Join(seenAddrs, ","), len(ports))
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	echoes, err := l.udpEchoes(o.UDPEchoes)
+	rep.add(fmt.Sprintf("UDP echo to %s:7", labVia6), err == nil && echoes == o.UDPEchoes, "%d/%d back", echoes, o.UDPEchoes)
+
+	// The port forward: the IPv4 client reaches the IPv6-only server.
+	n, sum, dur, err := l.download(l.s4, labClient4, "http://"+labPool4+":8080/forward.bin")
+	want = payloadSHA(2, o.HTTP6Bytes)
+	rep.add("IPv4 client to "+labServer6+" via static BIB "+labPool4+":8080", err == nil && n == o.HTTP6Bytes && sum == want,
+		"%s, sha256 %s, %s", byteCount(n), shaVerdict(sum, want), rate(n, dur, err))
+
+	if late != nil {
+		wait := time.Until(late.deadline)
+		if wait > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
+		}
+		got := late.result()
+		expired := l.waitLog("event=bib-expired proto=udp ipv6=["+labClient6+"]:", 3*time.Second)
+		created := strings.Contains(l.natOutput(), "event=bib-created proto=udp ipv6=["+labClient6+"]:")
+		rep.add("UDP binding after its 2 min lifetime", !got && expired && created,
+			"late reply (%s after the last packet) %s; mapping log: created %v, expired %v", late.delay,
+			map[bool]string{true: "DELIVERED", false: "not delivered"}[got], created, expired)
+	}
+	return nil
+}
+
+func errSuffix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return "; first error: " + err.Error()
+}
+
+// lateUDP is a UDP exchange whose server answers twice: at once, and again
+// after delay, when the binding should be gone.
+type lateUDP struct {
+	early    bool
+	delay    time.Duration
+	deadline time.Time // when to look for the late reply
+	mu       sync.Mutex
+	got      bool
+}
+
+func (u *lateUDP) result() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.got
+}
+
+// startLateUDP starts the server in the IPv4 namespace and the client's
+// exchange with it.
+func (l *lab) startLateUDP(delay time.Duration) (*lateUDP, error) {
+	var srv *net.UDPConn
+	if err := l.s4.do(func() (err error) {
+		srv, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(labServer4), Port: labLatePort})
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	l.listeners = append(l.listeners, srv)
+	go func() {
+		buf := make([]byte, 1500)
+		n, from, err := srv.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		_, _ = srv.WriteToUDP(append([]byte("early "), buf[:n]...), from)
+		time.AfterFunc(delay, func() { _, _ = srv.WriteToUDP(append([]byte("late "), buf[:n]...), from) })
+	}()
+	var c *net.UDPConn
+	if err := l.c6.do(func() (err error) {
+		c, err = net.DialUDP("udp6", &net.UDPAddr{IP: net.ParseIP(labClient6)}, &net.UDPAddr{IP: net.ParseIP(labVia6), Port: labLatePort})
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	l.listeners = append(l.listeners, c)
+	u := &lateUDP{delay: delay, deadline: time.Now().Add(delay + 5*time.Second)}
+	if _, err := c.Write([]byte("hello")); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 1500)
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if n, err := c.Read(buf); err == nil && strings.HasPrefix(string(buf[:n]), "early ") {
+		u.early = true
+	}
+	go func() {
+		_ = c.SetReadDeadline(u.deadline)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			if strings.HasPrefix(string(buf[:n]), "late ") {
+				u.mu.Lock()
+				u.got = true
+				u.mu.Unlock()
+			}
+		}
+	}()
+	return u, nil
+}
+
+// dynamicChecks gives each client a dynamic-pool address, restarts
+// nat64br, and checks every client still has its address.
+func (l *lab) dynamicChecks(ctx context.Context, rep *labReport, dir string) error {
+	o := l.opts
+	if err := l.addClients(o.Clients); err != nil {
+		return err
+	}
+	pool := netip.MustParsePrefix(labDynamicPool)
+	round := func(tag string) (map[string]string, error) {
+		got := map[string]string{}
+		for i := range o.Clients {
+			c := labClientAddr(i)
+			path := fmt.Sprintf("/%s%d", tag, i)
+			if _, _, _, err := l.download(l.c6, c, "http://["+labVia6+"]"+path+"?bytes=1000"); err != nil {
+				return got, fmt.Errorf("%s: %w", c, err)
+			}
+			l.seenMu.Lock()
+			ap, err := netip.ParseAddrPort(l.seen[path])
+			l.seenMu.Unlock()
+			if err != nil {
+				return got, err
+			}
+			got[c] = ap.Addr().String()
+		}
+		return got, nil
+	}
+	before, err := round("before")
+	distinct := map[string]bool{}
+	inPool := true
+	for _, a := range before {
+		distinct[a] = true
+		inPool = inPool && pool.Contains(netip.MustParseAddr(a))
+	}
+	rep.add(fmt.Sprintf("%d IPv6 clients, an address each", o.Clients), err == nil && len(distinct) == o.Clients && inPool,
+		"%d distinct addresses of %s%s", len(distinct), labDynamicPool, errSuffix(err))
+	if err != nil {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Restart: the mappings go to data-dir/dynamic.map and come back.
+	if _, err := l.stopNat64br(); err != nil {
+		return err
+	}
+	saved, _ := os.ReadFile(filepath.Join(dir, "data", dynamicMapFile))
+	lines := 0
+	for _, line := range strings.Split(string(saved), "\n") {
+		if line != "" && line[0] != '#' {
+			lines++
+		}
+	}
+	rep.add("dynamic.map written at shutdown", lines == o.Clients, "%d mappings in TAYGA's format", lines)
+	if err := l.startNat64br(dir); err != nil {
+		return err
+	}
+	loaded := l.waitLog("dynamic pool mappings loaded", 3*time.Second) && strings.Contains(l.natOutput(), fmt.Sprintf("mappings=%d", o.Clients))
+	after, err := round("after")
+	same := err == nil
+	for c, a := range before {
+		same = same && after[c] == a
+	}
+	rep.add("after a restart", loaded && same, "loaded %v, every client has its address back: %v%s", loaded, same, errSuffix(err))
+	return nil
+}
