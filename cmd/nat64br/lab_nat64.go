@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	_ "embed"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -12,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The stateful passes of the lab, in the same topology:
@@ -176,6 +181,9 @@ func (l *lab) nat64Checks(ctx context.Context, rep *labReport) error {
 	rep.add("IPv4 client to "+labServer6+" via static BIB "+labPool4+":8080", err == nil && n == o.HTTP6Bytes && sum == want,
 		"%s, sha256 %s, %s", byteCount(n), shaVerdict(sum, want), rate(n, dur, err))
 
+	ok, what := l.reloadKeepsSessions()
+	rep.add("SIGHUP reload keeps sessions", ok, "%s", what)
+
 	if late != nil {
 		wait := time.Until(late.deadline)
 		if wait > 0 {
@@ -193,6 +201,65 @@ func (l *lab) nat64Checks(ctx context.Context, rep *labReport) error {
 			map[bool]string{true: "DELIVERED", false: "not delivered"}[got], created, expired)
 	}
 	return nil
+}
+
+// reloadKeepsSessions opens a TCP connection through the NAT64, reloads a
+// changed configuration (a new TCP lifetime) and uses the connection again:
+// its session must have survived. A change of pool4 must be refused.
+func (l *lab) reloadKeepsSessions() (bool, string) {
+	good, err := os.ReadFile(l.configPath)
+	if err != nil {
+		return false, err.Error()
+	}
+	defer os.WriteFile(l.configPath, good, 0o644)
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(labClient6)}, Timeout: 5 * time.Second}
+	var conn net.Conn
+	if err := l.c6.do(func() (err error) { conn, err = dialer.Dial("tcp6", "["+labVia6+"]:80"); return err }); err != nil {
+		return false, err.Error()
+	}
+	defer conn.Close()
+	get := func(path string) error {
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := fmt.Fprintf(conn, "GET %s?bytes=100 HTTP/1.1\r\nHost: lab\r\n\r\n", path); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(io.LimitReader(conn, 1<<20)), nil)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return err
+	}
+	if err := get("/keep1"); err != nil {
+		return false, "before the reload: " + err.Error()
+	}
+	changed := strings.Replace(string(good), "timeouts:\n", "timeouts:\n  tcp-transitory: 5m\n", 1)
+	if err := os.WriteFile(l.configPath, []byte(changed), 0o644); err != nil {
+		return false, err.Error()
+	}
+	_ = l.nat.Process.Signal(unix.SIGHUP)
+	if !l.waitLog("TCPTransitory:5m0s", 5*time.Second) {
+		return false, "the changed file was not reloaded"
+	}
+	if err := get("/keep2"); err != nil {
+		return false, "the connection died with the reload: " + err.Error()
+	}
+	l.seenMu.Lock()
+	same := l.seen["/keep1"] != "" && l.seen["/keep1"] == l.seen["/keep2"]
+	l.seenMu.Unlock()
+	if !same {
+		return false, "the second request came from another binding"
+	}
+	grown := strings.Replace(changed, "pool4: [192.0.2.1/32]", "pool4: [192.0.2.1/32, 192.0.2.9/32]", 1)
+	if err := os.WriteFile(l.configPath, []byte(grown), 0o644); err != nil {
+		return false, err.Error()
+	}
+	_ = l.nat.Process.Signal(unix.SIGHUP)
+	if !l.waitLog("pool4, its ports, static-bib, limits or maximum-simultaneous-opens changed: restart to apply that", 5*time.Second) {
+		return false, "a pool4 change was not refused"
+	}
+	return true, "a TCP connection lived through a reload of new timeouts; a pool4 change was refused (restart needed)"
 }
 
 func errSuffix(err error) string {
