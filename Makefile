@@ -6,7 +6,7 @@ FUZZTIME  ?= 30s
 CONFORMANCE ?= ../shared/conformance/run-conformance
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test vet bench fuzz conformance demo clean
+.PHONY: all build test vet bench bench-lab fuzz conformance demo clean
 
 all: build
 
@@ -28,6 +28,13 @@ vet:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The netns lab that puts nat64br (SIIT and NAT64) beside TAYGA + MASQUERADE,
+# kernel forwarding and AF_PACKET copy loops (needs root; installs iperf3,
+# tayga, ethtool, nftables, jq itself). BENCH_VARIANTS, ON_VARIANTS, DUR and
+# REPS tune it (see bench/lab.sh); the report lands in bench/results/.
+bench-lab:
+	GO=$(GO) bench/lab.sh bench
 
 # Each fuzz target for FUZZTIME (go test -fuzz takes one target at a time).
 fuzz:
