@@ -103,7 +103,12 @@ type PacketPort struct {
 	txIov []unix.Iovec
 	vnet0 [vnetHdrLen]byte // an all-zero header for every frame sent
 
-	seg segmenter
+	seg    segmenter
+	segMax int
+
+	promisc bool
+	queues  []*Queue // receive queues, if OpenQueues was called
+	wake    int      // eventfd that Close makes readable, to wake Pollers
 
 	stats  portCounters
 	closed atomic.Bool
@@ -162,10 +167,14 @@ func ListenPacket(name string, opts PacketOptions) (*PacketPort, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	p := &PacketPort{name: name, ifi: ifi, conn: conn, mtu: ifi.MTU}
+	p := &PacketPort{name: name, ifi: ifi, conn: conn, mtu: ifi.MTU, promisc: opts.Promiscuous, segMax: opts.MaxSegments, wake: -1}
 	if err := p.setup(opts); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if p.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("%s: eventfd: %w", name, err)
 	}
 	p.seg.init(opts.MaxSegments, p.mtu+ethHdrLen)
 	return p, nil
@@ -301,54 +310,94 @@ func (p *PacketPort) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, err
 	}
 	p.stats.rxBatches.Add(1)
 	p.stats.rxBatchSum.Add(uint64(got))
-	p.stats.rxFrames.Add(uint64(got))
+	c := rxCounts{frames: uint64(got)}
 	for i := 0; i < got; i++ {
-		sizes[i] = p.finish(i, bufs[i][offset:])
+		sizes[i] = p.finish(i, bufs[i][offset:], &c)
 	}
+	p.stats.add(&c)
 	return got, nil
 }
 
 // finish checks frame i of the last batch against its virtio-net header and
 // auxiliary data: it completes an offloaded checksum in place, or splits a
 // super-frame into the segment queue. It returns the frame's usable length.
-func (p *PacketPort) finish(i int, b []byte) int {
+func (p *PacketPort) finish(i int, b []byte, c *rxCounts) int {
 	m := &p.rx[i]
 	n := int(m.Len) - vnetHdrLen
 	if n <= 0 || m.Hdr.Flags&unix.MSG_TRUNC != 0 || n > len(b) {
-		p.stats.truncated.Add(1)
+		c.truncated++
 		return 0
 	}
 	if status, ok := auxStatus(p.rxAux[i][:m.Hdr.Controllen]); ok && status&tpStatusVLANValid != 0 {
-		p.stats.vlan.Add(1)
+		c.vlan++
 		return 0
 	}
-	h := p.rxVnet[i][:]
+	return undoOffloads(p.rxVnet[i][:], b[:n], &p.seg, p.mtu, c)
+}
+
+// rxCounts are the receive books of one batch, kept in plain integers by
+// the reading goroutine and added to the shared atomics once per batch.
+type rxCounts struct {
+	frames, csum, super, segments, badOffload, unsupported, truncated, vlan uint64
+}
+
+// add publishes c into the port's counters.
+func (s *portCounters) add(c *rxCounts) {
+	if c.frames != 0 {
+		s.rxFrames.Add(c.frames)
+	}
+	if c.csum != 0 {
+		s.csumCompleted.Add(c.csum)
+	}
+	if c.super != 0 {
+		s.superFrames.Add(c.super)
+		s.segments.Add(c.segments)
+	}
+	if c.badOffload != 0 {
+		s.badOffload.Add(c.badOffload)
+	}
+	if c.unsupported != 0 {
+		s.unsupportedSuperFrames.Add(c.unsupported)
+	}
+	if c.truncated != 0 {
+		s.truncated.Add(c.truncated)
+	}
+	if c.vlan != 0 {
+		s.vlan.Add(c.vlan)
+	}
+	*c = rxCounts{}
+}
+
+// undoOffloads applies the virtio-net header h of frame: it completes a
+// checksum the sender left to offload, in place, or splits a super-frame
+// into seg. It returns the frame's usable length, 0 for a super-frame
+// (its segments wait in seg) or a bad one.
+func undoOffloads(h, frame []byte, seg *segmenter, mtu int, c *rxCounts) int {
 	flags, gso := h[0], h[1]&^gsoECN
-	gsoSize := int(binary.NativeEndian.Uint16(h[4:]))
-	csumStart, csumOff := int(binary.NativeEndian.Uint16(h[6:])), int(binary.NativeEndian.Uint16(h[8:]))
-	frame := b[:n]
 	if gso != gsoNone {
-		p.stats.superFrames.Add(1)
+		c.super++
 		switch gso {
 		case gsoTCPv4, gsoTCPv6, gsoUDPL4:
-			k, ok := p.seg.split(frame, gso, gsoSize, p.mtu)
+			gsoSize := int(binary.NativeEndian.Uint16(h[4:]))
+			k, ok := seg.split(frame, gso, gsoSize, mtu)
 			if !ok {
-				p.stats.badOffload.Add(1)
+				c.badOffload++
 			}
-			p.stats.segments.Add(uint64(k))
+			c.segments += uint64(k)
 		default:
-			p.stats.unsupportedSuperFrames.Add(1)
+			c.unsupported++
 		}
 		return 0
 	}
 	if flags&vnetNeedsCsum != 0 {
+		csumStart, csumOff := int(binary.NativeEndian.Uint16(h[6:])), int(binary.NativeEndian.Uint16(h[8:]))
 		if !completeChecksum(frame, csumStart, csumOff) {
-			p.stats.badOffload.Add(1)
+			c.badOffload++
 			return 0
 		}
-		p.stats.csumCompleted.Add(1)
+		c.csum++
 	}
-	return n
+	return len(frame)
 }
 
 // auxStatus returns tp_status from a PACKET_AUXDATA control message.
@@ -440,12 +489,34 @@ func (p *PacketPort) closedErr(err error) error {
 	return err
 }
 
-// Close closes the socket; a blocked ReadBatch returns net.ErrClosed.
+// Close closes the socket; a blocked ReadBatch returns net.ErrClosed, and
+// so do the queues' ReadBatch and WriteBatch; a waiting Poller wakes up.
+// The queues' memory stays until ReleaseQueues, so that their goroutines
+// may finish the batch they are in.
 func (p *PacketPort) Close() error {
 	if p.closed.Swap(true) {
 		return nil
 	}
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	_, _ = unix.Write(p.wake, one[:])
 	return p.conn.Close()
+}
+
+// ReleaseQueues frees the receive queues of a closed port, once no
+// goroutine uses them any more.
+func (p *PacketPort) ReleaseQueues() {
+	if !p.closed.Load() {
+		return
+	}
+	for _, q := range p.queues {
+		q.close()
+	}
+	p.queues = nil
+	if p.wake >= 0 {
+		unix.Close(p.wake)
+		p.wake = -1
+	}
 }
 
 // Stats are a port's counters: the kernel's (frames it dropped because the
@@ -477,11 +548,19 @@ func (p *PacketPort) Stats() (Stats, error) {
 		BadOffload: p.stats.badOffload.Load(), Truncated: p.stats.truncated.Load(), VLAN: p.stats.vlan.Load(),
 		TxErrors: p.stats.txErrors.Load(), TxOversize: p.stats.txOversize.Load(), LastTxErrno: p.stats.lastTxErrno.Load(),
 	}
+	for _, q := range p.queues {
+		if q.fd >= 0 {
+			pk, dr := q.kernelStats()
+			s.KernelPackets += pk
+			s.KernelDrops += dr
+		}
+	}
 	ks, err := p.conn.Stats()
 	if err != nil {
 		return s, err
 	}
-	s.KernelPackets, s.KernelDrops = uint64(ks.Packets), uint64(ks.Drops)
+	s.KernelPackets += uint64(ks.Packets)
+	s.KernelDrops += uint64(ks.Drops)
 	return s, nil
 }
 

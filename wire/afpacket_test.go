@@ -201,14 +201,21 @@ func TestPacketPortClose(t *testing.T) {
 			}
 		}
 	}()
+	closeAndExpect(t, l.port, done, "ReadBatch")
+}
+
+// closeAndExpect closes port while a reader (what) is blocked on it, and
+// requires the reader to return net.ErrClosed on done promptly.
+func closeAndExpect(t *testing.T, port *wire.PacketPort, done <-chan error, what string) {
+	t.Helper()
 	time.Sleep(50 * time.Millisecond)
-	l.port.Close()
+	port.Close()
 	select {
 	case err := <-done:
 		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("ReadBatch after Close: %v", err)
+			t.Fatalf("%s after Close: %v", what, err)
 		}
 	case <-time.After(2 * time.Second):
-		t.Fatal("ReadBatch still blocked after Close")
+		t.Fatalf("%s still blocked after Close", what)
 	}
 }

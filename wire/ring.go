@@ -1,0 +1,446 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// Receive queues: a port's frames spread over several packet sockets of one
+// PACKET_FANOUT group (by flow hash, so a flow stays on one queue), each
+// with a TPACKET_V2 receive ring: the kernel writes frames into memory shared
+// with us and flips a status word per frame, so reading a busy queue costs
+// no system call at all, and an idle one a poll(2). Each queue sends with a
+// socket of its own (PACKET_QDISC_BYPASS, sendmmsg), so queues never share a
+// lock. TPACKET_V2 rather than V3: V3 hands frames over in blocks on a
+// retire timer of at least a millisecond, which costs that much latency on
+// a quiet link (../shared/bench/RESULTS.md measured it).
+
+// TPACKET_V2 constants and offsets (linux/if_packet.h).
+const (
+	packetVersion     = 10 // PACKET_VERSION
+	packetRxRing      = 5  // PACKET_RX_RING
+	packetReserve     = 12 // PACKET_RESERVE
+	packetCopyThresh  = 7  // PACKET_COPY_THRESH
+	packetFanout      = 18 // PACKET_FANOUT
+	packetQdiscBypass = 20 // PACKET_QDISC_BYPASS
+	tpacketV2         = 1
+	fanoutHash        = 0
+
+	tpStatusKernel = 0
+	tpStatusUser   = 1 << 0
+	tpStatusCopy   = 1 << 1 // truncated; the whole frame waits on the socket's queue
+
+	tp2Status  = 0  // tpacket2_hdr.tp_status
+	tp2Len     = 4  // .tp_len
+	tp2Snaplen = 8  // .tp_snaplen
+	tp2Mac     = 12 // .tp_mac
+)
+
+// tpacketReq is struct tpacket_req.
+type tpacketReq struct {
+	BlockSize, BlockNr, FrameSize, FrameNr uint32
+}
+
+// QueueOptions configure a port's receive queues.
+type QueueOptions struct {
+	// Queues is the number of queues (fanout members), one per worker
+	// (default 1).
+	Queues int
+
+	// Frames is the number of frames each queue's ring holds (default
+	// 4096).
+	Frames int
+
+	// QdiscBypass sends without the interface's queueing discipline
+	// (PACKET_QDISC_BYPASS), as a bump in the wire may: a full device
+	// queue then drops instead of queueing.
+	QdiscBypass bool
+}
+
+// Queue is one receive queue of a PacketPort and the socket it sends with.
+// One goroutine uses a Queue: ReadBatch never blocks (a Poller waits), and
+// WriteBatch blocks until the kernel took the frames (its socket is a
+// blocking one: a send takes microseconds, and never waits for a peer).
+type Queue struct {
+	p         *PacketPort
+	fd, txfd  int
+	ring      []byte
+	frameSize int
+	frames    int
+	next      int
+
+	seg    segmenter
+	counts rxCounts
+	msg    unix.Msghdr // for frames the ring truncated (TP_STATUS_COPY)
+	iov    [2]unix.Iovec
+	vnet   [vnetHdrLen]byte
+
+	tx    []mmsghdr
+	txIov []unix.Iovec
+}
+
+// OpenQueues gives the port n receive queues (see Queue) and stops its own
+// socket from receiving: from then on frames come through the queues;
+// WriteBatch on the port still sends (for the control plane).
+func (p *PacketPort) OpenQueues(opts QueueOptions) ([]*Queue, error) {
+	if opts.Queues <= 0 {
+		opts.Queues = 1
+	}
+	if opts.Frames <= 0 {
+		opts.Frames = 4096
+	}
+	filter, err := Filter(p.ifi.HardwareAddr, p.promisc)
+	if err != nil {
+		return nil, err
+	}
+	group := (os.Getpid() ^ p.ifi.Index<<8) & 0xffff
+	var qs []*Queue
+	fail := func(err error) ([]*Queue, error) {
+		for _, q := range qs {
+			q.close()
+		}
+		return nil, fmt.Errorf("%s: receive queues: %w", p.name, err)
+	}
+	for i := 0; i < opts.Queues; i++ {
+		q, err := p.openQueue(opts, filter, group)
+		if err != nil {
+			return fail(err)
+		}
+		qs = append(qs, q)
+	}
+	// The port's own socket keeps sending but receives nothing any more.
+	none, _ := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
+	if err := p.conn.SetBPF(none); err != nil {
+		return fail(err)
+	}
+	p.queues = qs
+	return qs, nil
+}
+
+func (p *PacketPort) openQueue(opts QueueOptions, filter []bpf.RawInstruction, group int) (*Queue, error) {
+	q := &Queue{p: p, fd: -1, txfd: -1}
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	q.fd = fd
+	// The ring's frames: the header, room for the virtio-net header, the
+	// frame itself; a power of two (TPACKET_V2 wants frames aligned).
+	q.frameSize = 2048
+	for q.frameSize < 128+vnetHdrLen+ethHdrLen+4+p.mtu {
+		q.frameSize *= 2
+	}
+	for _, o := range []struct {
+		opt, v int
+		name   string
+	}{
+		{packetVersion, tpacketV2, "PACKET_VERSION"},
+		{packetVnetHdr, 1, "PACKET_VNET_HDR"},
+		{packetIgnoreOutgoing, 1, "PACKET_IGNORE_OUTGOING"},
+		{packetCopyThresh, 1, "PACKET_COPY_THRESH"},
+	} {
+		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, o.opt, o.v); err != nil {
+			q.close()
+			return nil, fmt.Errorf("%s: %w", o.name, err)
+		}
+	}
+	// The socket's own queue holds the frames too big for the ring
+	// (super-frames, read with recvmsg).
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20)
+	prog := make([]unix.SockFilter, len(filter))
+	for i, ins := range filter {
+		prog[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+	}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}); err != nil {
+		q.close()
+		return nil, fmt.Errorf("SO_ATTACH_FILTER: %w", err)
+	}
+	perBlock := max(1, (1<<16)/q.frameSize)
+	blocks := (opts.Frames + perBlock - 1) / perBlock
+	req := tpacketReq{BlockSize: uint32(perBlock * q.frameSize), BlockNr: uint32(blocks), FrameSize: uint32(q.frameSize), FrameNr: uint32(blocks * perBlock)}
+	if _, _, e := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_PACKET, packetRxRing, uintptr(unsafe.Pointer(&req)), unsafe.Sizeof(req), 0); e != 0 {
+		q.close()
+		return nil, fmt.Errorf("PACKET_RX_RING: %w", e)
+	}
+	q.frames = int(req.FrameNr)
+	if q.ring, err = unix.Mmap(fd, 0, int(req.BlockSize)*int(req.BlockNr), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE); err != nil {
+		q.close()
+		return nil, fmt.Errorf("mmap: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(ethPAll), Ifindex: p.ifi.Index}); err != nil {
+		q.close()
+		return nil, fmt.Errorf("bind: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, packetFanout, group|fanoutHash<<16); err != nil {
+		q.close()
+		return nil, fmt.Errorf("PACKET_FANOUT: %w", err)
+	}
+
+	// The sending socket: bound to the interface with protocol 0, so it
+	// receives nothing.
+	if q.txfd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0); err != nil {
+		q.close()
+		return nil, err
+	}
+	if opts.QdiscBypass {
+		if err := unix.SetsockoptInt(q.txfd, unix.SOL_PACKET, packetQdiscBypass, 1); err != nil {
+			q.close()
+			return nil, fmt.Errorf("PACKET_QDISC_BYPASS: %w", err)
+		}
+	}
+	_ = unix.SetsockoptInt(q.txfd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20)
+	if err := unix.Bind(q.txfd, &unix.SockaddrLinklayer{Protocol: 0, Ifindex: p.ifi.Index}); err != nil {
+		q.close()
+		return nil, fmt.Errorf("bind: %w", err)
+	}
+	n := p.BatchSize()
+	q.tx = make([]mmsghdr, n)
+	q.txIov = make([]unix.Iovec, n)
+	for i := range q.tx {
+		q.tx[i].Hdr.Iov = &q.txIov[i]
+		q.tx[i].Hdr.SetIovlen(1)
+	}
+	q.iov[0].Base = &q.vnet[0]
+	q.iov[0].SetLen(vnetHdrLen)
+	q.msg.Iov = &q.iov[0]
+	q.msg.SetIovlen(2)
+	q.seg.init(p.segMax, p.mtu+ethHdrLen)
+	return q, nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+func (q *Queue) close() {
+	if q.ring != nil {
+		_ = unix.Munmap(q.ring)
+		q.ring = nil
+	}
+	for _, fd := range []*int{&q.fd, &q.txfd} {
+		if *fd >= 0 {
+			unix.Close(*fd)
+			*fd = -1
+		}
+	}
+}
+
+// ReadBatch reads up to len(bufs) frames into bufs[i][offset:] and sets
+// sizes[i], as PacketPort.ReadBatch does (a size of 0 is a slot to skip),
+// but never blocks: it returns 0 when the queue is empty. After the port is
+// closed it returns net.ErrClosed.
+func (q *Queue) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error) {
+	if q.p.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	if n := q.seg.pop(bufs, sizes, offset); n > 0 {
+		return n, nil
+	}
+	k := 0
+	c := &q.counts
+	for k < len(bufs) {
+		f := q.ring[q.next*q.frameSize : (q.next+1)*q.frameSize]
+		st := (*uint32)(unsafe.Pointer(&f[tp2Status]))
+		status := atomic.LoadUint32(st)
+		if status&tpStatusUser == 0 {
+			break
+		}
+		sizes[k] = q.frame(f, status, bufs[k][offset:], c)
+		atomic.StoreUint32(st, tpStatusKernel)
+		q.next++
+		if q.next == q.frames {
+			q.next = 0
+		}
+		k++
+	}
+	if k > 0 {
+		c.frames += uint64(k)
+		q.p.stats.rxBatches.Add(1)
+		q.p.stats.rxBatchSum.Add(uint64(k))
+		q.p.stats.add(c)
+	}
+	return k, nil
+}
+
+// frame copies the ring frame f (status st) into b and undoes its
+// offloads; it returns the usable length.
+func (q *Queue) frame(f []byte, status uint32, b []byte, c *rxCounts) int {
+	if status&tpStatusVLANValid != 0 {
+		if status&tpStatusCopy != 0 {
+			q.recv(b) // take the whole frame off the socket's queue too
+		}
+		c.vlan++
+		return 0
+	}
+	if status&tpStatusCopy != 0 {
+		// Too big for the ring (a super-frame): the whole frame, with its
+		// virtio-net header, is on the socket's own queue.
+		n := q.recv(b)
+		if n <= 0 {
+			c.truncated++
+			return 0
+		}
+		return undoOffloads(q.vnet[:], b[:n], &q.seg, q.p.mtu, c)
+	}
+	l := int(binary.NativeEndian.Uint32(f[tp2Len:]))
+	snap := int(binary.NativeEndian.Uint32(f[tp2Snaplen:]))
+	mac := int(binary.NativeEndian.Uint16(f[tp2Mac:]))
+	if l != snap || snap > len(b) || mac < vnetHdrLen || mac+snap > len(f) {
+		c.truncated++
+		return 0
+	}
+	n := copy(b, f[mac:mac+snap])
+	return undoOffloads(f[mac-vnetHdrLen:mac], b[:n], &q.seg, q.p.mtu, c)
+}
+
+// recv reads the next frame of the socket's queue (one the ring could not
+// hold) into b, its virtio-net header into q.vnet.
+func (q *Queue) recv(b []byte) int {
+	q.iov[1].Base = &b[0]
+	q.iov[1].SetLen(len(b))
+	q.msg.Flags = 0
+	r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(q.fd), uintptr(unsafe.Pointer(&q.msg)), unix.MSG_DONTWAIT)
+	if e != 0 || q.msg.Flags&unix.MSG_TRUNC != 0 {
+		return 0
+	}
+	return int(r) - vnetHdrLen
+}
+
+// WriteBatch sends the frames bufs[i][offset:] with sendmmsg on the queue's
+// own socket and returns how many left. A frame the kernel refuses is
+// counted and skipped.
+func (q *Queue) WriteBatch(bufs [][]byte, offset int) (int, error) {
+	if q.p.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	sent := 0
+	for len(bufs) > 0 {
+		n := min(len(bufs), len(q.tx))
+		for i := 0; i < n; i++ {
+			b := bufs[i][offset:]
+			q.txIov[i].Base = &b[0]
+			q.txIov[i].SetLen(len(b))
+		}
+		at := 0
+		for at < n {
+			r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(q.txfd), uintptr(unsafe.Pointer(&q.tx[at])), uintptr(n-at), 0, 0, 0)
+			switch e {
+			case 0:
+				at += int(r)
+				sent += int(r)
+				continue
+			case unix.EINTR:
+				continue
+			case unix.EMSGSIZE:
+				q.p.stats.txOversize.Add(1)
+			default:
+				q.p.stats.txErrors.Add(1)
+				q.p.stats.lastTxErrno.Store(uint64(e))
+				if e == unix.ENETDOWN || e == unix.ENXIO || e == unix.ENODEV || e == unix.EBADF {
+					return sent, &net.OpError{Op: "sendmmsg", Net: "packet", Err: e}
+				}
+			}
+			at++ // skip the frame the kernel refused
+		}
+		bufs = bufs[n:]
+	}
+	q.p.stats.txBatches.Add(1)
+	q.p.stats.txFrames.Add(uint64(sent))
+	return sent, nil
+}
+
+// kernelStats reads and resets the queue's PACKET_STATISTICS.
+func (q *Queue) kernelStats() (packets, drops uint64) {
+	var st [2]uint32 // struct tpacket_stats
+	l := uint32(unsafe.Sizeof(st))
+	if _, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(q.fd), unix.SOL_PACKET, unix.PACKET_STATISTICS,
+		uintptr(unsafe.Pointer(&st[0])), uintptr(unsafe.Pointer(&l)), 0); e != 0 {
+		return 0, 0
+	}
+	return uint64(st[0]), uint64(st[1])
+}
+
+// Poller waits until one of its queues has frames, without holding an OS
+// thread: the queues' sockets (and their ports' wake-up eventfds) are in an
+// epoll instance, which waits in the Go runtime's netpoller.
+type Poller struct {
+	epfd   int
+	f      *os.File
+	rc     syscall.RawConn
+	events []unix.EpollEvent
+	wakes  []int
+}
+
+// NewPoller returns a Poller for qs; their ports' Close wakes it. Close
+// the Poller when done.
+func NewPoller(qs ...*Queue) (*Poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	pl := &Poller{epfd: epfd, events: make([]unix.EpollEvent, len(qs)+2)}
+	add := func(fd int) error {
+		return unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)})
+	}
+	seen := map[*PacketPort]bool{}
+	for _, q := range qs {
+		if err := add(q.fd); err != nil {
+			unix.Close(epfd)
+			return nil, err
+		}
+		if !seen[q.p] {
+			seen[q.p] = true
+			if err := add(q.p.wake); err != nil {
+				unix.Close(epfd)
+				return nil, err
+			}
+			pl.wakes = append(pl.wakes, q.p.wake)
+		}
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	pl.f = os.NewFile(uintptr(epfd), "nat64br-poller")
+	if pl.rc, err = pl.f.SyscallConn(); err != nil {
+		pl.f.Close()
+		return nil, err
+	}
+	return pl, nil
+}
+
+// Wait blocks the goroutine until a queue has frames; after a port was
+// closed it returns net.ErrClosed.
+func (pl *Poller) Wait() error {
+	closed := false
+	err := pl.rc.Read(func(fd uintptr) bool {
+		n, err := unix.EpollWait(int(fd), pl.events, 0)
+		if err != nil {
+			return err != unix.EINTR
+		}
+		for _, e := range pl.events[:n] {
+			for _, w := range pl.wakes {
+				if int(e.Fd) == w {
+					closed = true
+				}
+			}
+		}
+		return n > 0
+	})
+	if err != nil {
+		return err
+	}
+	if closed {
+		return net.ErrClosed
+	}
+	return nil
+}
+
+// Close releases the Poller.
+func (pl *Poller) Close() error { return pl.f.Close() }

@@ -1,0 +1,189 @@
+package wire_test
+
+import (
+	"encoding/binary"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
+
+	"github.com/nat64br/nat64br/wire"
+	"github.com/nat64br/nat64br/xlat/xlattest"
+)
+
+// queueLab is lab with n receive queues on the port.
+func queueLab(t *testing.T, n int) (*lab, []*wire.Queue) {
+	l := newLab(t, wire.PacketOptions{})
+	var qs []*wire.Queue
+	if err := l.b.Do(func() (err error) {
+		qs, err = l.port.OpenQueues(wire.QueueOptions{Queues: n, Frames: 256, QdiscBypass: true})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.port.Close(); l.port.ReleaseQueues() })
+	return l, qs
+}
+
+// collect reads the queues until match has seen want frames or 5 s pass;
+// it returns the matching frames and how many came through each queue.
+func collect(t *testing.T, qs []*wire.Queue, want int, match func([]byte) bool) ([][]byte, []int) {
+	t.Helper()
+	pl, err := wire.NewPoller(qs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	bufs := make([][]byte, 16)
+	for i := range bufs {
+		bufs[i] = make([]byte, 70000) // a super-frame is read whole
+	}
+	sizes := make([]int, len(bufs))
+	per := make([]int, len(qs))
+	var got [][]byte
+	deadline := time.Now().Add(5 * time.Second)
+	for len(got) < want && time.Now().Before(deadline) {
+		idle := true
+		for qi, q := range qs {
+			n, err := q.ReadBatch(bufs, sizes, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < n; i++ {
+				if f := bufs[i][:sizes[i]]; sizes[i] > 0 && match(f) {
+					got = append(got, append([]byte(nil), f...))
+					per[qi]++
+				}
+			}
+			idle = idle && n == 0
+		}
+		if idle {
+			waited := make(chan error, 1)
+			go func() { waited <- pl.Wait() }()
+			select {
+			case err := <-waited:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(time.Until(deadline)):
+			}
+		}
+	}
+	return got, per
+}
+
+// TestQueuesReceive sends UDP from 16 source ports of the kernel's stack
+// (transmit checksum offload on, the veth default): every datagram comes
+// out of one of the 2 queues, with its checksum completed.
+func TestQueuesReceive(t *testing.T) {
+	l, qs := queueLab(t, 2)
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		_ = l.a.Do(func() error {
+			for p := 40000; p < 40016; p++ {
+				c, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: p}, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 9998})
+				if err != nil {
+					return err
+				}
+				_, _ = c.Write([]byte("nat64br-queue-test"))
+				c.Close()
+			}
+			return nil
+		})
+	}()
+	got, per := collect(t, qs, 16, isUDPTo(9998))
+	st, _ := l.port.Stats()
+	t.Logf("stats: %+v", st)
+	if len(got) < 16 {
+		t.Fatalf("%d of 16 datagrams came through", len(got))
+	}
+	for _, f := range got {
+		if err := xlattest.Check(f[14:], false); err != nil {
+			t.Fatalf("frame does not check: %v", err)
+		}
+	}
+	t.Logf("frames per queue: %v", per)
+}
+
+// TestQueuesSuperFrame sends one UDP GSO super-frame (UDP_SEGMENT) from
+// the kernel: too big for a ring frame, it must come through the socket's
+// queue and leave split into its 8 segments.
+func TestQueuesSuperFrame(t *testing.T) {
+	l, qs := queueLab(t, 1)
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		_ = l.a.Do(func() error {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			if err := unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_SEGMENT, 1000); err != nil {
+				return err
+			}
+			return unix.Sendto(fd, make([]byte, 8000), 0, &unix.SockaddrInet4{Port: 9997, Addr: [4]byte{192, 0, 2, 2}})
+		})
+	}()
+	got, _ := collect(t, qs, 8, isUDPTo(9997))
+	st, _ := l.port.Stats()
+	t.Logf("stats: %+v", st)
+	if len(got) != 8 {
+		t.Fatalf("%d segments, want 8", len(got))
+	}
+	for _, f := range got {
+		if len(f) != 14+20+8+1000 {
+			t.Fatalf("segment of %d bytes", len(f))
+		}
+		if err := xlattest.Check(f[14:], false); err != nil {
+			t.Fatalf("segment does not check: %v", err)
+		}
+	}
+	if st.SuperFrames == 0 {
+		t.Log("the kernel segmented before the port (no UDP GSO through veth here)")
+	}
+}
+
+// TestQueuesWrite sends an echo request with a queue's own socket; the
+// kernel's answer comes back through the queue.
+func TestQueuesWrite(t *testing.T) {
+	l, qs := queueLab(t, 1)
+	ip := xlattest.IPv4("192.0.2.2", "192.0.2.1", layers.IPProtocolICMPv4)
+	req := xlattest.Serialize(&layers.Ethernet{SrcMAC: l.mac, DstMAC: l.peerMAC, EthernetType: layers.EthernetTypeIPv4},
+		ip, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: 78, Seq: 1}, xlattest.Payload(32))
+	if n, err := qs[0].WriteBatch([][]byte{req}, 0); n != 1 || err != nil {
+		t.Fatalf("WriteBatch = %d, %v", n, err)
+	}
+	got, _ := collect(t, qs, 1, func(f []byte) bool {
+		return len(f) >= 14+28 && f[14+9] == 1 && f[14+20] == 0 && binary.BigEndian.Uint16(f[14+24:]) == 78
+	})
+	if len(got) != 1 {
+		t.Fatal("no echo reply")
+	}
+}
+
+// TestQueuesClose: Close wakes a waiting Poller, and the queues then say
+// net.ErrClosed.
+func TestQueuesClose(t *testing.T) {
+	l, qs := queueLab(t, 2)
+	pl, err := wire.NewPoller(qs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	done := make(chan error, 1)
+	go func() {
+		for {
+			if err := pl.Wait(); err != nil {
+				done <- err
+				return
+			}
+			if _, err := qs[0].ReadBatch([][]byte{make([]byte, 2048)}, []int{0}, 0); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	closeAndExpect(t, l.port, done, "Poller.Wait")
+}
