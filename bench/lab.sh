@@ -38,7 +38,8 @@
 # PING_I (0.02), BENCH_VARIANTS (what bench runs with offloads off), ON_VARIANTS
 # (variants re-run with offloads on; "none" skips that pass), COPY_REF (the copy
 # loop the report divides by, gofwd-ring2), NAT64BR_EXTRA (a YAML line added to
-# nat64br's configuration), STATE (/tmp/nat64br-bench),
+# nat64br's configuration), PROFILE_DIR (nat64br writes a CPU profile there;
+# bench sets it to the results dir), STATE (/tmp/nat64br-bench),
 # QUIET_IDLE (90), QUIET_MAX (1800), FORK_MAX (60), RETRIES (3): see "guarding" below.
 set -euo pipefail
 
@@ -291,7 +292,9 @@ cmd_run_nat64br() {
   nsx "$NS_C" ip -6 addr add $C6_ADDR/64 dev c6x nodad
   nsx "$NS_C" ip -6 route add $PREFIX dev c6x
   nsx "$NS_S" ip addr add $S4_ADDR/24 dev s4x
-  ip netns exec "$NS_X" "$STATE/bin/nat64br" run --config "$STATE/nat64br.yaml" >"$STATE/nat64br.log" 2>&1 &
+  local prof=()
+  [ -z "${PROFILE_DIR:-}" ] || prof=(--cpuprofile "$PROFILE_DIR/nat64br-$mode.$OFFLOAD.pprof")
+  ip netns exec "$NS_X" "$STATE/bin/nat64br" run --config "$STATE/nat64br.yaml" "${prof[@]}" >"$STATE/nat64br.log" 2>&1 &
   local pid=$!
   local i
   for i in $(seq 50); do grep -q "nat64br running" "$STATE/nat64br.log" 2>/dev/null && break; sleep 0.1; done
@@ -507,7 +510,7 @@ cmd_bench() {
       [ "$OFFLOAD" = on ] && list=$ON_VARIANTS
       [ "$list" = none ] && continue
       for v in $list; do
-        run_variant "$v"
+        PROFILE_DIR="$out" run_variant "$v"
         OUT="$out" REP0=$rep STOP_AFTER=1 cmd_measure 1 || log "measure failed for $v"
         cmd_down quiet
       done

@@ -59,6 +59,14 @@ type EAM struct {
 	IPv6 netip.Prefix
 }
 
+// DataPath configures how run moves frames.
+type DataPath struct {
+	IO          string        // ring (TPACKET_V2 receive rings in a fanout group) or mmsg (recvmmsg/sendmmsg, one goroutine per port)
+	Workers     int           // ring: receive queues per port, one worker each; 0 = one per CPU
+	BusyPoll    time.Duration // ring: how long a worker keeps looking at its rings after traffic before it sleeps
+	QdiscBypass bool          // ring: send past the interfaces' queueing discipline
+}
+
 // RA configures Router Advertisements on the IPv6 port.
 type RA struct {
 	Enabled        bool
@@ -140,6 +148,7 @@ type Config struct {
 	Promiscuous   bool
 	TakeOver      bool // disable kernel IPv6 and ARP on the ports, flush their addresses
 	RA            RA
+	DataPath      DataPath
 	LogFormat     string // text or json
 	LogLevel      string // debug, info, warn or error
 
@@ -189,6 +198,7 @@ type raw struct {
 	TakeOver                   *bool        `yaml:"take-over"`
 	RouterAdvertisements       *rawRA       `yaml:"router-advertisements"`
 	Log                        *rawLog      `yaml:"log"`
+	DataPath                   *rawDataPath `yaml:"data-path"`
 }
 
 type rawTimeouts struct {
@@ -203,6 +213,13 @@ type rawLimits struct {
 	BIBEntries      *int `yaml:"bib-entries"`
 	SessionsPerHost *int `yaml:"sessions-per-host"`
 	SessionsPer64   *int `yaml:"sessions-per-64"`
+}
+
+type rawDataPath struct {
+	IO          *string `yaml:"io"`
+	Workers     *string `yaml:"workers"`
+	BusyPoll    *string `yaml:"busy-poll"`
+	QdiscBypass *bool   `yaml:"qdisc-bypass"`
 }
 
 type rawRA struct {

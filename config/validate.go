@@ -268,6 +268,29 @@ func (v *validator) build(r *raw) *Config {
 			v.errorf("router-advertisements.enabled", "router advertisements announce the NAT64 prefix, and prefix is not set")
 		}
 	}
+	c.DataPath = DataPath{IO: "ring", BusyPoll: 50 * time.Microsecond, QdiscBypass: true}
+	if dp := r.DataPath; dp != nil {
+		if dp.IO != nil {
+			switch *dp.IO {
+			case "ring", "mmsg":
+				c.DataPath.IO = *dp.IO
+			default:
+				v.errorf("data-path.io", "%q is not a data path: use ring or mmsg", *dp.IO)
+			}
+		}
+		if dp.Workers != nil && *dp.Workers != "auto" {
+			n, err := strconv.Atoi(*dp.Workers)
+			if err != nil || n < 1 || n > 64 {
+				v.errorf("data-path.workers", "%q is not auto or a number of workers from 1 to 64", *dp.Workers)
+			} else {
+				c.DataPath.Workers = n
+			}
+		}
+		if dp.BusyPoll != nil {
+			c.DataPath.BusyPoll = v.duration("data-path.busy-poll", *dp.BusyPoll, 0, time.Second)
+		}
+		setBool(&c.DataPath.QdiscBypass, dp.QdiscBypass)
+	}
 	c.LogFormat, c.LogLevel = "text", "info"
 	if l := r.Log; l != nil {
 		if l.Format != nil {

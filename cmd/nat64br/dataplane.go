@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,12 @@ type dataplane struct {
 	// onTick, if set, runs after the timers of each tick (the runner logs
 	// mapping events and saves the dynamic pool there).
 	onTick func(now time.Time, second bool)
+
+	// queues, when set, are the ports' receive queues (TPACKET rings in a
+	// fanout group): worker i serves queue i of both ports instead of the
+	// one-goroutine-per-port loop.
+	queues   [3][]*wire.Queue
+	busyPoll time.Duration
 }
 
 // generation is one configuration's translator, swapped on reload; each
@@ -49,30 +56,42 @@ type generation struct {
 
 const batchSize = 64
 
-// start runs one worker per port.
+// start runs the workers: one per pair of receive queues, or one per port.
 func (d *dataplane) start() {
+	if n := len(d.queues[xlat.Side6]); n > 0 {
+		for i := 0; i < n; i++ {
+			d.wg.Add(1)
+			go d.queueWorker(d.queues[xlat.Side6][i], d.queues[xlat.Side4][i])
+		}
+		return
+	}
 	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
 		d.wg.Add(1)
 		go d.worker(s)
 	}
 }
 
-// worker is the loop of the port on side s.
+// worker is the loop of the port on side s, or of a pair of queues.
 type worker struct {
 	d       *dataplane
-	side    xlat.Side
+	side    xlat.Side // the side of the batch being handled
 	tr      *xlat.Translator
 	gen     uint64
 	c       counters
 	bufs    [][]byte
 	sizes   []int
 	out     [3][][]byte
-	scratch [][]byte // replies and fragments of the current batch
+	tx      [3]batchWriter // where each side's output goes
+	scratch [][]byte       // replies and fragments of the current batch
 	used    int
 }
 
-func (d *dataplane) worker(side xlat.Side) {
-	defer d.wg.Done()
+// batchWriter is a port, or a queue's own sending socket.
+type batchWriter interface {
+	WriteBatch(bufs [][]byte, offset int) (int, error)
+}
+
+func (d *dataplane) newWorker(side xlat.Side) *worker {
 	w := &worker{d: d, side: side, bufs: make([][]byte, batchSize), sizes: make([]int, batchSize)}
 	for i := range w.bufs {
 		w.bufs[i] = make([]byte, bufSize)
@@ -80,6 +99,77 @@ func (d *dataplane) worker(side xlat.Side) {
 	for s := range w.out {
 		w.out[s] = make([][]byte, 0, 2*batchSize)
 	}
+	w.tx[xlat.Side6], w.tx[xlat.Side4] = d.ports[xlat.Side6], d.ports[xlat.Side4]
+	return w
+}
+
+// batch handles the n frames just read from side s and sends the results.
+func (w *worker) batch(s xlat.Side, n int) {
+	if g := w.d.gen.Load(); g.n != w.gen {
+		w.tr, w.gen = g.tr.Clone(), g.n
+	}
+	w.side = s
+	now := time.Now()
+	for i := 0; i < n; i++ {
+		if w.sizes[i] > 0 {
+			w.frame(w.bufs[i], w.sizes[i], now)
+		}
+	}
+	w.flush()
+	w.c[cBatches]++
+	w.d.stats.add(&w.c)
+}
+
+// queueWorker serves queue q6 of the IPv6 port and q4 of the IPv4 port: it
+// takes what both rings hold, and waits (in the netpoller) only when both
+// have been empty for the busy-poll time (a quiet link then answers as
+// fast as a busy one, at the price of that much spinning after each burst).
+func (d *dataplane) queueWorker(q6, q4 *wire.Queue) {
+	defer d.wg.Done()
+	w := d.newWorker(xlat.Side6)
+	w.tx[xlat.Side6], w.tx[xlat.Side4] = q6, q4
+	qs := [3]*wire.Queue{xlat.Side6: q6, xlat.Side4: q4}
+	pl, err := wire.NewPoller(q6, q4)
+	if err != nil {
+		d.log.Error("cannot wait for the receive queues", "err", err)
+		return
+	}
+	defer pl.Close()
+	var last time.Time
+	spins := 0
+	for {
+		got := 0
+		for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+			n, err := qs[s].ReadBatch(w.bufs, w.sizes, frameHeadroom)
+			if err != nil {
+				return // closed
+			}
+			if n > 0 {
+				w.batch(s, n)
+				got += n
+			}
+		}
+		if got > 0 {
+			if d.busyPoll > 0 {
+				last = time.Now()
+			}
+			continue
+		}
+		if d.busyPoll > 0 && time.Since(last) < d.busyPoll {
+			if spins++; spins%64 == 0 {
+				runtime.Gosched() // let the timers and the control plane in
+			}
+			continue
+		}
+		if err := pl.Wait(); err != nil {
+			return
+		}
+	}
+}
+
+func (d *dataplane) worker(side xlat.Side) {
+	defer d.wg.Done()
+	w := d.newWorker(side)
 	port := d.ports[side]
 	errs := 0
 	for {
@@ -95,18 +185,7 @@ func (d *dataplane) worker(side xlat.Side) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		if g := d.gen.Load(); g.n != w.gen {
-			w.tr, w.gen = g.tr.Clone(), g.n
-		}
-		now := time.Now()
-		for i := 0; i < n; i++ {
-			if w.sizes[i] > 0 {
-				w.frame(w.bufs[i], w.sizes[i], now)
-			}
-		}
-		w.flush()
-		w.c[cBatches]++
-		d.stats.add(&w.c)
+		w.batch(side, n)
 	}
 }
 
@@ -114,7 +193,7 @@ func (d *dataplane) worker(side xlat.Side) {
 func (w *worker) flush() {
 	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
 		if len(w.out[s]) > 0 {
-			if _, err := w.d.ports[s].WriteBatch(w.out[s], 0); err != nil && !errors.Is(err, net.ErrClosed) {
+			if _, err := w.tx[s].WriteBatch(w.out[s], 0); err != nil && !errors.Is(err, net.ErrClosed) {
 				w.d.log.Error("write failed", "side", s, "err", err)
 			}
 			w.out[s] = w.out[s][:0]

@@ -181,8 +181,16 @@ func TestDataplane(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Held frames leave through the cache, which counts them.
+	// Held frames leave through the cache, which counts them. Workers
+	// publish their counters after each batch is sent: give the last
+	// batch a moment.
 	c := l.d.stats.load()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); c = l.d.stats.load() {
+		if c[cIn6] >= 3 && c[cOut6] >= 2 && c[cHeld] >= 2 && c[cReplyBase+counter(xlat.ReasonNeighbor)] == 1 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if c[cIn6] < 3 || c[cOut6] < 2 || c[cHeld] < 2 || c[cReplyBase+counter(xlat.ReasonNeighbor)] != 1 {
 		t.Errorf("counters: in6 %d out6 %d held %d neighbor %d", c[cIn6], c[cOut6], c[cHeld], c[cReplyBase+counter(xlat.ReasonNeighbor)])
 	}

@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,6 +35,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	takeOver := fs.Bool("take-over", false, "take the ports over from the kernel: disable its IPv6 and ARP there and flush their addresses")
 	logFormat := fs.String("log-format", "", "text or json (default: the configuration's log.format)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (default: the configuration's log.level)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to `file`")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: nat64br run --config FILE [--take-over]")
 		fs.PrintDefaults()
@@ -62,6 +65,23 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration", "warning", w)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Error("cannot write the CPU profile", "err", err)
+			return 1
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Error("cannot write the CPU profile", "err", err)
+			return 1
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				log.Error("cannot write the CPU profile", "err", err)
+			}
+		}()
 	}
 	r := &runner{log: log, path: *cfgPath, takeOver: *takeOver || cfg.TakeOver}
 	if err := r.start(cfg); err != nil {
@@ -136,10 +156,24 @@ func (r *runner) start(cfg *config.Config) error {
 			r.log.Info("GRO is on: super-frames are split in software before translation; 'ethtool -K "+p.name+" gro off' saves that work", "interface", p.name)
 		}
 	}
-	r.d = &dataplane{log: r.log}
+	r.d = &dataplane{log: r.log, busyPoll: cfg.DataPath.BusyPoll}
 	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
 		r.d.ports[s] = r.ports[s]
 		r.d.macs[s] = arpnd.MAC(r.ports[s].MAC())
+	}
+	if cfg.DataPath.IO == "ring" {
+		n := cfg.DataPath.Workers
+		if n == 0 {
+			n = runtime.NumCPU()
+		}
+		for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+			qs, err := r.ports[s].OpenQueues(wire.QueueOptions{Queues: n, QdiscBypass: cfg.DataPath.QdiscBypass})
+			if err != nil {
+				r.closePorts()
+				return err
+			}
+			r.d.queues[s] = qs
+		}
 	}
 	tr, err := newTranslator(runTranslatorConfig(cfg, r.ports))
 	if err != nil {
@@ -189,6 +223,7 @@ func (r *runner) start(cfg *config.Config) error {
 	r.log.Info("nat64br running", "version", version, "config", cfg.Path,
 		"ipv6_port", cfg.IPv6Interface, "ipv6_mac", r.ports[xlat.Side6].MAC().String(), "link_local", r.d.nd.LinkLocal(),
 		"ipv4_port", cfg.IPv4Interface, "ipv4_mac", r.ports[xlat.Side4].MAC().String(),
+		"data_path", cfg.DataPath.IO, "workers", max(1, len(r.d.queues[xlat.Side6])), "busy_poll", cfg.DataPath.BusyPoll,
 		"mode", cfg.Mode, "prefix", cfg.Prefix, "eam", len(cfg.EAM), "pool4", fmt.Sprint(cfg.Pool4), "dynamic_pool", cfg.DynamicPool,
 		"ipv4_addr", cfg.IPv4Addr, "ipv6_addr", cfg.IPv6Addr, "router_advertisements", cfg.RA.Enabled)
 	return nil
@@ -373,6 +408,11 @@ func (r *runner) shutdown() {
 	close(r.stop)
 	r.closePorts()
 	r.d.wg.Wait()
+	for _, p := range r.ports {
+		if p != nil {
+			p.ReleaseQueues()
+		}
+	}
 	if r.dyn != nil {
 		if err := r.dyn.save(r.d.gen.Load().tr, time.Now(), true); err != nil {
 			r.log.Error("cannot save the dynamic pool", "file", r.dyn.path, "err", err)
@@ -405,8 +445,8 @@ func (r *runner) reload() {
 		r.log.Error("reload refused: the running configuration stays", "problems", strings.TrimSpace(b.String()))
 		return
 	}
-	if cfg.IPv6Interface != r.cfg.IPv6Interface || cfg.IPv4Interface != r.cfg.IPv4Interface || cfg.Mode != r.cfg.Mode {
-		r.log.Error("reload refused: interfaces and mode change only with a restart", "config", cfg.Path)
+	if cfg.IPv6Interface != r.cfg.IPv6Interface || cfg.IPv4Interface != r.cfg.IPv4Interface || cfg.Mode != r.cfg.Mode || cfg.DataPath != r.cfg.DataPath {
+		r.log.Error("reload refused: interfaces, mode and data-path change only with a restart", "config", cfg.Path)
 		return
 	}
 	tr, err := newTranslator(runTranslatorConfig(cfg, r.ports))
