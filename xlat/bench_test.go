@@ -83,10 +83,15 @@ func benchCases() []benchCase {
 
 // translateOnce restores the headers the last translation rewrote and
 // translates the packet again. Translation only writes the first bytes of
-// a packet (headers and the transport checksum), so restoring 192 bytes
-// resets it without copying the payload on every iteration.
+// a packet (headers and the transport checksum: the first 64 bytes; the
+// quoted packet too in ICMP errors: 192), so restoring them resets it
+// without copying the payload on every iteration.
 func translateOnce(tr *xlat.Translator, buf, pkt []byte, side xlat.Side, now time.Time) xlat.Verdict {
-	copy(buf[xlat.Headroom:], pkt[:min(len(pkt), 192)])
+	dirty := 64
+	if t := pkt[0] >> 4; t == 6 && pkt[6] == 58 && pkt[40] < 128 || t == 4 && pkt[9] == 1 && pkt[20] != 0 && pkt[20] != 8 {
+		dirty = 192 // an ICMP error
+	}
+	copy(buf[xlat.Headroom:], pkt[:min(len(pkt), dirty)])
 	return tr.Translate(buf, xlat.Headroom, len(pkt), side, now)
 }
 
@@ -159,5 +164,71 @@ func TestTranslateNoAllocs(t *testing.T) {
 		if allocs != 0 {
 			t.Errorf("%s: %v allocations per packet, want 0", bc.name, allocs)
 		}
+	}
+}
+
+// TestMappingCache translates a sequence of packets whose addresses repeat,
+// change and fail to map, with one Translator (whose last mappings are
+// cached) and with a fresh one per packet: the verdicts and the packets
+// must be the same, but for the IPv4 Identification and header checksum.
+func TestMappingCache(t *testing.T) {
+	opts := benchOptions()
+	opts.EAM = append(opts.EAM, xlat.EAM{V4: netip.MustParsePrefix("198.51.100.0/24"), V6: netip.MustParsePrefix("2001:db8:7::/120")})
+	udp6 := func(src, dst string) benchCase {
+		ip := xlattest.IPv6(src, dst, layers.IPProtocolUDP)
+		return benchCase{"6to4 " + src + " " + dst, xlat.Side6, xlattest.Serialize(ip, xlattest.UDP(5000, 53, ip), xlattest.Payload(16))}
+	}
+	udp4 := func(src, dst string) benchCase {
+		ip := xlattest.IPv4(src, dst, layers.IPProtocolUDP)
+		return benchCase{"4to6 " + src + " " + dst, xlat.Side4, xlattest.Serialize(ip, xlattest.UDP(53, 5000, ip), xlattest.Payload(16))}
+	}
+	seq := []benchCase{
+		udp6("2001:db8:6::10", "2001:db8:64::cb00:7105"),
+		udp6("2001:db8:6::10", "2001:db8:64::cb00:7105"),
+		udp6("2001:db8:7::5", "2001:db8:64::cb00:7105"),
+		udp6("2001:db8:99::1", "2001:db8:64::cb00:7105"), // no mapping for the source
+		udp6("2001:db8:99::1", "2001:db8:64::cb00:7105"),
+		udp6("2001:db8:6::10", "2001:db8:64::7f00:1"), // loopback behind the prefix
+		udp6("2001:db8:6::10", "2001:db8:64::7f00:1"),
+		udp6("2001:db8:6::10", "2001:db8:7::9"),
+		udp6("2001:db8:6::10", "2001:db8:64::c633:6409"), // hairpinned: 198.51.100.9 is an EAM address
+		udp4("192.0.2.10", "198.51.100.7"),
+		udp6("2001:db8:7::9", "2001:db8:64::cb00:7105"),
+		udp4("203.0.113.5", "192.0.2.10"),
+		udp4("203.0.113.5", "192.0.2.10"),
+		udp4("203.0.113.5", "198.51.100.7"),
+		udp4("198.51.100.7", "192.0.2.10"),
+		udp4("203.0.113.5", "192.0.2.11"), // no EAM for the destination
+		udp4("203.0.113.5", "192.0.2.11"),
+		udp4("127.0.0.1", "192.0.2.10"),
+		udp4("127.0.0.1", "192.0.2.10"),
+		udp4("203.0.113.5", "192.0.2.10"),
+	}
+	cached, err := xlat.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1, 0)
+	for i, bc := range seq {
+		fresh, err := xlat.New(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out [2][]byte
+		var vs [2]xlat.Verdict
+		for j, tr := range []*xlat.Translator{cached, fresh} {
+			buf := make([]byte, xlat.Headroom+len(bc.pkt)+xlat.Tailroom)
+			copy(buf[xlat.Headroom:], bc.pkt)
+			vs[j] = tr.Translate(buf, xlat.Headroom, len(bc.pkt), bc.side, now)
+			out[j] = buf[vs[j].Off : vs[j].Off+vs[j].Len]
+			if vs[j].Action() != xlat.Drop && out[j][0]>>4 == 4 {
+				copy(out[j][4:6], []byte{0, 0})
+				copy(out[j][10:12], []byte{0, 0})
+			}
+		}
+		if vs[0].Action() != vs[1].Action() || vs[0].Reason() != vs[1].Reason() || string(out[0]) != string(out[1]) {
+			t.Errorf("packet %d (%s): cached %v/%v %x, fresh %v/%v %x", i, bc.name, vs[0].Action(), vs[0].Reason(), out[0], vs[1].Action(), vs[1].Reason(), out[1])
+		}
+		now = now.Add(time.Second) // stay under the ICMP error rate limit
 	}
 }

@@ -102,6 +102,10 @@ type lpm struct {
 	last   []u128
 	parent []int32
 	value  []int32
+	// min and max bound every entry: most addresses a translator sees
+	// (those behind the RFC 6052 prefix) fall outside and cost two
+	// comparisons.
+	min, max u128
 }
 
 type lpmEntry struct {
@@ -133,6 +137,12 @@ func newLPM(es []lpmEntry) lpm {
 			t.parent[i] = stack[len(stack)-1]
 		}
 		stack = append(stack, int32(i))
+		if i == 0 || t.max.cmp(e.last) < 0 {
+			t.max = e.last
+		}
+	}
+	if len(es) > 0 {
+		t.min = es[0].first
 	}
 	return t
 }
@@ -141,6 +151,9 @@ func newLPM(es []lpmEntry) lpm {
 // The comparisons are written out: this runs twice or three times per
 // translated packet.
 func (t *lpm) lookup(a u128) int32 {
+	if len(t.first) == 0 || a.hi < t.min.hi || (a.hi == t.min.hi && a.lo < t.min.lo) || a.hi > t.max.hi || (a.hi == t.max.hi && a.lo > t.max.lo) {
+		return -1
+	}
 	lo, hi := 0, len(t.first)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)

@@ -268,17 +268,8 @@ func (t *Translator) emit4(b []byte, off int, p []byte, h *ipv6Info, src6, dst6 
 		id, df = t.nextID(), total > 1260
 	}
 	start := h.l4 - header.IPv4MinLen
-	o := header.IPv4(p[start:h.l4])
-	o.SetVersionIHL(header.IPv4MinLen)
-	o.SetTOS(tos)
-	o.SetTotalLength(total)
-	o.SetID(id)
-	o.SetFragment(df, mf, foff)
-	o.SetTTL(hl - 1)
-	o.SetProtocol(proto)
-	o.SetSrc32(src4)
-	o.SetDst32(dst4)
-	o.SetChecksum(o.ComputeChecksum())
+	header.IPv4(p[start:h.l4]).Set20(&header.Fields20{TOS: tos, Total: uint16(total), ID: id, DF: df, MF: mf, Offset: foff,
+		TTL: hl - 1, Protocol: proto, Src: src4, Dst: dst4})
 	return verdict(Forward, Side4, ReasonNone, off+start, total, 0)
 }
 

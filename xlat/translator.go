@@ -37,6 +37,33 @@ type Translator struct {
 	// is held (nat6); origLen is 0 when it holds nothing.
 	orig    []byte
 	origLen int
+
+	// The last static mappings (EAM or RFC 6052 prefix) each way, by slot
+	// (source, destination): a flow's packets repeat them, and they depend
+	// on the configuration only, which a Translator never changes.
+	last64 [2]last64
+	last46 [2]last46
+}
+
+type last64 struct {
+	a    u128
+	v4   uint32
+	kind mapKind // kindNone: empty
+}
+
+type last46 struct {
+	a      uint32
+	useEAM bool
+	v6     u128
+	kind   mapKind // kindNone: empty
+}
+
+// slot is the index of an address's cache slot.
+func slot(src bool) int {
+	if src {
+		return 1
+	}
+	return 0
 }
 
 // tables is the immutable state that clones share.
@@ -212,6 +239,18 @@ const (
 // map6to4 translates an IPv6 address to IPv4: EAM first, then the RFC 6052
 // prefix (RFC 7757 §3.3). src selects the reasons for a source address.
 func (t *Translator) map6to4(a u128, src bool) (uint32, mapKind, Reason) {
+	l := &t.last64[slot(src)]
+	if l.kind != kindNone && l.a == a {
+		return l.v4, l.kind, ReasonNone
+	}
+	v4, kind, r := t.map6to4Slow(a, src)
+	if kind == kindEAM || kind == kindPrefix {
+		*l = last64{a, v4, kind}
+	}
+	return v4, kind, r
+}
+
+func (t *Translator) map6to4Slow(a u128, src bool) (uint32, mapKind, Reason) {
 	c := t.c
 	if reserved6(a) {
 		return 0, kindNone, ReasonReservedAddr
@@ -251,6 +290,20 @@ func (t *Translator) map6to4(a u128, src bool) (uint32, mapKind, Reason) {
 // map4to6 translates an IPv4 address to IPv6: EAM first unless useEAM is
 // false (RFC 7757 §4 hairpinning), then the RFC 6052 prefix.
 func (t *Translator) map4to6(a uint32, src, useEAM bool) (u128, mapKind, Reason) {
+	l := &t.last46[slot(src)]
+	if l.kind != kindNone && l.a == a && l.useEAM == useEAM {
+		return l.v6, l.kind, ReasonNone
+	}
+	v6, kind, r := t.map4to6Slow(a, src, useEAM)
+	if kind == kindEAM || kind == kindPrefix {
+		*l = last46{a, useEAM, v6, kind}
+	}
+	return v6, kind, r
+}
+
+// map4to6Slow is map4to6 without the cache. Addresses of the dynamic pool
+// come first and are never cached: their mappings come and go.
+func (t *Translator) map4to6Slow(a uint32, src, useEAM bool) (u128, mapKind, Reason) {
 	c := t.c
 	if c.dyn != nil && c.dyn.contains(a) && !(useEAM && c.eam.contains4(a)) {
 		// EAM entries inside the pool win (longest match, as in TAYGA).

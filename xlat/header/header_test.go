@@ -37,6 +37,34 @@ func TestIPv4View(t *testing.T) {
 	}
 }
 
+// TestSet20 checks Set20 against the field setters and ComputeChecksum.
+func TestSet20(t *testing.T) {
+	for i, f := range []Fields20{
+		{TOS: 0xb8, Total: 1234, ID: 0xbeef, DF: true, TTL: 63, Protocol: ProtoTCP, Src: 0xc0000201, Dst: 0xcb007109},
+		{Total: 0xffff, ID: 0xffff, MF: true, Offset: 0x1fff, TTL: 0xff, Protocol: 0xff, Src: 0xffffffff, Dst: 0xffffffff},
+		{Total: 20, DF: true, MF: true, Offset: 185, Protocol: ProtoUDP},
+	} {
+		got, want := make(IPv4, 20), make(IPv4, 20)
+		for j := range got {
+			got[j] = 0xaa // Set20 must write every byte
+		}
+		got.Set20(&f)
+		want.SetVersionIHL(20)
+		want.SetTOS(f.TOS)
+		want.SetTotalLength(int(f.Total))
+		want.SetID(f.ID)
+		want.SetFragment(f.DF, f.MF, f.Offset)
+		want.SetTTL(f.TTL)
+		want.SetProtocol(f.Protocol)
+		want.SetSrc32(f.Src)
+		want.SetDst32(f.Dst)
+		want.SetChecksum(want.ComputeChecksum())
+		if string(got) != string(want) || !got.ValidChecksum() {
+			t.Errorf("case %d: Set20 wrote %x, want %x", i, []byte(got), []byte(want))
+		}
+	}
+}
+
 func TestIPv6View(t *testing.T) {
 	b := make(IPv6, IPv6Len)
 	src := netip.MustParseAddr("2001:db8::1").As16()

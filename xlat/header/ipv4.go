@@ -149,6 +149,42 @@ func (b IPv4) SetSrc(a [4]byte) { copy(b[12:16], a[:]) }
 // SetDst sets the destination address.
 func (b IPv4) SetDst(a [4]byte) { copy(b[16:20], a[:]) }
 
+// Fields20 are the fields of an IPv4 header without options.
+type Fields20 struct {
+	TOS      uint8
+	Total    uint16
+	ID       uint16
+	DF, MF   bool
+	Offset   uint16 // 8-byte units
+	TTL      uint8
+	Protocol uint8
+	Src, Dst uint32
+}
+
+// Set20 writes a 20-byte IPv4 header with the fields f and its checksum,
+// summed from f rather than read back from b: on the data path this is
+// cheaper than ComputeChecksum, whose loads would wait for the stores just
+// made.
+func (b IPv4) Set20(f *Fields20) {
+	frag := f.Offset & ipv4OffsetMask
+	if f.DF {
+		frag |= ipv4FlagDF
+	}
+	if f.MF {
+		frag |= ipv4FlagMF
+	}
+	w0 := uint32(0x45)<<24 | uint32(f.TOS)<<16 | uint32(f.Total)
+	w1 := uint32(f.ID)<<16 | uint32(frag)
+	w2 := uint16(f.TTL)<<8 | uint16(f.Protocol)
+	cs := ^Fold(uint64(w0) + uint64(w1) + uint64(w2) + uint64(f.Src) + uint64(f.Dst))
+	_ = b[19]
+	binary.BigEndian.PutUint32(b[0:], w0)
+	binary.BigEndian.PutUint32(b[4:], w1)
+	binary.BigEndian.PutUint32(b[8:], uint32(w2)<<16|uint32(cs))
+	binary.BigEndian.PutUint32(b[12:], f.Src)
+	binary.BigEndian.PutUint32(b[16:], f.Dst)
+}
+
 // ComputeChecksum returns the header checksum of the first HeaderLen() bytes,
 // computed as if the checksum field were zero.
 func (b IPv4) ComputeChecksum() uint16 {
