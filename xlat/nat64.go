@@ -3,6 +3,7 @@ package xlat
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"time"
 	"unsafe"
 
@@ -366,6 +367,45 @@ type NATStats struct {
 	BIBExpired       uint64
 	TableBytes       int64 // memory of the slabs and buckets
 	SessionsCapacity int   // session slots allocated
+	// Now, by protocol: ByProto[i] is for NATProtocols[i].
+	SessionsByProto, BIBByProto [natProtos]int64
+}
+
+// NATProtocols names the protocols of NATStats' per-protocol counts and
+// of Pool4Usage.
+var NATProtocols = [natProtos]string{natTCP: "tcp", natUDP: "udp", natICMP: "icmp"}
+
+// Pool4Use is how many ports (ICMP: identifiers) of one protocol on one
+// pool4 address are bound.
+type Pool4Use struct {
+	Addr       netip.Addr
+	Proto      string // as NATProtocols
+	Used, Size int
+}
+
+// Pool4Usage appends to out the use of every pool4 address and protocol
+// that has bound a port since start (the others have none bound), and
+// returns it. It takes each port set's lock in turn; the data path is
+// not stopped.
+func (t *Translator) Pool4Usage(out []Pool4Use) []Pool4Use {
+	nt := t.c.nat
+	if nt == nil {
+		return out
+	}
+	p := &nt.pool
+	for ai, a := range p.addrs {
+		for pr := 0; pr < natProtos; pr++ {
+			ps := p.set(ai, pr)
+			size := int(p.ranges[pr].Hi) - int(p.ranges[pr].Lo) + 1
+			ps.mu.Lock()
+			used, inUse := size-ps.free, ps.used != nil
+			ps.mu.Unlock()
+			if inUse {
+				out = append(out, Pool4Use{Addr: addr4(a), Proto: NATProtocols[pr], Used: used, Size: size})
+			}
+		}
+	}
+	return out
 }
 
 // NATStats returns the counts of the NAT64 tables (zero in SIIT mode).
@@ -382,6 +422,9 @@ func (t *Translator) NATStats() NATStats {
 		SessionsExpired: nt.stats[natStatSessionsExpired].Load(),
 		BIBCreated:      nt.stats[natStatBIBCreated].Load(),
 		BIBExpired:      nt.stats[natStatBIBExpired].Load(),
+	}
+	for pr := range s.SessionsByProto {
+		s.SessionsByProto[pr], s.BIBByProto[pr] = nt.nsessP[pr].Load(), nt.nbibP[pr].Load()
 	}
 	for i := range nt.s6 {
 		sh := &nt.s6[i]

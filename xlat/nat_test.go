@@ -214,6 +214,12 @@ func TestNATTimeouts(t *testing.T) {
 	o.LogMappings = true
 	r := newRig(t, o)
 	r.send(xlat.Side6, udp6(cli, 5000, srv6, 53))
+	if st := r.tr.NATStats(); st.SessionsByProto != [3]int64{0, 1, 0} || st.BIBByProto != [3]int64{0, 1, 0} || xlat.NATProtocols[1] != "udp" {
+		t.Fatalf("per protocol: sessions %v, BIB %v", st.SessionsByProto, st.BIBByProto)
+	}
+	if u := r.tr.Pool4Usage(nil); len(u) != 1 || u[0].Addr != netip.MustParseAddr(pub) || u[0].Proto != "udp" || u[0].Used != 1 || u[0].Size < 1 {
+		t.Fatalf("pool4 usage: %+v", u)
+	}
 	r.now = r.now.Add(3*time.Minute - time.Second)
 	v, _ := r.send(xlat.Side4, udp4(srv4, 53, pub, 5000)) // refreshes (both directions do)
 	want(t, v, xlat.Forward, xlat.Side6)
@@ -228,8 +234,11 @@ func TestNATTimeouts(t *testing.T) {
 		t.Fatalf("sweep removed %d sessions, want 1", n)
 	}
 	st := r.tr.NATStats()
-	if st.Sessions != 0 || st.BIB != 0 || st.SessionsExpired != 1 || st.BIBExpired != 1 {
+	if st.Sessions != 0 || st.BIB != 0 || st.SessionsExpired != 1 || st.BIBExpired != 1 || st.SessionsByProto != [3]int64{} || st.BIBByProto != [3]int64{} {
 		t.Fatalf("stats after expiry: %+v", st)
+	}
+	if u := r.tr.Pool4Usage(nil); len(u) != 1 || u[0].Used != 0 {
+		t.Fatalf("pool4 usage after expiry: %+v", u)
 	}
 	ev := make([]xlat.BIBEvent, 4)
 	n, _ := r.tr.MappingEvents(ev)

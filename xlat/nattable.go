@@ -105,9 +105,11 @@ type natTable struct {
 	k    [4]uint64 // hash keys
 
 	nsess, nbib atomic.Int64
-	lim         natLimits
-	hosts       *hostCounts // nil without per-host limits
-	conf        string      // what the tables were built from (KeepState)
+	// the same by protocol (natTCP, natUDP, natICMP), for metrics
+	nsessP, nbibP [natProtos]atomic.Int64
+	lim           natLimits
+	hosts         *hostCounts // nil without per-host limits
+	conf          string      // what the tables were built from (KeepState)
 
 	events *eventRing // the Translator's, shared
 	holds  holdStore
@@ -351,6 +353,7 @@ func (t *natTable) newBIB(sh *natShard6, si uint32, sh4 *natShard4, pr int, x u1
 	b = bucket(sh4.bibIdx, t.hash4(pr, a, ap))
 	e.next4, *b = *b, r
 	t.nbib.Add(1)
+	t.nbibP[pr].Add(1)
 	return r
 }
 
@@ -385,6 +388,7 @@ func (t *natTable) newSession(sh *natShard6, si uint32, sh4 *natShard4, br uint3
 	b = bucket(sh4.sessIdx, t.sessHash4(t.hash4(pr, e.addr4, e.port4), y))
 	s.next4, *b = *b, r
 	t.nsess.Add(1)
+	t.nsessP[pr].Add(1)
 	t.stats[natStatSessionsCreated].Add(1)
 	return r
 }
@@ -401,6 +405,7 @@ func (t *natTable) deleteSession(sh *natShard6, si uint32, sh4 *natShard4, r uin
 	sh.nsess--
 	sh4.nsess--
 	t.nsess.Add(-1)
+	t.nsessP[pr].Add(-1)
 	if t.hosts != nil {
 		t.hosts.release(s.addr6)
 	}
@@ -425,6 +430,7 @@ func (t *natTable) deleteBIB(sh *natShard6, sh4 *natShard4, br uint32, now int64
 	sh.nbib--
 	sh4.nbib--
 	t.nbib.Add(-1)
+	t.nbibP[pr].Add(-1)
 	t.pool.release(pr, e.addr4, e.port4)
 	t.events.add(BIBEvent{Time: now, Kind: BIBExpired, proto: uint8(pr), addr6: e.addr6, port6: e.port6, addr4: e.addr4, port4: e.port4})
 	t.stats[natStatBIBExpired].Add(1)
