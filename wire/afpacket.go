@@ -98,6 +98,9 @@ type PacketPort struct {
 	rxVnet [][vnetHdrLen]byte
 	rxAux  [][]byte
 
+	kmu              sync.Mutex // guards the kernel totals, summed by Stats
+	kpackets, kdrops uint64
+
 	txMu  sync.Mutex
 	tx    []mmsghdr
 	txIov []unix.Iovec
@@ -522,7 +525,7 @@ func (p *PacketPort) ReleaseQueues() {
 // Stats are a port's counters: the kernel's (frames it dropped because the
 // socket queue was full) and the port's own.
 type Stats struct {
-	KernelPackets, KernelDrops uint64 // PACKET_STATISTICS, reset at each read
+	KernelPackets, KernelDrops uint64 // PACKET_STATISTICS of all the port's sockets, since the port opened
 	RxFrames, TxFrames         uint64
 	RxBatches, TxBatches       uint64
 	ChecksumsCompleted         uint64 // CHECKSUM_PARTIAL frames finished in software
@@ -536,8 +539,8 @@ type Stats struct {
 	LastTxErrno                uint64
 }
 
-// Stats returns the port's counters. The kernel part counts since the last
-// call.
+// Stats returns the port's counters since it opened. (The kernel resets
+// its socket statistics at each read; the port adds them up.)
 func (p *PacketPort) Stats() (Stats, error) {
 	s := Stats{
 		RxFrames: p.stats.rxFrames.Load(), TxFrames: p.stats.txFrames.Load(),
@@ -548,20 +551,22 @@ func (p *PacketPort) Stats() (Stats, error) {
 		BadOffload: p.stats.badOffload.Load(), Truncated: p.stats.truncated.Load(), VLAN: p.stats.vlan.Load(),
 		TxErrors: p.stats.txErrors.Load(), TxOversize: p.stats.txOversize.Load(), LastTxErrno: p.stats.lastTxErrno.Load(),
 	}
+	p.kmu.Lock()
+	defer p.kmu.Unlock()
 	for _, q := range p.queues {
 		if q.fd >= 0 {
 			pk, dr := q.kernelStats()
-			s.KernelPackets += pk
-			s.KernelDrops += dr
+			p.kpackets += pk
+			p.kdrops += dr
 		}
 	}
 	ks, err := p.conn.Stats()
-	if err != nil {
-		return s, err
+	if err == nil {
+		p.kpackets += uint64(ks.Packets)
+		p.kdrops += uint64(ks.Drops)
 	}
-	s.KernelPackets += uint64(ks.Packets)
-	s.KernelDrops += uint64(ks.Drops)
-	return s, nil
+	s.KernelPackets, s.KernelDrops = p.kpackets, p.kdrops
+	return s, err
 }
 
 // Filter returns the classic BPF program a port attaches: it passes
