@@ -67,6 +67,11 @@ type DataPath struct {
 	QdiscBypass bool          // ring: send past the interfaces' queueing discipline
 }
 
+// Metrics configures the Prometheus endpoint.
+type Metrics struct {
+	Listen string // host:port of the HTTP endpoint (/metrics); "" = off
+}
+
 // RA configures Router Advertisements on the IPv6 port.
 type RA struct {
 	Enabled        bool
@@ -149,6 +154,7 @@ type Config struct {
 	TakeOver      bool // disable kernel IPv6 and ARP on the ports, flush their addresses
 	RA            RA
 	DataPath      DataPath
+	Metrics       Metrics
 	LogFormat     string // text or json
 	LogLevel      string // debug, info, warn or error
 
@@ -199,6 +205,7 @@ type raw struct {
 	RouterAdvertisements       *rawRA       `yaml:"router-advertisements"`
 	Log                        *rawLog      `yaml:"log"`
 	DataPath                   *rawDataPath `yaml:"data-path"`
+	Metrics                    *rawMetrics  `yaml:"metrics"`
 }
 
 type rawTimeouts struct {
@@ -213,6 +220,10 @@ type rawLimits struct {
 	BIBEntries      *int `yaml:"bib-entries"`
 	SessionsPerHost *int `yaml:"sessions-per-host"`
 	SessionsPer64   *int `yaml:"sessions-per-64"`
+}
+
+type rawMetrics struct {
+	Listen *string `yaml:"listen"`
 }
 
 type rawDataPath struct {

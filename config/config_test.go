@@ -112,6 +112,7 @@ func TestErrors(t *testing.T) {
 		{"data dir relative", "data-dir: var/lib\n", []string{"c.yaml:1: data-dir: \"var/lib\" is not an absolute"}},
 		{"data path io", "data-path:\n  io: xdp\n", []string{`c.yaml:2: data-path.io: "xdp" is not a data path: use ring or mmsg`}},
 		{"data path workers", "data-path: {workers: 0}\n", []string{`c.yaml:1: data-path.workers: "0" is not auto or a number of workers from 1 to 64`}},
+		{"metrics listen", "metrics:\n  listen: 9464\n", []string{`c.yaml:2: metrics.listen: "9464" is not host:port`}},
 		{"mtu range", "mtu:\n  ipv6: 1000\n", []string{"c.yaml:2: mtu.ipv6: 1000 is outside 1280..65535"}},
 		{"eam suffix", "eam:\n  - ipv4: 192.0.2.0/24\n    ipv6: 2001:db8::/128\n", []string{"c.yaml:2: eam[0]: the IPv4 suffix of 192.0.2.0/24 (8 bits) does not fit the IPv6 suffix of 2001:db8::/128 (0 bits)"}},
 		{"eam missing half", "eam:\n  - ipv4: 192.0.2.1\n", []string{"c.yaml:2: eam[0]: ipv6 is missing"}},

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -290,6 +291,13 @@ func (v *validator) build(r *raw) *Config {
 			c.DataPath.BusyPoll = v.duration("data-path.busy-poll", *dp.BusyPoll, 0, time.Second)
 		}
 		setBool(&c.DataPath.QdiscBypass, dp.QdiscBypass)
+	}
+	if m := r.Metrics; m != nil && m.Listen != nil && *m.Listen != "" {
+		if _, port, err := net.SplitHostPort(*m.Listen); err != nil || port == "" {
+			v.errorf("metrics.listen", "%q is not host:port (for example 127.0.0.1:9464 or [::1]:9464)", *m.Listen)
+		} else {
+			c.Metrics.Listen = *m.Listen
+		}
 	}
 	c.LogFormat, c.LogLevel = "text", "info"
 	if l := r.Log; l != nil {

@@ -116,7 +116,7 @@ func (w *worker) batch(s xlat.Side, n int) {
 		}
 	}
 	w.flush()
-	w.c[cBatches]++
+	w.c.countBatch(n)
 	w.d.stats.add(&w.c)
 }
 
@@ -228,6 +228,7 @@ func (w *worker) scratchBuf() []byte {
 func (w *worker) frame(b []byte, n int, now time.Time) {
 	d := w.d
 	w.c[cIn6+counter(w.side-xlat.Side6)]++
+	w.c[cBytesIn6+counter(w.side-xlat.Side6)] += uint64(n)
 	off := frameHeadroom
 	f := b[off : off+n]
 	if n < ethLen {
@@ -299,6 +300,7 @@ func (w *worker) frame(b []byte, n int, now time.Time) {
 		arpnd.PutEth(fr, srcMAC, d.macs[w.side], etherTypeOf(b[v.Off]))
 		w.out[w.side] = append(w.out[w.side], fr)
 		w.c[cOut6+counter(w.side-xlat.Side6)]++
+		w.c[cBytesOut6+counter(w.side-xlat.Side6)] += uint64(len(fr))
 	case xlat.Forward:
 		if v.FragSize == 0 {
 			w.send(v.Side(), b[v.Off-ethLen:v.Off+v.Len], now)
@@ -330,6 +332,7 @@ func (w *worker) send(s xlat.Side, frame []byte, now time.Time) {
 		copy(frame[0:6], mac[:])
 		w.out[s] = append(w.out[s], frame)
 		w.c[cOut6+counter(s-xlat.Side6)]++
+		w.c[cBytesOut6+counter(s-xlat.Side6)] += uint64(len(frame))
 		return
 	}
 	if cache.Hold(key, frame, now) {
@@ -401,6 +404,7 @@ func (d *dataplane) sendControl(b []byte, v xlat.Verdict, now time.Time) {
 		copy(frame[0:6], mac[:])
 		_, _ = d.ports[v.Side()].WriteBatch([][]byte{frame}, 0)
 		c[cOut6+counter(v.Side()-xlat.Side6)]++
+		c[cBytesOut6+counter(v.Side()-xlat.Side6)] += uint64(len(frame))
 	} else if cache.Hold(key, frame, now) {
 		c[cHeld]++
 	} else {

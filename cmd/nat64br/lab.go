@@ -800,10 +800,18 @@ func runLab(ctx context.Context, title string, opts labOptions, w io.Writer) (*l
 	if err := check(); err != nil {
 		return rep, err
 	}
+	before, _, _ := l.scrape()
 	n, sum, dur, err := l.download(l.c6, labClient6, "http://["+labVia6+"]/demo.bin")
 	want := payloadSHA(1, opts.HTTPBytes)
 	rep.add(fmt.Sprintf("HTTP %d MB from %s (IPv6 client)", opts.HTTPBytes>>20, labServer4), err == nil && n == opts.HTTPBytes && sum == want,
 		"%s, sha256 %s, %s", byteCount(n), shaVerdict(sum, want), rate(n, dur, err))
+	if opts.Config == nil { // the demo configuration serves metrics
+		after, problems, err := l.scrape()
+		const out4 = `nat64br_bytes_total{direction="out",port="ipv6"}`
+		b0, b1 := metricValue(before, out4), metricValue(after, out4)
+		rep.add("metrics at http://"+labMetrics+"/metrics", err == nil && len(problems) == 0 && b0 >= 0 && b1-b0 >= float64(n),
+			"%s; bytes out on the IPv6 port %.0f -> %.0f during the download", lintVerdict(err, problems), b0, b1)
+	}
 	if err := check(); err != nil {
 		return rep, err
 	}

@@ -169,6 +169,13 @@ func (l *lab) nat64Checks(ctx context.Context, rep *labReport) error {
 	sort.Strings(seenAddrs)
 	rep.add("the IPv4 server saw", len(seenAddrs) == 1 && seenAddrs[0] == labPool4 && len(ports) == total,
 		"%d connections from %s, %d distinct ports", total, strings.Join(seenAddrs, ","), len(ports))
+	// The closed connections' sessions linger (TCP transitory state), as
+	// do their bindings: the metrics show them.
+	text, problems, err := l.scrape()
+	sess := metricValue(text, `nat64br_nat64_sessions{proto="tcp"}`)
+	used := metricValue(text, `nat64br_pool4_ports_used{address="`+labPool4+`",proto="tcp"}`)
+	rep.add("metrics: TCP sessions and pool4 ports", err == nil && len(problems) == 0 && sess >= float64(total) && used >= float64(total),
+		"%s; %.0f TCP sessions, %.0f TCP ports of %s bound", lintVerdict(err, problems), sess, used, labPool4)
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -131,6 +131,9 @@ type runner struct {
 	dyn    *dynamicStore // nil without data-dir or dynamic pool
 	events []xlat.BIBEvent
 	lost   uint64 // mapping events lost, as last logged
+
+	metrics                  *metricsServer // nil unless metrics.listen is set
+	reloadsOK, reloadsFailed uint64         // guarded by reloadMu
 }
 
 func (r *runner) start(cfg *config.Config) error {
@@ -211,6 +214,12 @@ func (r *runner) start(cfg *config.Config) error {
 		}
 	}
 	r.cfg, r.stop, r.started = cfg, make(chan struct{}), time.Now()
+	if cfg.Metrics.Listen != "" {
+		if r.metrics, err = startMetrics(r, cfg.Metrics.Listen); err != nil {
+			r.closePorts()
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+	}
 	r.d.start()
 	r.d.wg.Add(1)
 	go r.d.tick(r.stop)
@@ -225,7 +234,7 @@ func (r *runner) start(cfg *config.Config) error {
 		"ipv4_port", cfg.IPv4Interface, "ipv4_mac", r.ports[xlat.Side4].MAC().String(),
 		"data_path", cfg.DataPath.IO, "workers", max(1, len(r.d.queues[xlat.Side6])), "busy_poll", cfg.DataPath.BusyPoll,
 		"mode", cfg.Mode, "prefix", cfg.Prefix, "eam", len(cfg.EAM), "pool4", fmt.Sprint(cfg.Pool4), "dynamic_pool", cfg.DynamicPool,
-		"ipv4_addr", cfg.IPv4Addr, "ipv6_addr", cfg.IPv6Addr, "router_advertisements", cfg.RA.Enabled)
+		"ipv4_addr", cfg.IPv4Addr, "ipv6_addr", cfg.IPv6Addr, "router_advertisements", cfg.RA.Enabled, "metrics", cfg.Metrics.Listen)
 	return nil
 }
 
@@ -404,6 +413,7 @@ func (r *runner) loop() int {
 
 // shutdown closes the ports and waits for every goroutine.
 func (r *runner) shutdown() {
+	r.metrics.close()
 	ports := r.portStats()
 	close(r.stop)
 	r.closePorts()
@@ -438,6 +448,14 @@ var reloadMu sync.Mutex
 func (r *runner) reload() {
 	reloadMu.Lock()
 	defer reloadMu.Unlock()
+	applied := false
+	defer func() {
+		if applied {
+			r.reloadsOK++
+		} else {
+			r.reloadsFailed++
+		}
+	}()
 	cfg, err := config.Load(r.path)
 	if err != nil {
 		var b strings.Builder
@@ -445,8 +463,8 @@ func (r *runner) reload() {
 		r.log.Error("reload refused: the running configuration stays", "problems", strings.TrimSpace(b.String()))
 		return
 	}
-	if cfg.IPv6Interface != r.cfg.IPv6Interface || cfg.IPv4Interface != r.cfg.IPv4Interface || cfg.Mode != r.cfg.Mode || cfg.DataPath != r.cfg.DataPath {
-		r.log.Error("reload refused: interfaces, mode and data-path change only with a restart", "config", cfg.Path)
+	if cfg.IPv6Interface != r.cfg.IPv6Interface || cfg.IPv4Interface != r.cfg.IPv4Interface || cfg.Mode != r.cfg.Mode || cfg.DataPath != r.cfg.DataPath || cfg.Metrics != r.cfg.Metrics {
+		r.log.Error("reload refused: interfaces, mode, data-path and metrics change only with a restart", "config", cfg.Path)
 		return
 	}
 	tr, err := newTranslator(runTranslatorConfig(cfg, r.ports))
@@ -472,7 +490,7 @@ func (r *runner) reload() {
 	g := r.d.gen.Load()
 	r.d.gen.Store(&generation{n: g.n + 1, tr: tr})
 	changed := configDiff(r.cfg, cfg)
-	r.cfg = cfg
+	r.cfg, applied = cfg, true
 	r.log.Info("configuration reloaded", "config", cfg.Path, "changed", strings.Join(changed, ", "))
 }
 

@@ -32,6 +32,14 @@ const (
 	cOther     // other EtherTypes (not IPv4, IPv6, ARP)
 	cWrongSide // IPv4 or ARP on the IPv6 port, IPv6 on the IPv4 port
 	cBatches
+	cBytesIn6 // Ethernet frame bytes, as the frame counters above
+	cBytesIn4
+	cBytesOut6
+	cBytesOut4
+	cBatch1 // batches of 1 frame, 2-4, 5-16 and 17-64 frames
+	cBatch4
+	cBatch16
+	cBatch64
 	cDropBase                                          // + xlat.Reason: dropped by the translator
 	cReplyBase  = cDropBase + counter(xlat.NumReasons) // + xlat.Reason: answered by the translator
 	numCounters = cReplyBase + counter(xlat.NumReasons)
@@ -42,6 +50,26 @@ var counterNames = [cDropBase]string{
 	cReplies: "translator_replies", cFragments: "fragments_made", cARP: "arp_frames", cND: "nd_frames",
 	cLinkReply: "arp_nd_answers", cHeld: "held_for_neighbor", cHoldDrop: "neighbor_queue_full", cNoScratch: "no_scratch_buffer",
 	cRunt: "runt_frame", cVLAN: "vlan_tagged", cOther: "other_ethertype", cWrongSide: "wrong_port", cBatches: "batches",
+	cBytesIn6: "bytes_in_ipv6", cBytesIn4: "bytes_in_ipv4", cBytesOut6: "bytes_out_ipv6", cBytesOut4: "bytes_out_ipv4",
+	cBatch1: "batches_of_1", cBatch4: "batches_of_2_to_4", cBatch16: "batches_of_5_to_16", cBatch64: "batches_of_17_to_64",
+}
+
+// batchBuckets are the upper bounds of the batch size counters cBatch1...
+var batchBuckets = [...]struct {
+	le int
+	c  counter
+}{{1, cBatch1}, {4, cBatch4}, {16, cBatch16}, {64, cBatch64}}
+
+// countBatch counts a batch of n frames in c.
+func (c *counters) countBatch(n int) {
+	c[cBatches]++
+	for _, b := range batchBuckets {
+		if n <= b.le {
+			c[b.c]++
+			return
+		}
+	}
+	c[cBatch64]++ // larger batches than the bounds (not made today)
 }
 
 // frameDrops are the counters that are drops of the frame path itself.

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/nat64br/nat64br/config"
+	"github.com/nat64br/nat64br/wire"
+	"github.com/nat64br/nat64br/xlat"
+)
+
+// The Prometheus endpoint (metrics.listen). Everything is read at scrape
+// time from what the daemon keeps anyway: the workers' counters, which
+// they publish once per batch, the ports' and caches' counters and the
+// NAT64 tables' counts. The data path does no extra work for it.
+
+// collector reads a running daemon's counters at each scrape.
+type collector struct {
+	r *runner
+
+	frames, bytes, drops, replies, fragments       *prometheus.Desc
+	arp, nd, linkAnswers, held                     *prometheus.Desc
+	neighbors, neighborFailed, neighborReleased    *prometheus.Desc
+	kernelDrops, csum, superFrames, segments, txEr *prometheus.Desc
+	batch                                          *prometheus.Desc
+	sessions, bib, sessCreated, sessExpired        *prometheus.Desc
+	bibCreated, bibExpired, heldSYNs, tableBytes   *prometheus.Desc
+	poolUsed, poolSize, dynMappings, dynSize       *prometheus.Desc
+	info, start, reloads                           *prometheus.Desc
+}
+
+func newCollector(r *runner) *collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("nat64br_"+name, help, labels, nil)
+	}
+	return &collector{
+		r:                r,
+		frames:           d("frames_total", "Ethernet frames received (in) and sent (out) on each port, translated or answered.", "port", "direction"),
+		bytes:            d("bytes_total", "Bytes of the Ethernet frames counted by nat64br_frames_total.", "port", "direction"),
+		drops:            d("drops_total", "Frames dropped, by reason (nat64br stats --explain, or docs: the reason names of the translator and of the frame path).", "reason"),
+		replies:          d("translator_replies_total", "ICMP errors and echo replies the translator answered with, by reason.", "reason"),
+		fragments:        d("fragments_made_total", "IPv6 fragments made of IPv4 packets larger than the IPv6 MTU."),
+		arp:              d("arp_frames_total", "ARP frames handled on the IPv4 port."),
+		nd:               d("nd_frames_total", "Neighbor Discovery frames handled on the IPv6 port (and pings to its link-local address)."),
+		linkAnswers:      d("arp_nd_answers_total", "ARP replies and Neighbor Advertisements sent."),
+		held:             d("held_for_neighbor_total", "Frames queued while their next hop was being resolved."),
+		neighbors:        d("neighbors", "Entries in the neighbor cache of each port.", "port"),
+		neighborFailed:   d("neighbor_resolutions_failed_total", "Neighbor resolutions that got no answer (their held frames were answered with ICMP unreachable).", "port"),
+		neighborReleased: d("neighbor_held_released_total", "Held frames sent once their next hop answered.", "port"),
+		kernelDrops:      d("port_kernel_drops_total", "Frames the kernel dropped because nat64br's receive sockets or rings were full (PACKET_STATISTICS).", "port"),
+		csum:             d("port_checksums_completed_total", "Frames whose offloaded (CHECKSUM_PARTIAL) checksum nat64br finished.", "port"),
+		superFrames:      d("port_super_frames_total", "GSO/GRO super-frames received and split in software.", "port"),
+		segments:         d("port_segments_total", "Segments made of super-frames.", "port"),
+		txEr:             d("port_tx_errors_total", "Frames the kernel refused to send.", "port"),
+		batch:            d("batch_frames", "Frames per batch read from a port or receive queue."),
+		sessions:         d("nat64_sessions", "Stateful NAT64 sessions, by protocol.", "proto"),
+		bib:              d("nat64_bib_entries", "Stateful NAT64 BIB entries (bindings), by protocol.", "proto"),
+		sessCreated:      d("nat64_sessions_created_total", "Stateful NAT64 sessions created."),
+		sessExpired:      d("nat64_sessions_expired_total", "Stateful NAT64 sessions expired."),
+		bibCreated:       d("nat64_bib_created_total", "Dynamic BIB entries created."),
+		bibExpired:       d("nat64_bib_expired_total", "Dynamic BIB entries expired."),
+		heldSYNs:         d("nat64_held_syns", "Unsolicited IPv4 SYNs held (RFC 6146 simultaneous open)."),
+		tableBytes:       d("nat64_table_bytes", "Memory of the NAT64 tables (slabs and hash buckets)."),
+		poolUsed:         d("pool4_ports_used", "Ports (ICMP: identifiers) bound on a pool4 address, for the addresses that have bound any.", "address", "proto"),
+		poolSize:         d("pool4_ports", "Ports (ICMP: identifiers) of a pool4 address's range.", "address", "proto"),
+		dynMappings:      d("dynamic_pool_mappings", "Mappings of TAYGA's dynamic pool in use."),
+		dynSize:          d("dynamic_pool_addresses", "Addresses of TAYGA's dynamic pool."),
+		info:             d("build_info", "nat64br's version, the Go version and the running mode.", "version", "goversion", "mode", "data_path"),
+		start:            d("start_time_seconds", "When nat64br started, in Unix seconds."),
+		reloads:          d("config_reloads_total", "Configuration reloads, by result.", "result"),
+	}
+}
+
+// Describe sends nothing: the metrics depend on the mode (an unchecked
+// collector).
+func (c *collector) Describe(chan<- *prometheus.Desc) {}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	r := c.r
+	reloadMu.Lock()
+	cfg, d, ports := r.cfg, r.d, r.ports
+	reloadsOK, reloadsFailed := r.reloadsOK, r.reloadsFailed
+	reloadMu.Unlock()
+	cnt := func(desc *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
+	}
+
+	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, version, runtime.Version(), string(cfg.Mode), cfg.DataPath.IO)
+	gauge(c.start, float64(r.started.UnixNano())/1e9)
+	cnt(c.reloads, reloadsOK, "applied")
+	cnt(c.reloads, reloadsFailed, "refused")
+
+	k := d.stats.load()
+	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+		i := counter(s - xlat.Side6)
+		cnt(c.frames, k[cIn6+i], s.String(), "in")
+		cnt(c.frames, k[cOut6+i], s.String(), "out")
+		cnt(c.bytes, k[cBytesIn6+i], s.String(), "in")
+		cnt(c.bytes, k[cBytesOut6+i], s.String(), "out")
+	}
+	for _, f := range frameDrops {
+		cnt(c.drops, k[f], f.String())
+	}
+	for rs := xlat.Reason(1); rs < xlat.NumReasons; rs++ {
+		cnt(c.drops, k[cDropBase+counter(rs)], rs.String())
+		cnt(c.replies, k[cReplyBase+counter(rs)], rs.String())
+	}
+	cnt(c.fragments, k[cFragments])
+	cnt(c.arp, k[cARP])
+	cnt(c.nd, k[cND])
+	cnt(c.linkAnswers, k[cLinkReply])
+	cnt(c.held, k[cHeld])
+	buckets := map[float64]uint64{}
+	var cum uint64
+	for _, b := range batchBuckets {
+		cum += k[b.c]
+		buckets[float64(b.le)] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(c.batch, k[cBatches], float64(k[cIn6]+k[cIn4]), buckets)
+
+	a, n := d.arp.Cache().Stats(), d.nd.Cache().Stats()
+	gauge(c.neighbors, float64(n.Entries), "ipv6")
+	gauge(c.neighbors, float64(a.Entries), "ipv4")
+	cnt(c.neighborFailed, n.Failed, "ipv6")
+	cnt(c.neighborFailed, a.Failed, "ipv4")
+	cnt(c.neighborReleased, n.Released, "ipv6")
+	cnt(c.neighborReleased, a.Released, "ipv4")
+
+	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+		var st wire.Stats
+		if ports[s] != nil {
+			st, _ = ports[s].Stats()
+		}
+		cnt(c.kernelDrops, st.KernelDrops, s.String())
+		cnt(c.csum, st.ChecksumsCompleted, s.String())
+		cnt(c.superFrames, st.SuperFrames, s.String())
+		cnt(c.segments, st.Segments, s.String())
+		cnt(c.txEr, st.TxErrors+st.TxOversize, s.String())
+	}
+
+	tr := d.gen.Load().tr
+	if cfg.Mode == config.ModeNAT64 {
+		s := tr.NATStats()
+		for i, p := range xlat.NATProtocols {
+			gauge(c.sessions, float64(s.SessionsByProto[i]), p)
+			gauge(c.bib, float64(s.BIBByProto[i]), p)
+		}
+		cnt(c.sessCreated, s.SessionsCreated)
+		cnt(c.sessExpired, s.SessionsExpired)
+		cnt(c.bibCreated, s.BIBCreated)
+		cnt(c.bibExpired, s.BIBExpired)
+		gauge(c.heldSYNs, float64(s.HeldSYNs))
+		gauge(c.tableBytes, float64(s.TableBytes))
+		for _, u := range tr.Pool4Usage(nil) {
+			gauge(c.poolUsed, float64(u.Used), u.Addr.String(), u.Proto)
+			gauge(c.poolSize, float64(u.Size), u.Addr.String(), u.Proto)
+		}
+	}
+	if p := cfg.DynamicPool; p.IsValid() {
+		ms, _ := tr.DynamicMappings()
+		gauge(c.dynMappings, float64(len(ms)))
+		gauge(c.dynSize, float64(uint64(1)<<(32-p.Bits())))
+	}
+}
+
+// metricsServer serves /metrics on addr until closed.
+type metricsServer struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+func startMetrics(r *runner, addr string) (*metricsServer, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(r), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{r}}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	m := &metricsServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln: ln}
+	go func() {
+		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.log.Error("metrics endpoint stopped", "err", err)
+		}
+	}()
+	return m, nil
+}
+
+func (m *metricsServer) close() {
+	if m != nil {
+		m.srv.Close()
+	}
+}
+
+// slogPrinter lets promhttp log through the daemon's logger.
+type slogPrinter struct{ r *runner }
+
+func (p slogPrinter) Println(v ...any) { p.r.log.Error("metrics", "err", v) }
