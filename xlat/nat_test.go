@@ -220,6 +220,22 @@ func TestNATTimeouts(t *testing.T) {
 	if u := r.tr.Pool4Usage(nil); len(u) != 1 || u[0].Addr != netip.MustParseAddr(pub) || u[0].Proto != "udp" || u[0].Used != 1 || u[0].Size < 1 {
 		t.Fatalf("pool4 usage: %+v", u)
 	}
+	var sess, bib []xlat.NATEntry
+	r.tr.Sessions(xlat.NATFilter{Now: r.now}, func(e xlat.NATEntry) bool { sess = append(sess, e); return true })
+	r.tr.BIB(xlat.NATFilter{Proto: "udp", Addr: netip.MustParseAddr(cli)}, func(e xlat.NATEntry) bool { bib = append(bib, e); return true })
+	if len(sess) != 1 || sess[0].Proto != "udp" || sess[0].IPv6 != netip.MustParseAddrPort("["+cli+"]:5000") || sess[0].IPv4.Addr() != netip.MustParseAddr(pub) ||
+		sess[0].Remote != netip.MustParseAddrPort(srv4+":53") || !sess[0].Expires.After(r.now) {
+		t.Fatalf("sessions: %+v", sess)
+	}
+	if len(bib) != 1 || bib[0].Sessions != 1 || bib[0].Static || bib[0].IPv4 != sess[0].IPv4 {
+		t.Fatalf("BIB: %+v", bib)
+	}
+	none := 0
+	r.tr.Sessions(xlat.NATFilter{Proto: "tcp"}, func(xlat.NATEntry) bool { none++; return true })
+	r.tr.Sessions(xlat.NATFilter{Now: r.now.Add(time.Hour)}, func(xlat.NATEntry) bool { none++; return true })
+	if none != 0 {
+		t.Fatalf("%d sessions through filters that select none", none)
+	}
 	r.now = r.now.Add(3*time.Minute - time.Second)
 	v, _ := r.send(xlat.Side4, udp4(srv4, 53, pub, 5000)) // refreshes (both directions do)
 	want(t, v, xlat.Forward, xlat.Side6)
