@@ -67,6 +67,10 @@ type DataPath struct {
 	QdiscBypass bool          // ring: send past the interfaces' queueing discipline
 }
 
+// DefaultControlSocket is where run listens for the operator commands
+// unless control-socket says otherwise.
+const DefaultControlSocket = "/run/nat64br/nat64br.sock"
+
 // Metrics configures the Prometheus endpoint.
 type Metrics struct {
 	Listen string // host:port of the HTTP endpoint (/metrics); "" = off
@@ -155,6 +159,7 @@ type Config struct {
 	RA            RA
 	DataPath      DataPath
 	Metrics       Metrics
+	ControlSocket string // Unix socket of the operator commands; "" = none
 	LogFormat     string // text or json
 	LogLevel      string // debug, info, warn or error
 
@@ -206,6 +211,7 @@ type raw struct {
 	Log                        *rawLog      `yaml:"log"`
 	DataPath                   *rawDataPath `yaml:"data-path"`
 	Metrics                    *rawMetrics  `yaml:"metrics"`
+	ControlSocket              *string      `yaml:"control-socket"`
 }
 
 type rawTimeouts struct {

@@ -299,6 +299,14 @@ func (v *validator) build(r *raw) *Config {
 			c.Metrics.Listen = *m.Listen
 		}
 	}
+	c.ControlSocket = DefaultControlSocket
+	if cs := r.ControlSocket; cs != nil {
+		if *cs != "" && !strings.HasPrefix(*cs, "/") {
+			v.errorf("control-socket", "%q is not an absolute path (or \"\" for none)", *cs)
+		} else {
+			c.ControlSocket = *cs
+		}
+	}
 	c.LogFormat, c.LogLevel = "text", "info"
 	if l := r.Log; l != nil {
 		if l.Format != nil {

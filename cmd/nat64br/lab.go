@@ -165,17 +165,18 @@ func (ns labNS) sysctl(key, value string) error {
 
 // lab is the running topology.
 type lab struct {
-	opts       labOptions
-	c6, x, s4  labNS
-	cleanups   []func()
-	nat        *exec.Cmd
-	natLog     *bytes.Buffer
-	natMu      sync.Mutex
-	n6mac      string
-	linkLocal  string
-	listeners  []io.Closer
-	configPath string
-	natDone    chan error
+	opts          labOptions
+	c6, x, s4     labNS
+	cleanups      []func()
+	nat           *exec.Cmd
+	natLog        *bytes.Buffer
+	natMu         sync.Mutex
+	n6mac         string
+	linkLocal     string
+	listeners     []io.Closer
+	configPath    string
+	controlSocket string
+	natDone       chan error
 
 	seenMu sync.Mutex
 	seen   map[string]string // the IPv4 HTTP server's requests: path -> remote address
@@ -414,6 +415,8 @@ func (l *lab) startNat64br(dir string) error {
 	if l.opts.RA {
 		cfg += "router-advertisements:\n  enabled: true\n  interval: 5s\n"
 	}
+	l.controlSocket = filepath.Join(dir, "control.sock")
+	cfg += "control-socket: " + l.controlSocket + "\n"
 	l.configPath = filepath.Join(dir, "nat64br.yaml")
 	if err := os.WriteFile(l.configPath, []byte(cfg), 0o644); err != nil {
 		return err
@@ -836,8 +839,12 @@ func runLab(ctx context.Context, title string, opts labOptions, w io.Writer) (*l
 		took := strings.Contains(l.natOutput(), "take-over: flushed addresses") && strings.TrimSpace(v6) == "1"
 		rep.add("take-over of the ports", took, "kernel IPv6 off, addresses flushed: %v", took)
 	}
+	ok, what = l.ctlCheck()
+	rep.add("operator commands", ok, "%s", what)
 	if opts.Reload {
-		ok, what := l.reloadCheck()
+		ok, what := l.ctlReloadCheck()
+		rep.add("nat64br reload", ok, "%s", what)
+		ok, what = l.reloadCheck()
 		rep.add("SIGHUP reload", ok, "%s", what)
 	}
 	if opts.Garbage > 0 {

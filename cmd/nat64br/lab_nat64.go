@@ -174,6 +174,8 @@ func (l *lab) nat64Checks(ctx context.Context, rep *labReport) error {
 	text, problems, err := l.scrape()
 	sess := metricValue(text, `nat64br_nat64_sessions{proto="tcp"}`)
 	used := metricValue(text, `nat64br_pool4_ports_used{address="`+labPool4+`",proto="tcp"}`)
+	okCtl, what := l.ctlNATCheck(total)
+	rep.add("nat64br sessions, bib, pool", okCtl, "%s", what)
 	rep.add("metrics: TCP sessions and pool4 ports", err == nil && len(problems) == 0 && sess >= float64(total) && used >= float64(total),
 		"%s; %.0f TCP sessions, %.0f TCP ports of %s bound", lintVerdict(err, problems), sess, used, labPool4)
 	if err := ctx.Err(); err != nil {

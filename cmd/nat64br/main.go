@@ -5,6 +5,7 @@
 //	nat64br replay --config FILE [--in6 PCAP] [--in4 PCAP] --out6 PCAP --out4 PCAP
 //	nat64br check-config FILE
 //	nat64br import-tayga [--masquerade ADDR] /etc/tayga.conf
+//	nat64br status|stats|bib|sessions|neighbors|pool|reload [--json]
 //	nat64br version
 package main
 
@@ -26,6 +27,14 @@ commands:
   check-config  validate a configuration file and print every problem: nat64br check-config FILE
   import-tayga  convert a tayga.conf into a configuration: nat64br import-tayga [--masquerade ADDR] FILE
   version       print the version
+
+operator commands, through the running daemon's control socket (root; --json for JSON):
+  status        ports, link state, addresses answered for, uptime, configuration file and its hash
+  stats         every counter (--explain: what each drop reason means)
+  bib, sessions NAT64 BIB entries and sessions (--proto tcp|udp|icmp, --addr ADDR)
+  neighbors     the neighbor caches of both ports
+  pool          pool4 ports in use per address and protocol, the dynamic pool
+  reload        validate and apply the configuration file, print what changed or why not
 
 Run "nat64br <command> -h" for a command's flags.
 `
@@ -51,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheckConfig(args[1:], stdout, stderr)
 	case "import-tayga":
 		return cmdImportTAYGA(args[1:], stdout, stderr)
+	case "status", "stats", "bib", "sessions", "neighbors", "pool", "reload":
+		return cmdCtl(args[0], args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "nat64br %s\n", version)
 		return 0

@@ -133,6 +133,7 @@ type runner struct {
 	lost   uint64 // mapping events lost, as last logged
 
 	metrics                  *metricsServer // nil unless metrics.listen is set
+	control                  *controlServer // nil if control-socket is ""
 	reloadsOK, reloadsFailed uint64         // guarded by reloadMu
 }
 
@@ -220,6 +221,13 @@ func (r *runner) start(cfg *config.Config) error {
 			return fmt.Errorf("metrics.listen: %w", err)
 		}
 	}
+	if cfg.ControlSocket != "" {
+		if r.control, err = startControl(r, cfg.ControlSocket); err != nil {
+			r.metrics.close()
+			r.closePorts()
+			return fmt.Errorf("control-socket: %w", err)
+		}
+	}
 	r.d.start()
 	r.d.wg.Add(1)
 	go r.d.tick(r.stop)
@@ -234,7 +242,7 @@ func (r *runner) start(cfg *config.Config) error {
 		"ipv4_port", cfg.IPv4Interface, "ipv4_mac", r.ports[xlat.Side4].MAC().String(),
 		"data_path", cfg.DataPath.IO, "workers", max(1, len(r.d.queues[xlat.Side6])), "busy_poll", cfg.DataPath.BusyPoll,
 		"mode", cfg.Mode, "prefix", cfg.Prefix, "eam", len(cfg.EAM), "pool4", fmt.Sprint(cfg.Pool4), "dynamic_pool", cfg.DynamicPool,
-		"ipv4_addr", cfg.IPv4Addr, "ipv6_addr", cfg.IPv6Addr, "router_advertisements", cfg.RA.Enabled, "metrics", cfg.Metrics.Listen)
+		"ipv4_addr", cfg.IPv4Addr, "ipv6_addr", cfg.IPv6Addr, "router_advertisements", cfg.RA.Enabled, "metrics", cfg.Metrics.Listen, "control_socket", cfg.ControlSocket)
 	return nil
 }
 
@@ -414,6 +422,7 @@ func (r *runner) loop() int {
 // shutdown closes the ports and waits for every goroutine.
 func (r *runner) shutdown() {
 	r.metrics.close()
+	r.control.close()
 	ports := r.portStats()
 	close(r.stop)
 	r.closePorts()
@@ -445,27 +454,27 @@ var reloadMu sync.Mutex
 
 // reload applies the configuration file again if it validates; otherwise
 // the running one stays, and the log says why.
-func (r *runner) reload() {
+func (r *runner) reload() { r.reloadResult() }
+
+// reloadResult reloads the configuration file and returns what changed,
+// or the problems (each with its line and key) that kept the running
+// configuration.
+func (r *runner) reloadResult() (changed, problems []string) {
 	reloadMu.Lock()
 	defer reloadMu.Unlock()
-	applied := false
-	defer func() {
-		if applied {
-			r.reloadsOK++
-		} else {
-			r.reloadsFailed++
-		}
-	}()
+	refuse := func(msg string, p ...string) ([]string, []string) {
+		r.reloadsFailed++
+		r.log.Error("reload refused: the running configuration stays", "reason", msg, "problems", strings.Join(p, "; "))
+		return nil, append([]string{msg}, p...)
+	}
 	cfg, err := config.Load(r.path)
 	if err != nil {
 		var b strings.Builder
 		printConfigError(&b, err)
-		r.log.Error("reload refused: the running configuration stays", "problems", strings.TrimSpace(b.String()))
-		return
+		return refuse("the file does not validate", strings.Split(strings.TrimSpace(b.String()), "\n")...)
 	}
-	if cfg.IPv6Interface != r.cfg.IPv6Interface || cfg.IPv4Interface != r.cfg.IPv4Interface || cfg.Mode != r.cfg.Mode || cfg.DataPath != r.cfg.DataPath || cfg.Metrics != r.cfg.Metrics {
-		r.log.Error("reload refused: interfaces, mode, data-path and metrics change only with a restart", "config", cfg.Path)
-		return
+	if cfg.IPv6Interface != r.cfg.IPv6Interface || cfg.IPv4Interface != r.cfg.IPv4Interface || cfg.Mode != r.cfg.Mode || cfg.DataPath != r.cfg.DataPath || cfg.Metrics != r.cfg.Metrics || cfg.ControlSocket != r.cfg.ControlSocket {
+		return refuse("interfaces, mode, data-path, metrics and control-socket change only with a restart")
 	}
 	tr, err := newTranslator(runTranslatorConfig(cfg, r.ports))
 	if err == nil {
@@ -484,14 +493,15 @@ func (r *runner) reload() {
 		err = r.d.nd.Reconfigure(ndOptions(cfg, r.d.macs[xlat.Side6], r.ports[xlat.Side6].MTU()))
 	}
 	if err != nil {
-		r.log.Error("reload refused: the running configuration stays", "err", err)
-		return
+		return refuse(err.Error())
 	}
 	g := r.d.gen.Load()
 	r.d.gen.Store(&generation{n: g.n + 1, tr: tr})
-	changed := configDiff(r.cfg, cfg)
-	r.cfg, applied = cfg, true
+	changed = configDiff(r.cfg, cfg)
+	r.cfg = cfg
+	r.reloadsOK++
 	r.log.Info("configuration reloaded", "config", cfg.Path, "changed", strings.Join(changed, ", "))
+	return changed, nil
 }
 
 // configDiff lists the settings that differ, for the reload log.
@@ -515,7 +525,9 @@ func (r *runner) logStats(msg string) { r.logCounters(msg, r.portStats()) }
 func (r *runner) portStats() [3]wire.Stats {
 	var out [3]wire.Stats
 	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
-		out[s], _ = r.ports[s].Stats()
+		if r.ports[s] != nil {
+			out[s], _ = r.ports[s].Stats()
+		}
 	}
 	return out
 }

@@ -152,3 +152,36 @@ func (c *counters) print(w io.Writer) {
 	}
 	tw.Flush()
 }
+
+// counterExplanations say what the frame path's own counters count.
+var counterExplanations = map[counter]string{
+	cIn6: "Ethernet frames received on the IPv6 port", cIn4: "Ethernet frames received on the IPv4 port",
+	cOut6: "frames sent on the IPv6 port (translated, or answers)", cOut4: "frames sent on the IPv4 port (translated, or answers)",
+	cReplies: "ICMP errors and echo replies from the translator", cFragments: "IPv6 fragments made of IPv4 packets over the IPv6 MTU",
+	cARP: "ARP frames handled", cND: "Neighbor Discovery frames handled (and pings to the link-local address)",
+	cLinkReply: "ARP replies and Neighbor Advertisements sent", cHeld: "frames queued while their next hop was resolved",
+	cHoldDrop: "dropped: the next hop's queue of waiting frames was full", cNoScratch: "dropped: no scratch buffer for a reply or fragment in this batch",
+	cRunt: "dropped: shorter than an Ethernet header", cVLAN: "dropped: 802.1Q/802.1ad tagged (VLANs are not served)",
+	cOther: "dropped: an EtherType other than IPv4, IPv6 and ARP", cWrongSide: "dropped: IPv4 or ARP on the IPv6 port, or IPv6 on the IPv4 port",
+	cBatches: "batches of frames read", cBytesIn6: "bytes of the frames received on the IPv6 port", cBytesIn4: "bytes of the frames received on the IPv4 port",
+	cBytesOut6: "bytes of the frames sent on the IPv6 port", cBytesOut4: "bytes of the frames sent on the IPv4 port",
+	cBatch1: "batches of 1 frame", cBatch4: "batches of 2 to 4 frames", cBatch16: "batches of 5 to 16 frames", cBatch64: "batches of 17 to 64 frames",
+}
+
+// counterExplanation says what the counter named name counts.
+func counterExplanation(name string) string {
+	for c := counter(0); c < numCounters; c++ {
+		if c.String() != name {
+			continue
+		}
+		switch {
+		case c < cDropBase:
+			return counterExplanations[c]
+		case c < cReplyBase:
+			return "dropped: " + xlat.Reason(c-cDropBase).Explain()
+		default:
+			return "answered with an ICMP error: " + xlat.Reason(c-cReplyBase).Explain()
+		}
+	}
+	return ""
+}

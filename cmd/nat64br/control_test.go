@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/nat64br/nat64br/config"
+	"github.com/nat64br/nat64br/xlat/xlattest"
+)
+
+// TestControl drives the operator commands against a control socket
+// served by a data plane on in-memory ports.
+func TestControl(t *testing.T) {
+	l := newMemLab(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "nat64br.yaml")
+	if err := os.WriteFile(cfgPath, []byte(demoConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{log: slog.New(slog.NewTextHandler(io.Discard, nil)), path: cfgPath, cfg: cfg, d: l.d, started: time.Now()}
+	sock := filepath.Join(dir, "run", "control.sock")
+	c, err := startControl(r, sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode: %v %v", fi, err)
+	}
+	if _, err := startControl(r, sock); err == nil || !strings.Contains(err.Error(), "another nat64br") {
+		t.Fatalf("a second server on the same socket: %v", err)
+	}
+
+	// Some traffic: a frame of another EtherType, an ARP request answered.
+	l.send(t, l.peer6, xlattest.Serialize(eth(mac6, hostMAC, layers.EthernetType(0x88b5)), xlattest.Payload(46)))
+	l.send(t, l.peer4, xlattest.Serialize(eth(mac4, srvMAC, layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet,
+		Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4, Operation: 1,
+		SourceHwAddress: srvMAC[:], SourceProtAddress: xlattest.IP(labServer4).To4(), DstHwAddress: make([]byte, 6), DstProtAddress: xlattest.IP("192.0.2.1").To4()}))
+	l.expect(t, l.peer4, "ARP reply", func(p gopacket.Packet) bool { return p.Layer(layers.LayerTypeARP) != nil })
+
+	ctl := func(want int, args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := run(append(args, "--socket", sock), &out, &errb); code != want {
+			t.Fatalf("%v: exit %d, want %d\n%s%s", args, code, want, out.String(), errb.String())
+		}
+		return out.String()
+	}
+	if s := ctl(0, "status"); !strings.Contains(s, "config") || !strings.Contains(s, cfgPath) || !strings.Contains(s, "mode") {
+		t.Errorf("status:\n%s", s)
+	}
+	var st statusReply
+	if err := json.Unmarshal([]byte(ctl(0, "status", "--json")), &st); err != nil || st.Mode != "siit" || len(st.ConfigHash) != 64 || st.PID == 0 {
+		t.Errorf("status --json: %+v %v", st, err)
+	}
+	var stats statsReply
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err := json.Unmarshal([]byte(ctl(0, "stats", "--json")), &stats); err != nil {
+			t.Fatal(err)
+		}
+		if stats.Counters["other_ethertype"] == 1 {
+			break
+		}
+	}
+	if stats.Counters["other_ethertype"] != 1 || stats.Counters["frames_in_ipv4"] < 1 || stats.Counters["arp_nd_answers"] < 1 {
+		t.Errorf("stats --json: %v", stats.Counters)
+	}
+	if s := ctl(0, "stats", "--explain"); !strings.Contains(s, "dropped: an EtherType other than IPv4, IPv6 and ARP") ||
+		!strings.Contains(s, "drop_hop_limit_exceeded") {
+		t.Errorf("stats --explain:\n%s", s)
+	}
+	if s := ctl(0, "neighbors"); !strings.Contains(s, labServer4) {
+		t.Errorf("neighbors (the server asked ARP, so it was learned):\n%s", s)
+	}
+	if s := ctl(0, "sessions", "--proto", "tcp"); !strings.Contains(s, "0 entries") {
+		t.Errorf("sessions in SIIT mode:\n%s", s)
+	}
+	var errb bytes.Buffer
+	if code := run([]string{"bib", "--proto", "sctp", "--socket", sock}, io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), `proto "sctp"`) {
+		t.Errorf("bib --proto sctp: exit %d, %s", code, errb.String())
+	}
+	if s := ctl(0, "pool"); !strings.Contains(s, "no pool4") {
+		t.Errorf("pool:\n%s", s)
+	}
+
+	// A broken file is refused, with its line and key, and exit status 1.
+	if err := os.WriteFile(cfgPath, []byte(demoConfig+"mtu:\n  ipv6: 900\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if s := ctl(1, "reload"); !strings.Contains(s, "reload refused") || !strings.Contains(s, "nat64br.yaml:") || !strings.Contains(s, "mtu.ipv6: 900 is outside") {
+		t.Errorf("reload of a broken file:\n%s", s)
+	}
+	if r.cfg != cfg {
+		t.Error("the running configuration changed")
+	}
+
+	errb.Reset()
+	if code := run([]string{"status", "--socket", filepath.Join(dir, "none.sock")}, io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "cannot reach nat64br") {
+		t.Errorf("status without a daemon: exit %d, %s", code, errb.String())
+	}
+}

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nat64br/nat64br/config"
+	"github.com/nat64br/nat64br/xlat"
+)
+
+// The operator commands: clients of the control socket (control.go).
+
+// ctlCommands are the commands and what they ask the daemon.
+var ctlCommands = map[string]string{
+	"status":    "ports, link state, addresses answered for, uptime, configuration file and its hash",
+	"stats":     "every counter (--explain: what each drop reason means)",
+	"bib":       "NAT64 BIB entries (--proto, --addr)",
+	"sessions":  "NAT64 sessions (--proto, --addr)",
+	"neighbors": "the neighbor caches of both ports",
+	"pool":      "pool4 ports in use per address and protocol, the dynamic pool",
+	"reload":    "validate and apply the configuration file, print what changed or why not",
+}
+
+func cmdCtl(name string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	socket := fs.String("socket", "", "the control socket (default: the configuration's control-socket, or "+config.DefaultControlSocket+")")
+	cfgPath := fs.String("config", "", "read control-socket from this configuration `file`")
+	asJSON := fs.Bool("json", false, "print the daemon's JSON reply")
+	var proto, addr string
+	var explain bool
+	if name == "bib" || name == "sessions" {
+		fs.StringVar(&proto, "proto", "", "only this protocol: tcp, udp or icmp")
+		fs.StringVar(&addr, "addr", "", "only entries with this IPv6 or IPv4 address (host, pool4 or remote)")
+	}
+	if name == "stats" {
+		fs.BoolVar(&explain, "explain", false, "say what each drop and reply reason means")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: nat64br %s [flags]\n\n%s.\n\n", name, ctlCommands[name])
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return 2
+	}
+	path := *socket
+	if path == "" {
+		path = config.DefaultControlSocket
+		if *cfgPath != "" {
+			cfg, err := config.Load(*cfgPath)
+			if err != nil {
+				printConfigError(stderr, err)
+				return 1
+			}
+			if cfg.ControlSocket == "" {
+				fmt.Fprintf(stderr, "nat64br: %s sets no control-socket\n", *cfgPath)
+				return 1
+			}
+			path = cfg.ControlSocket
+		}
+	}
+	method, p := http.MethodGet, "/"+name
+	if name == "reload" {
+		method = http.MethodPost
+	}
+	q := url.Values{}
+	if proto != "" {
+		q.Set("proto", proto)
+	}
+	if addr != "" {
+		q.Set("addr", addr)
+	}
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	body, err := ctlRequest(path, method, p)
+	if err != nil {
+		fmt.Fprintf(stderr, "nat64br: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		stdout.Write(body)
+		if name == "reload" && !json.Valid(body) {
+			return 1
+		}
+		return ctlExit(name, body)
+	}
+	if err := ctlPrint(name, body, explain, stdout); err != nil {
+		fmt.Fprintf(stderr, "nat64br: %v\n", err)
+		return 1
+	}
+	return ctlExit(name, body)
+}
+
+// ctlExit is 1 for a refused reload, else 0.
+func ctlExit(name string, body []byte) int {
+	if name != "reload" {
+		return 0
+	}
+	var r reloadReply
+	if json.Unmarshal(body, &r) != nil || !r.Applied {
+		return 1
+	}
+	return 0
+}
+
+// ctlRequest sends one request over the Unix socket at path and returns
+// the reply's body; a reply with an error is returned as one.
+func ctlRequest(path, method, p string) ([]byte, error) {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "unix", path)
+	}}
+	req, err := http.NewRequest(method, "http://nat64br"+p, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := (&http.Client{Transport: tr, Timeout: 60 * time.Second}).Do(req)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "connection refused") {
+			return nil, fmt.Errorf("cannot reach nat64br at %s (is it running? are you root?): %w", path, err)
+		}
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return nil, errors.New(e.Error)
+		}
+		return nil, fmt.Errorf("%s %s: %s", method, p, resp.Status)
+	}
+	return body, nil
+}
+
+// ctlPrint writes the reply to command name as tables.
+func ctlPrint(name string, body []byte, explain bool, w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	defer tw.Flush()
+	switch name {
+	case "status":
+		var s statusReply
+		if err := json.Unmarshal(body, &s); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "nat64br\t%s (%s), pid %d, up %s since %s\n", s.Version, s.Go, s.PID, s.Uptime, s.Started.Format(time.RFC3339))
+		fmt.Fprintf(tw, "config\t%s\n", s.Config)
+		fmt.Fprintf(tw, "sha256\t%s\n", s.ConfigHash)
+		fmt.Fprintf(tw, "mode\t%s, prefix %s\n", s.Mode, orNone(s.Prefix))
+		fmt.Fprintf(tw, "data path\t%s, %d worker(s)\n", s.DataPath, s.Workers)
+		fmt.Fprintf(tw, "metrics\t%s\n", orNone(s.Metrics))
+		tw.Flush()
+		fmt.Fprintln(w)
+		fmt.Fprintln(tw, "PORT\tINTERFACE\tMAC\tLINK\tMTU\tANSWERS FOR")
+		for _, p := range s.Ports {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", p.Side, p.Interface, p.MAC, p.Link, p.MTU, strings.Join(p.Answers, ", "))
+		}
+	case "stats":
+		var s statsReply
+		if err := json.Unmarshal(body, &s); err != nil {
+			return err
+		}
+		names := make([]string, 0, len(s.Counters))
+		for k := range s.Counters {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		fmt.Fprintln(tw, "COUNTER\tVALUE")
+		for _, k := range names {
+			if v := s.Counters[k]; v != 0 || explain {
+				line := fmt.Sprintf("%s\t%d", k, v)
+				if explain {
+					line += "\t" + counterExplanation(k)
+				}
+				fmt.Fprintln(tw, line)
+			}
+		}
+		for _, side := range []string{"ipv6", "ipv4"} {
+			b, _ := json.Marshal(s.Ports[side])
+			var m map[string]uint64
+			_ = json.Unmarshal(b, &m)
+			keys := make([]string, 0, len(m))
+			for k := range m {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				if m[k] != 0 {
+					fmt.Fprintf(tw, "port_%s.%s\t%d\n", side, k, m[k])
+				}
+			}
+		}
+		if n := s.NAT64; n != nil {
+			for i, p := range xlat.NATProtocols {
+				fmt.Fprintf(tw, "nat64.sessions.%s\t%d\n", p, n.SessionsByProto[i])
+				fmt.Fprintf(tw, "nat64.bib.%s\t%d\n", p, n.BIBByProto[i])
+			}
+			fmt.Fprintf(tw, "nat64.sessions_created\t%d\nnat64.sessions_expired\t%d\nnat64.held_syns\t%d\nnat64.table_bytes\t%d\n",
+				n.SessionsCreated, n.SessionsExpired, n.HeldSYNs, n.TableBytes)
+		}
+	case "bib", "sessions":
+		var l natListReply
+		if err := json.Unmarshal(body, &l); err != nil {
+			return err
+		}
+		if name == "bib" {
+			fmt.Fprintln(tw, "PROTO\tIPV6\tIPV4\tSESSIONS\tSTATIC\tEXPIRES")
+		} else {
+			fmt.Fprintln(tw, "PROTO\tIPV6\tIPV4\tREMOTE\tSTATE\tEXPIRES")
+		}
+		for _, e := range l.Entries {
+			exp := "-"
+			if !e.Expires.IsZero() {
+				exp = "in " + time.Until(e.Expires).Round(time.Second).String()
+			}
+			if name == "bib" {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%v\t%s\n", e.Proto, e.IPv6, e.IPv4, e.Sessions, e.Static, exp)
+			} else {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Proto, e.IPv6, e.IPv4, e.Remote, orNone(e.State), exp)
+			}
+		}
+		tw.Flush()
+		more := ""
+		if l.Truncated {
+			more = " (truncated: narrow it with --proto or --addr)"
+		}
+		fmt.Fprintf(w, "%d entries%s\n", len(l.Entries), more)
+	case "neighbors":
+		var ns []neighborReply
+		if err := json.Unmarshal(body, &ns); err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "PORT\tADDRESS\tMAC\tSTATE")
+		for _, n := range ns {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Side, n.Addr, n.MAC, n.State)
+		}
+	case "pool":
+		var p poolReply
+		if err := json.Unmarshal(body, &p); err != nil {
+			return err
+		}
+		if len(p.Pool4) > 0 {
+			fmt.Fprintln(tw, "POOL4 ADDRESS\tPROTO\tUSED\tOF")
+			for _, u := range p.Pool4 {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", u.Addr, u.Proto, u.Used, u.Size)
+			}
+		}
+		if d := p.Dynamic; d != nil {
+			fmt.Fprintf(tw, "dynamic pool %s\t%d of %d addresses mapped\n", d.Prefix, d.Mappings, d.Addresses)
+		}
+		if len(p.Pool4) == 0 && p.Dynamic == nil {
+			fmt.Fprintln(tw, "no pool4 port bound yet, no dynamic pool")
+		}
+	case "reload":
+		var r reloadReply
+		if err := json.Unmarshal(body, &r); err != nil {
+			return err
+		}
+		if r.Applied {
+			fmt.Fprintf(tw, "reloaded; changed: %s\n", strings.Join(r.Changed, ", "))
+		} else {
+			fmt.Fprintln(tw, "reload refused, the running configuration stays:")
+			for _, p := range r.Problems {
+				fmt.Fprintf(tw, "  %s\n", p)
+			}
+		}
+	}
+	return nil
+}

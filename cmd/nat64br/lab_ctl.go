@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// The lab's checks of the operator commands, run against the nat64br it
+// started (the control socket is a file, reachable from any namespace).
+
+// ctl runs an operator command against the lab's nat64br and returns its
+// exit status and output.
+func (l *lab) ctl(args ...string) (int, string) {
+	var out bytes.Buffer
+	code := run(append(args, "--socket", l.controlSocket), &out, &out)
+	return code, out.String()
+}
+
+// ctlCheck runs status, stats, neighbors and pool, in table and JSON form.
+func (l *lab) ctlCheck() (bool, string) {
+	code, out := l.ctl("status")
+	if code != 0 || !strings.Contains(out, "n6") || !strings.Contains(out, "n4") || !strings.Contains(out, l.configPath) {
+		return false, "status: " + out
+	}
+	var st statusReply
+	if code, out = l.ctl("status", "--json"); code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Ports) != 2 || st.Ports[0].Link != "up" {
+		return false, "status --json: " + out
+	}
+	var stats statsReply
+	if code, out = l.ctl("stats", "--json"); code != 0 || json.Unmarshal([]byte(out), &stats) != nil || stats.Counters["frames_in_ipv6"] == 0 {
+		return false, "stats --json: " + out
+	}
+	if code, out = l.ctl("stats", "--explain"); code != 0 || !strings.Contains(out, "frames_in_ipv6") {
+		return false, "stats --explain: " + out
+	}
+	var ns []neighborReply
+	if code, out = l.ctl("neighbors", "--json"); code != 0 || json.Unmarshal([]byte(out), &ns) != nil || len(ns) == 0 {
+		return false, "neighbors --json: " + out
+	}
+	if code, out = l.ctl("neighbors"); code != 0 || !strings.Contains(out, labServer4) {
+		return false, "neighbors: " + out
+	}
+	if code, out = l.ctl("pool", "--json"); code != 0 || !json.Valid([]byte(out)) {
+		return false, "pool --json: " + out
+	}
+	return true, fmt.Sprintf("status (links %s/%s), stats (%d counters), neighbors (%d), pool: tables and --json", st.Ports[0].Link, st.Ports[1].Link, len(stats.Counters), len(ns))
+}
+
+// ctlReloadCheck breaks the configuration file, asks for a reload with
+// the CLI (refused, exit 1, the problem with its line), then restores it
+// with a change (applied, and named).
+func (l *lab) ctlReloadCheck() (bool, string) {
+	good, err := os.ReadFile(l.configPath)
+	if err != nil {
+		return false, err.Error()
+	}
+	if err := os.WriteFile(l.configPath, append(append([]byte(nil), good...), "mtu:\n  ipv6: 900\n"...), 0o644); err != nil {
+		return false, err.Error()
+	}
+	code, out := l.ctl("reload")
+	if code != 1 || !strings.Contains(out, "reload refused") || !strings.Contains(out, "nat64br.yaml:") || !strings.Contains(out, "mtu.ipv6: 900 is outside") {
+		return false, fmt.Sprintf("broken file: exit %d: %s", code, out)
+	}
+	changed := strings.Replace(string(good), "ipv4-addr:", "icmp-error-rate: 250\nipv4-addr:", 1)
+	if err := os.WriteFile(l.configPath, []byte(changed), 0o644); err != nil {
+		return false, err.Error()
+	}
+	code, out = l.ctl("reload")
+	if code != 0 || !strings.Contains(out, "icmp-error-rate") {
+		return false, fmt.Sprintf("changed file: exit %d: %s", code, out)
+	}
+	// Back to the lab's configuration.
+	if err := os.WriteFile(l.configPath, good, 0o644); err != nil {
+		return false, err.Error()
+	}
+	if code, out = l.ctl("reload"); code != 0 {
+		return false, fmt.Sprintf("restoring the file: exit %d: %s", code, out)
+	}
+	return true, "broken file refused with its line (exit 1); a change applied and named"
+}
+
+// ctlNATCheck lists the NAT64 sessions and BIB entries and the pool.
+func (l *lab) ctlNATCheck(minSessions int) (bool, string) {
+	var sess natListReply
+	code, out := l.ctl("sessions", "--proto", "tcp", "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &sess) != nil || len(sess.Entries) < minSessions {
+		return false, fmt.Sprintf("sessions --proto tcp --json: exit %d, %.200s", code, out)
+	}
+	code, out = l.ctl("sessions", "--proto", "tcp", "--addr", labPool4)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("%d entries", len(sess.Entries))) {
+		return false, "sessions --addr: " + lastLine(out)
+	}
+	var bib natListReply
+	if code, out = l.ctl("bib", "--json"); code != 0 || json.Unmarshal([]byte(out), &bib) != nil || len(bib.Entries) < minSessions {
+		return false, "bib --json: " + lastLine(out)
+	}
+	if code, out = l.ctl("pool"); code != 0 || !strings.Contains(out, labPool4) {
+		return false, "pool: " + out
+	}
+	return true, fmt.Sprintf("%d TCP sessions, %d BIB entries, pool4 %s listed", len(sess.Entries), len(bib.Entries), labPool4)
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
