@@ -67,6 +67,14 @@ func startControl(r *runner, path string) (*controlServer, error) {
 	get("/pool", func(*http.Request) (any, error) { return r.pool(), nil })
 	get("/bib", func(q *http.Request) (any, error) { return r.natList(q, false) })
 	get("/sessions", func(q *http.Request) (any, error) { return r.natList(q, true) })
+	var names [3]string
+	for _, side := range []xlat.Side{xlat.Side6, xlat.Side4} {
+		names[side] = side.String()
+		if r.ports[side] != nil {
+			names[side] = r.ports[side].Name()
+		}
+	}
+	mux.HandleFunc("POST /trace", func(w http.ResponseWriter, q *http.Request) { r.d.serveTrace(w, q, names) })
 	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, _ *http.Request) {
 		changed, problems := r.reloadResult()
 		reply(w, reloadReply{Applied: problems == nil, Changed: changed, Problems: problems}, nil)

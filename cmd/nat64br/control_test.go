@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/nat64br/nat64br/config"
 	"github.com/nat64br/nat64br/xlat/xlattest"
@@ -95,6 +97,57 @@ func TestControl(t *testing.T) {
 	}
 	if s := ctl(0, "pool"); !strings.Contains(s, "no pool4") {
 		t.Errorf("pool:\n%s", s)
+	}
+
+	// A trace of the next two frames of another EtherType: a VLAN frame
+	// in between is not taken, a third frame is not either.
+	pcapPath := filepath.Join(dir, "drops.pcapng")
+	done := make(chan string, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		code := run([]string{"trace", "--reason", "other_ethertype", "--count", "2", "--timeout", "10s", "--pcap", pcapPath, "--socket", sock}, &out, &errb)
+		done <- fmt.Sprintf("%d %s%s", code, out.String(), errb.String())
+	}()
+	for deadline := time.Now().Add(5 * time.Second); l.d.trace.Load() == nil && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if code := run([]string{"trace", "--count", "1", "--pcap", filepath.Join(dir, "x"), "--socket", sock}, io.Discard, io.Discard); code != 1 {
+		t.Errorf("a second trace at once: exit %d, want 1", code)
+	}
+	vlan := xlattest.Serialize(eth(mac6, hostMAC, layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypeIPv6}, xlattest.Payload(46))
+	l.send(t, l.peer6, vlan)
+	for i := range 3 {
+		l.send(t, l.peer6, xlattest.Serialize(eth(mac6, hostMAC, layers.EthernetType(0x88b5)), xlattest.Payload(46+i)))
+	}
+	if res := <-done; !strings.HasPrefix(res, "0 2 dropped frame(s) written") {
+		t.Fatalf("trace: %s", res)
+	}
+	f, err := os.Open(pcapPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pr, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		data, ci, opts, err := pr.ReadPacketDataWithOptions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pk := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
+		e, ok := pk.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+		if !ok || e.EthernetType != 0x88b5 || len(data) != 14+46+i || ci.InterfaceIndex != 0 || len(opts.Comments) != 1 ||
+			!strings.Contains(opts.Comments[0], "other_ethertype") {
+			t.Errorf("traced frame %d: %d bytes, interface %d, comments %q", i, len(data), ci.InterfaceIndex, opts.Comments)
+		}
+	}
+	if _, _, err := pr.ReadPacketData(); err == nil {
+		t.Error("a third frame in the trace")
+	}
+	if l.d.trace.Load() != nil {
+		t.Error("the trace is still armed")
 	}
 
 	// A broken file is refused, with its line and key, and exit status 1.

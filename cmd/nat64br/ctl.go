@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/nat64br/nat64br/config"
 	"github.com/nat64br/nat64br/xlat"
@@ -108,6 +111,49 @@ func cmdCtl(name string, args []string, stdout, stderr io.Writer) int {
 	return ctlExit(name, body)
 }
 
+// cmdTrace is nat64br trace: the next dropped frames into a pcapng file.
+func cmdTrace(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	socket := fs.String("socket", config.DefaultControlSocket, "the control socket")
+	reason := fs.String("reason", "any", "the drop reason to capture, as nat64br stats names it (drop_ is optional), or any")
+	count := fs.Int("count", 10, "how many frames")
+	out := fs.String("pcap", "", "the pcapng `file` to write (required); each packet's comment names its reason")
+	timeout := fs.Duration("timeout", time.Minute, "stop waiting for frames after this long")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: nat64br trace --pcap FILE [--reason R] [--count N] [--timeout D] [--socket S]\n\nWrites the next frames the running daemon drops into a pcapng file.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *out == "" || fs.NArg() != 0 {
+		fs.Usage()
+		return 2
+	}
+	q := url.Values{"reason": {*reason}, "count": {fmt.Sprint(*count)}, "timeout": {timeout.String()}}
+	body, err := ctlRequestTimeout(*socket, http.MethodPost, "/trace?"+q.Encode(), *timeout+30*time.Second)
+	if err != nil {
+		fmt.Fprintf(stderr, "nat64br: %v\n", err)
+		return 1
+	}
+	if err := os.WriteFile(*out, body, 0o600); err != nil {
+		fmt.Fprintf(stderr, "nat64br: %v\n", err)
+		return 1
+	}
+	n := 0
+	if r, err := pcapgo.NewNgReader(bytes.NewReader(body), pcapgo.DefaultNgReaderOptions); err == nil {
+		for {
+			if _, _, err := r.ReadPacketData(); err != nil {
+				break
+			}
+			n++
+		}
+	}
+	fmt.Fprintf(stdout, "%d dropped frame(s) written to %s\n", n, *out)
+	return 0
+}
+
 // ctlExit is 1 for a refused reload, else 0.
 func ctlExit(name string, body []byte) int {
 	if name != "reload" {
@@ -123,6 +169,10 @@ func ctlExit(name string, body []byte) int {
 // ctlRequest sends one request over the Unix socket at path and returns
 // the reply's body; a reply with an error is returned as one.
 func ctlRequest(path, method, p string) ([]byte, error) {
+	return ctlRequestTimeout(path, method, p, time.Minute)
+}
+
+func ctlRequestTimeout(path, method, p string, timeout time.Duration) ([]byte, error) {
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "unix", path)
 	}}
@@ -130,7 +180,7 @@ func ctlRequest(path, method, p string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := (&http.Client{Transport: tr, Timeout: 60 * time.Second}).Do(req)
+	resp, err := (&http.Client{Transport: tr, Timeout: timeout}).Do(req)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "connection refused") {
 			return nil, fmt.Errorf("cannot reach nat64br at %s (is it running? are you root?): %w", path, err)

@@ -45,6 +45,9 @@ type dataplane struct {
 	// one-goroutine-per-port loop.
 	queues   [3][]*wire.Queue
 	busyPoll time.Duration
+
+	// trace, when set, is the running drop trace (trace.go).
+	trace atomic.Pointer[tracer]
 }
 
 // generation is one configuration's translator, swapped on reload; each
@@ -232,13 +235,13 @@ func (w *worker) frame(b []byte, n int, now time.Time) {
 	off := frameHeadroom
 	f := b[off : off+n]
 	if n < ethLen {
-		w.c[cRunt]++
+		w.drop(cRunt, f)
 		return
 	}
 	switch binary.BigEndian.Uint16(f[12:]) {
 	case etherTypeIPv6:
 		if w.side != xlat.Side6 {
-			w.c[cWrongSide]++
+			w.drop(cWrongSide, f)
 			return
 		}
 		out := w.scratchBuf()
@@ -258,13 +261,13 @@ func (w *worker) frame(b []byte, n int, now time.Time) {
 		d.nd.Learn(f, now)
 	case etherTypeIPv4:
 		if w.side != xlat.Side4 {
-			w.c[cWrongSide]++
+			w.drop(cWrongSide, f)
 			return
 		}
 		d.arp.Learn(f, now)
 	case arpnd.EtherTypeARP:
 		if w.side != xlat.Side4 {
-			w.c[cWrongSide]++
+			w.drop(cWrongSide, f)
 			return
 		}
 		w.c[cARP]++
@@ -281,17 +284,17 @@ func (w *worker) frame(b []byte, n int, now time.Time) {
 		}
 		return
 	case etherTypeVLAN, etherTypeQinQ:
-		w.c[cVLAN]++
+		w.drop(cVLAN, f)
 		return
 	default:
-		w.c[cOther]++
+		w.drop(cOther, f)
 		return
 	}
 	srcMAC := arpnd.EthSrc(f)
 	v := w.tr.Translate(b, off+ethLen, n-ethLen, w.side, now)
 	switch v.Action() {
 	case xlat.Drop:
-		w.c[cDropBase+counter(v.Reason())]++
+		w.drop(cDropBase+counter(v.Reason()), f)
 	case xlat.Reply:
 		// Back to whoever sent the frame, the way it came.
 		w.c[cReplies]++
@@ -338,7 +341,7 @@ func (w *worker) send(s xlat.Side, frame []byte, now time.Time) {
 	if cache.Hold(key, frame, now) {
 		w.c[cHeld]++
 	} else {
-		w.c[cHoldDrop]++
+		w.drop(cHoldDrop, frame)
 	}
 }
 

@@ -848,10 +848,13 @@ func runLab(ctx context.Context, title string, opts labOptions, w io.Writer) (*l
 		rep.add("SIGHUP reload", ok, "%s", what)
 	}
 	if opts.Garbage > 0 {
+		traced := l.startTrace(dir, 50)
 		sent, err := l.garbage(opts.Garbage)
 		rep.add(fmt.Sprintf("malformed frames for %s", opts.Garbage), err == nil && sent > 0, "%d sent", sent)
 		rtts, err := l.ping(labVia6, 3)
 		rep.add("ping after the malformed frames", err == nil && len(rtts) == 3, "%d/3 replies", len(rtts))
+		ok, what := traced()
+		rep.add("nat64br trace of dropped frames", ok, "%s", what)
 	}
 	counters, err := l.stopNat64br()
 	rep.counters = counters

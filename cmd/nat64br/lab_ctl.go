@@ -5,7 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // The lab's checks of the operator commands, run against the nat64br it
@@ -109,4 +115,52 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// startTrace runs nat64br trace for n dropped frames of any reason into
+// a file of dir; wait returns the check's verdict once the frames came.
+func (l *lab) startTrace(dir string, n int) (wait func() (bool, string)) {
+	path := filepath.Join(dir, "drops.pcapng")
+	done := make(chan string, 1)
+	go func() {
+		code, out := l.ctl("trace", "--count", fmt.Sprint(n), "--timeout", "30s", "--pcap", path)
+		done <- fmt.Sprintf("exit %d: %s", code, strings.TrimSpace(out))
+	}()
+	return func() (bool, string) {
+		res := <-done
+		f, err := os.Open(path)
+		if err != nil {
+			return false, res
+		}
+		defer f.Close()
+		r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
+		if err != nil {
+			return false, err.Error()
+		}
+		reasons := map[string]int{}
+		got := 0
+		for {
+			data, _, opts, err := r.ReadPacketDataWithOptions()
+			if err != nil {
+				break
+			}
+			if gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default).Layer(layers.LayerTypeEthernet) == nil || len(opts.Comments) != 1 {
+				return false, "a traced frame without Ethernet header or reason"
+			}
+			got++
+			if f := strings.Fields(opts.Comments[0]); len(f) > 2 {
+				reasons[strings.TrimSuffix(f[2], ":")]++
+			}
+		}
+		what := fmt.Sprintf("%d frames with their reasons (%d reasons)", got, len(reasons))
+		if _, err := exec.LookPath("tshark"); err == nil {
+			out, err := exec.Command("tshark", "-r", path, "-T", "fields", "-e", "frame.comment").Output()
+			lines := strings.Count(strings.TrimSpace(string(out)), "\n") + 1
+			if err != nil || lines != got {
+				return false, fmt.Sprintf("%s; tshark read %d comments: %v", what, lines, err)
+			}
+			what += "; tshark decodes them"
+		}
+		return got == n, what
+	}
 }

@@ -35,6 +35,7 @@ operator commands, through the running daemon's control socket (root; --json for
   neighbors     the neighbor caches of both ports
   pool          pool4 ports in use per address and protocol, the dynamic pool
   reload        validate and apply the configuration file, print what changed or why not
+  trace         the next dropped frames into a pcapng file: nat64br trace --pcap FILE [--reason R] [--count N]
 
 Run "nat64br <command> -h" for a command's flags.
 `
@@ -62,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdImportTAYGA(args[1:], stdout, stderr)
 	case "status", "stats", "bib", "sessions", "neighbors", "pool", "reload":
 		return cmdCtl(args[0], args[1:], stdout, stderr)
+	case "trace":
+		return cmdTrace(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "nat64br %s\n", version)
 		return 0
