@@ -6,12 +6,38 @@ FUZZTIME  ?= 30s
 CONFORMANCE ?= ../shared/conformance/run-conformance
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test vet bench bench-lab fuzz conformance demo clean
+.PHONY: all build test vet bench bench-lab fuzz conformance demo clean install uninstall check-unit
+
+# make install: the binary, the systemd unit and (unless one is there) the
+# example configuration. DESTDIR stages it for packaging.
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+UNITDIR   ?= /etc/systemd/system
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/nat64br
+
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/nat64br
+	sed 's|/usr/local/bin/nat64br|$(PREFIX)/bin/nat64br|g' contrib/nat64br.service > nat64br.service.tmp
+	install -D -m 0644 nat64br.service.tmp $(DESTDIR)$(UNITDIR)/nat64br.service
+	rm -f nat64br.service.tmp
+	install -d -m 0755 $(DESTDIR)/etc/nat64br
+	test -e $(DESTDIR)/etc/nat64br/nat64br.yaml || install -m 0640 contrib/nat64br.yaml $(DESTDIR)/etc/nat64br/nat64br.yaml
+	@echo "installed; edit /etc/nat64br/nat64br.yaml, then: systemctl daemon-reload && systemctl enable --now nat64br"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/nat64br $(DESTDIR)$(UNITDIR)/nat64br.service
+	@echo "left /etc/nat64br in place"
+
+# systemd-analyze verify on the unit as installed (root; needs systemd's tools).
+# It exits 0 on some problems it prints, so any output fails the check.
+check-unit:
+	@out=$$(systemd-analyze verify $(DESTDIR)$(UNITDIR)/nat64br.service 2>&1); \
+	if [ -n "$$out" ]; then echo "$$out"; echo "systemd-analyze verify: the unit has problems"; exit 1; fi; \
+	echo "systemd-analyze verify: $(DESTDIR)$(UNITDIR)/nat64br.service is fine"
 
 # The README's test command: vet, then every test with the race detector.
 # Fuzz targets run their seed corpora here; tests that need root skip

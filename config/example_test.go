@@ -47,3 +47,13 @@ func yamlKeys(t reflect.Type) []string {
 	}
 	return out
 }
+
+// TestContribConfigs requires every other configuration under contrib/ to
+// validate.
+func TestContribConfigs(t *testing.T) {
+	for _, path := range []string{"../contrib/containerlab/nat64br.yaml"} {
+		if _, err := Load(path); err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+	}
+}

@@ -404,19 +404,30 @@ func (r *runner) loop() int {
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sig)
+	r.notify("READY=1\nSTATUS=translating")
 	for s := range sig {
 		switch s {
 		case syscall.SIGHUP:
+			r.notify(sdReloading())
 			r.reload()
+			r.notify("READY=1")
 		case syscall.SIGUSR1:
 			r.logStats("counters")
 		default:
 			r.log.Info("stopping", "signal", s.String())
+			r.notify("STOPPING=1")
 			r.shutdown()
 			return 0
 		}
 	}
 	return 0
+}
+
+// notify tells systemd (Type=notify) about the daemon's state.
+func (r *runner) notify(state string) {
+	if err := sdNotify(state); err != nil {
+		r.log.Warn("cannot notify systemd", "err", err)
+	}
 }
 
 // shutdown closes the ports and waits for every goroutine.
