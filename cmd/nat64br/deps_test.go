@@ -26,7 +26,7 @@ var depRules = map[string]depRule{
 		why: "ARP/ND and the neighbor cache; no translation, no I/O ports, no config"},
 	module + "/wire": {allow: []string{"golang.org/x/sys/unix", "github.com/mdlayher/packet", "github.com/mdlayher/socket",
 		"github.com/gopacket/gopacket", "golang.org/x/net/bpf"}, why: "frame I/O only"},
-	module + "/wire/wiretest": {allow: []string{"golang.org/x/sys/unix"}, why: "test helper: network namespaces for root tests"},
+	module + "/wire/wiretest": {allow: []string{module + "/wire"}, why: "test helper: network namespaces for root tests"},
 	module + "/config":        {allow: []string{"gopkg.in/yaml.v3"}, why: "parsing only: typed values, no runtime"},
 }
 

@@ -7,14 +7,12 @@ package wiretest
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/nat64br/nat64br/wire"
 )
 
 // NeedRoot skips the test unless it runs as root with the ip tool.
@@ -88,29 +86,7 @@ func Veth(t testing.TB, a *NS, nameA string, b *NS, nameB string) {
 
 // Do runs fn with the calling goroutine's OS thread inside the namespace,
 // then moves the thread back. Sockets opened in fn stay in the namespace.
-func (ns *NS) Do(fn func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	target, err := os.Open("/var/run/netns/" + ns.Name)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("setns %s: %w", ns.Name, err)
-	}
-	defer func() {
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			panic(fmt.Sprintf("cannot return to the original network namespace: %v", err))
-		}
-	}()
-	return fn()
-}
+func (ns *NS) Do(fn func() error) error { return wire.InNetns(ns.Name, fn) }
 
 // MAC returns the hardware address of an interface in the namespace.
 func (ns *NS) MAC(t testing.TB, dev string) string {
