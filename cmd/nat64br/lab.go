@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -26,6 +25,8 @@ import (
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
+
+	"github.com/nat64br/nat64br/wire"
 )
 
 // The demo lab: three network namespaces joined by two veth pairs.
@@ -132,28 +133,15 @@ func (ns labNS) run(args ...string) (string, error) {
 
 // do runs fn on an OS thread inside the namespace; sockets it opens stay
 // there.
-func (ns labNS) do(fn func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	target, err := os.Open(filepath.Join("/var/run/netns", ns.name))
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("setns %s: %w", ns.name, err)
-	}
-	defer func() {
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			panic("lab: cannot return to the original network namespace: " + err.Error())
-		}
-	}()
-	return fn()
+func (ns labNS) do(fn func() error) error { return wire.InNetns(ns.name, fn) }
+
+// transport is an HTTP transport whose connections d dials from inside
+// the namespace, one per request.
+func (ns labNS) transport(d *net.Dialer) *http.Transport {
+	return &http.Transport{DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = ns.do(func() error { c, err = d.DialContext(ctx, network, addr); return err })
+		return c, err
+	}, DisableKeepAlives: true}
 }
 
 // sysctl writes a /proc/sys/net value inside the namespace.
@@ -597,11 +585,7 @@ func (l *lab) ping(dst string, count int) ([]time.Duration, error) {
 // byte count, SHA-256 and duration.
 func (l *lab) download(ns labNS, local, url string) (int64, [32]byte, time.Duration, error) {
 	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 10 * time.Second}
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-		err = ns.do(func() error { c, err = dialer.DialContext(ctx, network, addr); return err })
-		return c, err
-	}, DisableKeepAlives: true}
-	cl := &http.Client{Transport: tr, Timeout: 5 * time.Minute}
+	cl := &http.Client{Transport: ns.transport(dialer), Timeout: 5 * time.Minute}
 	start := time.Now()
 	resp, err := cl.Get(url)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -20,14 +19,8 @@ const labMetrics = "127.0.0.1:9464"
 // scrape fetches nat64br's metrics from inside its namespace and lints
 // them. It returns the text and the linter's problems.
 func (l *lab) scrape() ([]byte, []promlint.Problem, error) {
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-		err = l.x.do(func() error {
-			c, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr)
-			return err
-		})
-		return c, err
-	}, DisableKeepAlives: true}
-	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("http://" + labMetrics + "/metrics")
+	cl := &http.Client{Transport: l.x.transport(&net.Dialer{Timeout: 5 * time.Second}), Timeout: 10 * time.Second}
+	resp, err := cl.Get("http://" + labMetrics + "/metrics")
 	if err != nil {
 		return nil, nil, err
 	}
