@@ -135,10 +135,15 @@ type portStatus struct {
 	Answers   []string `json:"answers_for"` // addresses and prefixes it answers ARP/ND for
 }
 
-func (r *runner) status() statusReply {
+// config returns the running configuration, which a reload may replace.
+func (r *runner) config() *config.Config {
 	reloadMu.Lock()
-	cfg := r.cfg
-	reloadMu.Unlock()
+	defer reloadMu.Unlock()
+	return r.cfg
+}
+
+func (r *runner) status() statusReply {
+	cfg := r.config()
 	s := statusReply{
 		Version: version, Go: runtime.Version(), PID: os.Getpid(), Started: r.started,
 		Uptime: time.Since(r.started).Round(time.Second).String(), Config: cfg.Path, Mode: string(cfg.Mode),
@@ -216,10 +221,7 @@ func (r *runner) statsReply() statsReply {
 	for _, side := range []xlat.Side{xlat.Side6, xlat.Side4} {
 		s.Ports[side.String()] = ports[side]
 	}
-	reloadMu.Lock()
-	nat := r.cfg.Mode == config.ModeNAT64
-	reloadMu.Unlock()
-	if nat {
+	if r.config().Mode == config.ModeNAT64 {
 		st := r.d.gen.Load().tr.NATStats()
 		s.NAT64 = &st
 	}
@@ -255,10 +257,9 @@ type dynamicUse struct {
 	Mappings  int    `json:"mappings"`
 }
 
+// pool reports pool4's use (none in SIIT mode) and the dynamic pool's.
 func (r *runner) pool() poolReply {
-	reloadMu.Lock()
-	cfg := r.cfg
-	reloadMu.Unlock()
+	cfg := r.config()
 	tr := r.d.gen.Load().tr
 	p := poolReply{Pool4: tr.Pool4Usage(nil)}
 	if cfg.DynamicPool.IsValid() {

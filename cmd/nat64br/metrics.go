@@ -85,9 +85,9 @@ func (c *collector) Describe(chan<- *prometheus.Desc) {}
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	r := c.r
 	reloadMu.Lock()
-	cfg, d, ports := r.cfg, r.d, r.ports
-	reloadsOK, reloadsFailed := r.reloadsOK, r.reloadsFailed
+	cfg, reloadsOK, reloadsFailed := r.cfg, r.reloadsOK, r.reloadsFailed
 	reloadMu.Unlock()
+	d, ports := r.d, r.ports
 	cnt := func(desc *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
 	}
@@ -161,15 +161,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		cnt(c.bibExpired, s.BIBExpired)
 		gauge(c.heldSYNs, float64(s.HeldSYNs))
 		gauge(c.tableBytes, float64(s.TableBytes))
-		for _, u := range tr.Pool4Usage(nil) {
-			gauge(c.poolUsed, float64(u.Used), u.Addr.String(), u.Proto)
-			gauge(c.poolSize, float64(u.Size), u.Addr.String(), u.Proto)
-		}
 	}
-	if p := cfg.DynamicPool; p.IsValid() {
-		ms, _ := tr.DynamicMappings()
-		gauge(c.dynMappings, float64(len(ms)))
-		gauge(c.dynSize, float64(uint64(1)<<(32-p.Bits())))
+	p := r.pool()
+	for _, u := range p.Pool4 {
+		gauge(c.poolUsed, float64(u.Used), u.Addr.String(), u.Proto)
+		gauge(c.poolSize, float64(u.Size), u.Addr.String(), u.Proto)
+	}
+	if p.Dynamic != nil {
+		gauge(c.dynMappings, float64(p.Dynamic.Mappings))
+		gauge(c.dynSize, float64(p.Dynamic.Addresses))
 	}
 }
 

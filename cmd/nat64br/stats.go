@@ -168,20 +168,27 @@ var counterExplanations = map[counter]string{
 	cBatch1: "batches of 1 frame", cBatch4: "batches of 2 to 4 frames", cBatch16: "batches of 5 to 16 frames", cBatch64: "batches of 17 to 64 frames",
 }
 
-// counterExplanation says what the counter named name counts.
-func counterExplanation(name string) string {
+// counterNamed returns the counter whose String is name.
+func counterNamed(name string) (counter, bool) {
 	for c := counter(0); c < numCounters; c++ {
-		if c.String() != name {
-			continue
-		}
-		switch {
-		case c < cDropBase:
-			return counterExplanations[c]
-		case c < cReplyBase:
-			return "dropped: " + xlat.Reason(c-cDropBase).Explain()
-		default:
-			return "answered with an ICMP error: " + xlat.Reason(c-cReplyBase).Explain()
+		if c.String() == name {
+			return c, true
 		}
 	}
-	return ""
+	return 0, false
+}
+
+// counterExplanation says what the counter named name counts.
+func counterExplanation(name string) string {
+	c, ok := counterNamed(name)
+	switch {
+	case !ok:
+		return ""
+	case c < cDropBase:
+		return counterExplanations[c]
+	case c < cReplyBase:
+		return "dropped: " + xlat.Reason(c-cDropBase).Explain()
+	default:
+		return "answered with an ICMP error: " + xlat.Reason(c-cReplyBase).Explain()
+	}
 }

@@ -3,8 +3,8 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -75,16 +75,12 @@ func dropCounter(name string) (counter, bool) {
 	if name == "any" {
 		return traceAny, true
 	}
-	for _, c := range frameDrops {
-		if c.String() == name {
-			return c, true
-		}
+	c, ok := counterNamed(name)
+	if !ok {
+		c, ok = counterNamed("drop_" + name)
 	}
-	name = strings.TrimPrefix(name, "drop_")
-	for r := xlat.Reason(1); r < xlat.NumReasons; r++ {
-		if r.String() == name {
-			return cDropBase + counter(r), true
-		}
+	if ok && (c > cDropBase && c < cReplyBase || slices.Contains(frameDrops, c)) {
+		return c, true
 	}
 	return 0, false
 }
