@@ -203,14 +203,19 @@ cmd_run_bridge() {
   log "linux bridge: c6 $L2_C == br0 == s4 $L2_S"
 }
 
+# The middle box's own stack must stay silent on both wires: the frame
+# copiers and nat64br answer (or pass) everything themselves.
+silence_middle() {
+  nsx "$NS_X" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
+    net.ipv6.conf.xc6.disable_ipv6=1 net.ipv6.conf.xs4.disable_ipv6=1 \
+    net.ipv6.conf.all.forwarding=0 net.ipv4.ip_forward=0
+}
+
 cmd_run_gofwd() {
   local mode=${1:-single}
   [ -x "$STATE/bin/gofwd" ] || cmd_build
   cmd_up "$OFFLOAD"
-  # The middle box's own stack must stay silent on both wires.
-  nsx "$NS_X" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
-    net.ipv6.conf.xc6.disable_ipv6=1 net.ipv6.conf.xs4.disable_ipv6=1 \
-    net.ipv6.conf.all.forwarding=0 net.ipv4.ip_forward=0
+  silence_middle
   nsx "$NS_C" ip -6 addr add $L2_C/64 dev c6x nodad
   nsx "$NS_S" ip -6 addr add $L2_S/64 dev s4x nodad
   ip netns exec "$NS_X" "$STATE/bin/gofwd" -a xc6 -b xs4 -mode "$mode" >"$STATE/gofwd.log" 2>&1 &
@@ -274,9 +279,7 @@ cmd_run_nat64br() {
   local mode=${1:-siit}
   [ -x "$STATE/bin/nat64br" ] || cmd_build
   cmd_up "$OFFLOAD"
-  nsx "$NS_X" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
-    net.ipv6.conf.xc6.disable_ipv6=1 net.ipv6.conf.xs4.disable_ipv6=1 \
-    net.ipv6.conf.all.forwarding=0 net.ipv4.ip_forward=0
+  silence_middle
   {
     echo "mode: $mode"
     echo "prefix: $PREFIX"
