@@ -131,7 +131,7 @@ func (t *Translator) from4(b []byte, off, n int, hairpin bool) Verdict {
 		return t.nat4(b, off, ihl, total, hairpin)
 	}
 
-	dst6, _, r := t.map4to6(dst4, false, true)
+	dst6, kindDst, r := t.map4to6(dst4, false, true)
 	if r != ReasonNone {
 		if r == ReasonReservedAddr {
 			return drop(r)
@@ -141,10 +141,10 @@ func (t *Translator) from4(b []byte, off, n int, hairpin bool) Verdict {
 	// RFC 7757 §4: a hairpinned packet (and, in simple mode, any packet
 	// whose source is an EAM address) takes its source from the prefix.
 	srcEAM := !hairpin
-	if c.opt.Hairpin == HairpinSimple && c.eam.contains4(src4) {
+	if c.opt.Hairpin == HairpinSimple && t.srcInEAM4(src4) {
 		srcEAM = false
 	}
-	src6, _, r := t.map4to6(src4, true, srcEAM)
+	src6, kindSrc, r := t.map4to6(src4, true, srcEAM)
 	if r != ReasonNone {
 		if r == ReasonReservedAddr {
 			return drop(r)
@@ -159,16 +159,32 @@ func (t *Translator) from4(b []byte, off, n int, hairpin bool) Verdict {
 		}
 		ttl--
 	}
-	return t.emit6(b, off, ihl, total, src4, dst4, src6, dst6, ttl, 0, c.own4, c.hasOwn4)
+	var ad uint64
+	if kindDst.static() && kindSrc.static() {
+		ad = header.Add(t.last46[slot(true)].d, t.last46[slot(false)].d)
+	} else {
+		ad = delta4to6(src4, dst4, src6, dst6)
+	}
+	return t.emit6(b, off, ihl, total, src4, dst4, src6, dst6, ttl, ad, 0, c.own4, c.hasOwn4)
+}
+
+// srcInEAM4 reports whether the IPv4 source a lies inside an EAM entry,
+// from the mapping cache when a is its source entry.
+func (t *Translator) srcInEAM4(a uint32) bool {
+	if l := &t.last46[slot(true)]; l.kind != kindNone && l.a == a {
+		return l.eam4
+	}
+	return t.c.eam.contains4(a)
 }
 
 // emit6 writes the IPv6 header of the IPv4 packet b[off:off+total], whose
 // header is ihl bytes long, with addresses src6 and dst6 and Hop Limit ttl
 // (RFC 7915 §4.1), and updates the transport checksum (§4.5). A packet too
 // big for the IPv6 side with DF set is answered with ICMPv4 3/4 from
-// errSrc. pd is the checksum delta of a port or identifier the caller
-// rewrote (stateful NAT64), 0 if none.
-func (t *Translator) emit6(b []byte, off, ihl, total int, src4, dst4 uint32, src6, dst6 u128, ttl uint8, pd uint64, errSrc uint32, hasErrSrc bool) Verdict {
+// errSrc. ad is the checksum delta of the addresses in the TCP and UDP
+// pseudo-header, delta4to6(src4, dst4, src6, dst6); pd the delta of a port
+// or identifier the caller rewrote (stateful NAT64), 0 if none.
+func (t *Translator) emit6(b []byte, off, ihl, total int, src4, dst4 uint32, src6, dst6 u128, ttl uint8, ad, pd uint64, errSrc uint32, hasErrSrc bool) Verdict {
 	c := t.c
 	p := b[off : off+total]
 	ip := header.IPv4(p)
@@ -208,7 +224,7 @@ func (t *Translator) emit6(b []byte, off, ihl, total int, src4, dst4 uint32, src
 			if payload < header.TCPChecksumOffset+2 {
 				return drop(ReasonL4Truncated)
 			}
-			patchTCP(l4, header.Add(delta4to6(src4, dst4, src6, dst6), pd))
+			patchTCP(l4, header.Add(ad, pd))
 		case header.ProtoUDP:
 			if payload < header.UDPLen {
 				return drop(ReasonL4Truncated)
@@ -230,7 +246,7 @@ func (t *Translator) emit6(b []byte, off, ihl, total int, src4, dst4 uint32, src
 				}
 				break
 			}
-			patchUDP(l4, header.Add(delta4to6(src4, dst4, src6, dst6), pd))
+			patchUDP(l4, header.Add(ad, pd))
 		case header.ProtoICMPv4:
 			echoTo6(l4, pseudo6(src6, dst6, header.ProtoICMPv6, payload), pd)
 		}

@@ -156,7 +156,7 @@ func (t *Translator) from6(b []byte, off, n int, _ bool) Verdict {
 		// ipv4-addr reached through the prefix is the translator too.
 		return t.local6(b, off, &h)
 	}
-	src4, _, r := t.map6to4(src6, true)
+	src4, kindSrc, r := t.map6to4(src6, true)
 	if r == ReasonNoSource6 && c.dyn != nil {
 		// TAYGA's dynamic pool: a new source gets an address of its own.
 		if v, ok := t.check6(b, off, p, &h); !ok {
@@ -178,11 +178,20 @@ func (t *Translator) from6(b []byte, off, n int, _ bool) Verdict {
 	if v, ok := t.check6(b, off, p, &h); !ok {
 		return v
 	}
-	v := t.emit4(b, off, p, &h, src6, dst6, src4, dst4, 0)
+	// Both mappings static: both are in the cache, with their parts of
+	// the checksum delta and whether dst4 is an EAM address.
+	cached := kindDst.static() && kindSrc.static()
+	var ad uint64
+	if cached {
+		ad = header.Add(t.last64[slot(true)].d, t.last64[slot(false)].d)
+	} else {
+		ad = delta6to4(src6, dst6, src4, dst4)
+	}
+	v := t.emit4(b, off, p, &h, src6, dst6, src4, dst4, ad, 0)
 	// RFC 7757 §4: a destination reached through the RFC 6052 prefix that
 	// is also an EAM IPv4 address (or a dynamic-pool one) belongs to an
 	// IPv6 node: hairpin it.
-	if v.Action() == Forward && kindDst == kindPrefix && c.opt.Hairpin != HairpinOff && (c.eam.contains4(dst4) || c.dyn != nil && c.dyn.contains(dst4)) {
+	if v.Action() == Forward && kindDst == kindPrefix && c.opt.Hairpin != HairpinOff && (t.last64[slot(false)].eam4 || c.dyn != nil && c.dyn.contains(dst4)) {
 		return t.from4(b, v.Off, v.Len, true)
 	}
 	return v
@@ -206,9 +215,11 @@ func (t *Translator) check6(b []byte, off int, p []byte, h *ipv6Info) (Verdict, 
 
 // emit4 writes the IPv4 header of the IPv6 packet p = b[off:off+h.end],
 // which check6 accepted, with addresses src4 and dst4 (RFC 7915 §5.1), and
-// updates the transport checksum (§5.5). pd is the checksum delta of a port
-// or identifier the caller rewrote (stateful NAT64), 0 if none.
-func (t *Translator) emit4(b []byte, off int, p []byte, h *ipv6Info, src6, dst6 u128, src4, dst4 uint32, pd uint64) Verdict {
+// updates the transport checksum (§5.5). ad is the checksum delta of the
+// addresses in the TCP and UDP pseudo-header, delta6to4(src6, dst6, src4,
+// dst4); pd the delta of a port or identifier the caller rewrote (stateful
+// NAT64), 0 if none.
+func (t *Translator) emit4(b []byte, off int, p []byte, h *ipv6Info, src6, dst6 u128, src4, dst4 uint32, ad, pd uint64) Verdict {
 	c := t.c
 	ip := header.IPv6(p)
 	end := h.end
@@ -224,7 +235,7 @@ func (t *Translator) emit4(b []byte, off int, p []byte, h *ipv6Info, src6, dst6 
 			if payload < header.TCPChecksumOffset+2 {
 				return drop(ReasonL4Truncated)
 			}
-			patchTCP(l4, header.Add(delta6to4(src6, dst6, src4, dst4), pd))
+			patchTCP(l4, header.Add(ad, pd))
 		case header.ProtoUDP:
 			if payload < header.UDPLen {
 				return drop(ReasonL4Truncated)
@@ -246,7 +257,7 @@ func (t *Translator) emit4(b []byte, off int, p []byte, h *ipv6Info, src6, dst6 
 				}
 				break
 			}
-			patchUDP(l4, header.Add(delta6to4(src6, dst6, src4, dst4), pd))
+			patchUDP(l4, header.Add(ad, pd))
 		case header.ProtoICMPv6:
 			echoTo4(l4, pseudo6(src6, dst6, header.ProtoICMPv6, payload), pd)
 		}

@@ -76,7 +76,7 @@ func (t *Translator) nat6(b []byte, off int, p []byte, h *ipv6Info, src6, dst6 u
 		if v, ok := t.check6(b, off, p, h); !ok {
 			return v
 		}
-		v := t.emit4(b, off, p, h, src6, dst6, src4, dst4, 0)
+		v := t.emit4(b, off, p, h, src6, dst6, src4, dst4, delta6to4(src6, dst6, src4, dst4), 0)
 		if v.Action() == Forward && (nt.pool.contains(dst4) || kindDst == kindPrefix && c.opt.Hairpin != HairpinOff && c.eam.contains4(dst4)) {
 			return t.from4(b, v.Off, v.Len, true)
 		}
@@ -110,7 +110,7 @@ func (t *Translator) nat6(b []byte, off int, p []byte, h *ipv6Info, src6, dst6 u
 		if !ok {
 			return drop(ReasonFragmentNoSession)
 		}
-		v := t.emit4(b, off, p, h, src6, dst6, uint32(to.lo), dst4, 0)
+		v := t.emit4(b, off, p, h, src6, dst6, uint32(to.lo), dst4, delta6to4(src6, dst6, uint32(to.lo), dst4), 0)
 		if v.Action() == Forward && hairpin {
 			return t.from4(b, v.Off, v.Len, true)
 		}
@@ -137,7 +137,7 @@ func (t *Translator) nat6(b []byte, off int, p []byte, h *ipv6Info, src6, dst6 u
 	if h.fragmented() {
 		nt.frags.put(src6, dst6, h.fragID, h.proto, u128{0, uint64(a)}, t.now)
 	}
-	v := t.emit4(b, off, p, h, src6, dst6, a, dst4, pd)
+	v := t.emit4(b, off, p, h, src6, dst6, a, dst4, delta6to4(src6, dst6, a, dst4), pd)
 	if v.Action() == Forward && hairpin {
 		return t.from4(b, v.Off, v.Len, true)
 	}
@@ -191,7 +191,7 @@ func (t *Translator) nat4(b []byte, off, ihl, total int, hairpin bool) Verdict {
 		if !ok {
 			return drop(ReasonFragmentNoSession)
 		}
-		return t.emit6(b, off, ihl, total, src4, dst4, src6, to, ttl, 0, dst4, true)
+		return t.emit6(b, off, ihl, total, src4, dst4, src6, to, ttl, delta4to6(src4, dst4, src6, to), 0, dst4, true)
 	}
 	l4 := p[ihl:]
 	ap, at, yp, f, ok := natPorts(pr, l4, payload, false)
@@ -206,7 +206,7 @@ func (t *Translator) nat4(b []byte, off, ihl, total int, hairpin bool) Verdict {
 	if ip.IsFragment() {
 		nt.frags.put(u128{0, uint64(src4)}, u128{0, uint64(dst4)}, uint32(ip.ID()), proto, x, t.now)
 	}
-	return t.emit6(b, off, ihl, total, src4, dst4, src6, x, ttl, pd, dst4, true)
+	return t.emit6(b, off, ihl, total, src4, dst4, src6, x, ttl, delta4to6(src4, dst4, src6, x), pd, dst4, true)
 }
 
 // natRefused4 answers an IPv4 packet the NAT64 tables refused.

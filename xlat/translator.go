@@ -45,10 +45,16 @@ type Translator struct {
 	last46 [2]last46
 }
 
+// Each entry also keeps what the packet path would otherwise recompute
+// per packet: the address's part of the transport checksum delta (d) and
+// whether the IPv4 address lies inside an EAM entry (eam4, which decides
+// hairpinning).
 type last64 struct {
 	a    u128
 	v4   uint32
 	kind mapKind // kindNone: empty
+	eam4 bool
+	d    uint64 // v4 - a, a running sum
 }
 
 type last46 struct {
@@ -56,6 +62,8 @@ type last46 struct {
 	useEAM bool
 	v6     u128
 	kind   mapKind // kindNone: empty
+	eam4   bool
+	d      uint64 // v6 - a, a running sum
 }
 
 // slot is the index of an address's cache slot.
@@ -236,6 +244,10 @@ const (
 	kindDynamic
 )
 
+// static reports whether a mapping depends on the configuration only, and
+// so is kept in the last-mapping cache.
+func (k mapKind) static() bool { return k == kindEAM || k == kindPrefix }
+
 // map6to4 translates an IPv6 address to IPv4: EAM first, then the RFC 6052
 // prefix (RFC 7757 §3.3). src selects the reasons for a source address.
 func (t *Translator) map6to4(a u128, src bool) (uint32, mapKind, Reason) {
@@ -243,9 +255,16 @@ func (t *Translator) map6to4(a u128, src bool) (uint32, mapKind, Reason) {
 	if l.kind != kindNone && l.a == a {
 		return l.v4, l.kind, ReasonNone
 	}
+	return t.map6to4Miss(a, src)
+}
+
+// map6to4Miss is map6to4 when a is not in the cache (kept out of line so
+// that the hit inlines).
+func (t *Translator) map6to4Miss(a u128, src bool) (uint32, mapKind, Reason) {
+	l := &t.last64[slot(src)]
 	v4, kind, r := t.map6to4Slow(a, src)
-	if kind == kindEAM || kind == kindPrefix {
-		*l = last64{a, v4, kind}
+	if kind.static() {
+		*l = last64{a, v4, kind, t.c.eam.contains4(v4), header.Add(uint64(v4), neg6(a))}
 	}
 	return v4, kind, r
 }
@@ -294,9 +313,15 @@ func (t *Translator) map4to6(a uint32, src, useEAM bool) (u128, mapKind, Reason)
 	if l.kind != kindNone && l.a == a && l.useEAM == useEAM {
 		return l.v6, l.kind, ReasonNone
 	}
+	return t.map4to6Miss(a, src, useEAM)
+}
+
+// map4to6Miss is map4to6 when a is not in the cache.
+func (t *Translator) map4to6Miss(a uint32, src, useEAM bool) (u128, mapKind, Reason) {
+	l := &t.last46[slot(src)]
 	v6, kind, r := t.map4to6Slow(a, src, useEAM)
-	if kind == kindEAM || kind == kindPrefix {
-		*l = last46{a, useEAM, v6, kind}
+	if kind.static() {
+		*l = last46{a, useEAM, v6, kind, t.c.eam.contains4(a), header.Add(uint64(^a), sum6(v6))}
 	}
 	return v6, kind, r
 }
