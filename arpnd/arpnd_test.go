@@ -124,6 +124,31 @@ func TestARPNextHop(t *testing.T) {
 	}
 }
 
+// TestCacheResolve starts a resolution without a frame to hold: one
+// probe, nothing sent on resolution; a resolved neighbor is not probed.
+func TestCacheResolve(t *testing.T) {
+	s := &sink{}
+	a := newARP(t, s, nil)
+	c := a.Cache()
+	key := KeyAddr(netip.MustParseAddr("192.0.2.51"))
+	c.Resolve(key, t0)
+	c.Resolve(key, t0) // already being resolved
+	if probes := s.take(); len(probes) != 1 || EtherType(probes[0]) != EtherTypeARP || EthDst(probes[0]) != Broadcast {
+		t.Fatalf("probes: %d frames", len(probes))
+	}
+	a.Handle(arpFrame(2, hostMAC, "192.0.2.51", ourMAC, "192.0.2.1"), make([]byte, 64), t0.Add(time.Millisecond))
+	if sent := s.take(); len(sent) != 0 {
+		t.Fatalf("%d frames sent on resolution, want none", len(sent))
+	}
+	if m, ok := c.Lookup(key); !ok || m != hostMAC {
+		t.Fatalf("Lookup after the answer: %v %v", m, ok)
+	}
+	c.Resolve(key, t0.Add(2*time.Millisecond))
+	if n := len(s.take()); n != 0 {
+		t.Fatalf("%d probes for a resolved neighbor", n)
+	}
+}
+
 // TestCacheResolution holds frames for an unknown neighbor, checks the
 // probes, then answers and checks the held frames leave with its MAC.
 func TestCacheResolution(t *testing.T) {

@@ -153,14 +153,10 @@ func (c *Cache) publish() {
 func (c *Cache) Hold(ip [16]byte, f []byte, now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.entries[ip]
+	e := c.entry(ip)
 	if e == nil {
-		if len(c.entries) >= c.opts.MaxEntries {
-			c.stats.holdDrops.Add(1)
-			return false
-		}
-		e = &entry{state: Incomplete}
-		c.entries[ip] = e
+		c.stats.holdDrops.Add(1)
+		return false
 	}
 	if e.state != Incomplete {
 		// Resolved meanwhile (the snapshot was older): send right away.
@@ -185,6 +181,27 @@ func (c *Cache) Hold(ip [16]byte, f []byte, now time.Time) bool {
 		c.sendProbe(ip, e, nil, now)
 	}
 	return true
+}
+
+// Resolve starts the resolution of ip, as Hold does, with no frame to
+// queue (for a frame that cannot wait in a queue).
+func (c *Cache) Resolve(ip [16]byte, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.entry(ip); e != nil && e.state == Incomplete && e.probes == 0 {
+		c.sendProbe(ip, e, nil, now)
+	}
+}
+
+// entry returns the entry of ip, a new incomplete one if there is none and
+// room for one, else nil. Called with c.mu held.
+func (c *Cache) entry(ip [16]byte) *entry {
+	e := c.entries[ip]
+	if e == nil && len(c.entries) < c.opts.MaxEntries {
+		e = &entry{state: Incomplete}
+		c.entries[ip] = e
+	}
+	return e
 }
 
 func (c *Cache) sendProbe(ip [16]byte, e *entry, unicast *MAC, now time.Time) {

@@ -65,6 +65,7 @@ type DataPath struct {
 	Workers     int           // ring: receive queues per port, one worker each; 0 = one per CPU
 	BusyPoll    time.Duration // ring: how long a worker keeps looking at its rings after traffic before it sleeps
 	QdiscBypass bool          // ring: send past the interfaces' queueing discipline
+	PassGSO     bool          // ring: TCP super-frames (GSO/GRO) go through whole and the kernel cuts them on the way out; false: split in software
 }
 
 // DefaultControlSocket is where run listens for the operator commands
@@ -237,6 +238,7 @@ type rawDataPath struct {
 	Workers     *string `yaml:"workers"`
 	BusyPoll    *string `yaml:"busy-poll"`
 	QdiscBypass *bool   `yaml:"qdisc-bypass"`
+	GSO         *string `yaml:"gso"`
 }
 
 type rawRA struct {

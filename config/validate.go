@@ -269,7 +269,7 @@ func (v *validator) build(r *raw) *Config {
 			v.errorf("router-advertisements.enabled", "router advertisements announce the NAT64 prefix, and prefix is not set")
 		}
 	}
-	c.DataPath = DataPath{IO: "ring", BusyPoll: 50 * time.Microsecond, QdiscBypass: true}
+	c.DataPath = DataPath{IO: "ring", BusyPoll: 50 * time.Microsecond, QdiscBypass: true, PassGSO: true}
 	if dp := r.DataPath; dp != nil {
 		if dp.IO != nil {
 			switch *dp.IO {
@@ -291,6 +291,16 @@ func (v *validator) build(r *raw) *Config {
 			c.DataPath.BusyPoll = v.duration("data-path.busy-poll", *dp.BusyPoll, 0, time.Second)
 		}
 		setBool(&c.DataPath.QdiscBypass, dp.QdiscBypass)
+		if dp.GSO != nil {
+			switch *dp.GSO {
+			case "pass":
+				c.DataPath.PassGSO = true
+			case "split":
+				c.DataPath.PassGSO = false
+			default:
+				v.errorf("data-path.gso", "%q is not a way to handle super-frames: use pass or split", *dp.GSO)
+			}
+		}
 	}
 	if m := r.Metrics; m != nil && m.Listen != nil && *m.Listen != "" {
 		if _, port, err := net.SplitHostPort(*m.Listen); err != nil || port == "" {

@@ -129,6 +129,8 @@ type portCounters struct {
 	txBatches, rxBatchSum  atomic.Uint64
 	lastTxErrno            atomic.Uint64
 	unsupportedSuperFrames atomic.Uint64
+	superPassed, gsoSent   atomic.Uint64
+	bypassOff              atomic.Uint64
 }
 
 // ErrNoInterface is returned for an interface that does not exist.
@@ -342,6 +344,7 @@ func (p *PacketPort) finish(i int, b []byte, c *rxCounts) int {
 // the reading goroutine and added to the shared atomics once per batch.
 type rxCounts struct {
 	frames, csum, super, segments, badOffload, unsupported, truncated, vlan uint64
+	passed                                                                  uint64 // super-frames passed through whole
 }
 
 // add publishes c into the port's counters.
@@ -355,6 +358,9 @@ func (s *portCounters) add(c *rxCounts) {
 	if c.super != 0 {
 		s.superFrames.Add(c.super)
 		s.segments.Add(c.segments)
+	}
+	if c.passed != 0 {
+		s.superPassed.Add(c.passed)
 	}
 	if c.badOffload != 0 {
 		s.badOffload.Add(c.badOffload)
@@ -529,7 +535,10 @@ type Stats struct {
 	RxFrames, TxFrames         uint64
 	RxBatches, TxBatches       uint64
 	ChecksumsCompleted         uint64 // CHECKSUM_PARTIAL frames finished in software
-	SuperFrames, Segments      uint64 // GSO/GRO super-frames and the segments made of them
+	SuperFrames, Segments      uint64 // GSO/GRO super-frames split in software, and the segments made of them
+	SuperFramesPassed          uint64 // super-frames received and passed through whole (not split)
+	SuperFramesSent            uint64 // super-frames sent whole, for the kernel to segment
+	QdiscBypassOff             uint64 // queues that turned PACKET_QDISC_BYPASS off: the device could not take a super-frame as it was
 	SegmentDrops               uint64 // segments that found the queue full
 	UnsupportedSuperFrames     uint64 // super-frames of a kind nat64br cannot split
 	BadOffload                 uint64 // offload metadata that did not match the frame
@@ -547,6 +556,7 @@ func (p *PacketPort) Stats() (Stats, error) {
 		RxBatches: p.stats.rxBatches.Load(), TxBatches: p.stats.txBatches.Load(),
 		ChecksumsCompleted: p.stats.csumCompleted.Load(),
 		SuperFrames:        p.stats.superFrames.Load(), Segments: p.stats.segments.Load(),
+		SuperFramesPassed: p.stats.superPassed.Load(), SuperFramesSent: p.stats.gsoSent.Load(), QdiscBypassOff: p.stats.bypassOff.Load(),
 		SegmentDrops: p.stats.segmentDrops.Load() + p.seg.dropped.Load(), UnsupportedSuperFrames: p.stats.unsupportedSuperFrames.Load(),
 		BadOffload: p.stats.badOffload.Load(), Truncated: p.stats.truncated.Load(), VLAN: p.stats.vlan.Load(),
 		TxErrors: p.stats.txErrors.Load(), TxOversize: p.stats.txOversize.Load(), LastTxErrno: p.stats.lastTxErrno.Load(),

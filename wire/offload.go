@@ -208,3 +208,102 @@ func (s *segmenter) split(f []byte, gso uint8, gsoSize, mtu int) (int, bool) {
 	}
 	return k, true
 }
+
+// GSO describes a TCP super-frame passed through whole rather than split
+// (QueueOptions.PassGSO): Size is the segment payload its sender asked for
+// (gso_size), 0 for an ordinary frame; ECN says the sender's segments carry
+// ECN (CWR on the first only).
+type GSO struct {
+	Size uint16
+	ECN  bool
+}
+
+// passable returns the GSO description of the super-frame f (virtio-net
+// header h) if it can go through whole: a TCP super-frame in a plain IPv4
+// packet, or an IPv6 packet whose next header is TCP, small enough that
+// either translation of it still has a 16-bit length. Everything else is
+// split as before.
+func passable(h, f []byte) (GSO, bool) {
+	gso := h[1] &^ gsoECN
+	size := binary.NativeEndian.Uint16(h[4:])
+	if gso != gsoTCPv4 && gso != gsoTCPv6 || size == 0 || len(f) < ethHdrLen+40 {
+		return GSO{}, false
+	}
+	l3 := f[ethHdrLen:]
+	var l4 []byte
+	switch binary.BigEndian.Uint16(f[12:]) {
+	case 0x0800:
+		ihl := int(l3[0]&0x0f) * 4
+		if l3[0]>>4 != 4 || ihl < 20 || l3[9] != 6 || l3[6]&0x3f != 0 || l3[7] != 0 ||
+			int(binary.BigEndian.Uint16(l3[2:])) != len(l3) || ihl+20 > len(l3) {
+			return GSO{}, false
+		}
+		l4 = l3[ihl:]
+	case 0x86dd:
+		if l3[0]>>4 != 6 || l3[6] != 6 || int(binary.BigEndian.Uint16(l3[4:]))+40 != len(l3) || len(l3)-40 > 65535-20 || len(l3) < 60 {
+			return GSO{}, false
+		}
+		l4 = l3[40:]
+	default:
+		return GSO{}, false
+	}
+	if thl := int(l4[12]>>4) * 4; thl < 20 || thl > len(l4) {
+		return GSO{}, false
+	}
+	return GSO{Size: size, ECN: h[1]&gsoECN != 0}, true
+}
+
+// gsoHeader prepares the translated super-frame f to be sent whole: its TCP
+// checksum becomes the pseudo-header sum the kernel completes per segment
+// (CHECKSUM_PARTIAL), and h the virtio-net header saying so, with a segment
+// size that fits mtu. It returns false if f is not a TCP packet it can
+// describe.
+func gsoHeader(f []byte, g GSO, mtu int, h *[vnetHdrLen]byte) bool {
+	if len(f) < ethHdrLen+40 {
+		return false
+	}
+	l3 := f[ethHdrLen:]
+	var l3Len int
+	var ps uint64
+	var typ byte
+	switch l3[0] >> 4 {
+	case 4:
+		l3Len = int(l3[0]&0x0f) * 4
+		if l3Len < 20 || l3[9] != 6 {
+			return false
+		}
+		ps = uint64(binary.BigEndian.Uint32(l3[12:])) + uint64(binary.BigEndian.Uint32(l3[16:]))
+		typ = gsoTCPv4
+	case 6:
+		l3Len = 40
+		if l3[6] != 6 {
+			return false
+		}
+		for i := 8; i < 40; i += 4 {
+			ps += uint64(binary.BigEndian.Uint32(l3[i:]))
+		}
+		typ = gsoTCPv6
+	default:
+		return false
+	}
+	if l3Len+20 > len(l3) {
+		return false
+	}
+	l4 := l3[l3Len:]
+	thl := int(l4[12]>>4) * 4
+	mss := min(int(g.Size), mtu-l3Len-thl)
+	if thl < 20 || thl > len(l4) || mss <= 0 {
+		return false
+	}
+	binary.BigEndian.PutUint16(l4[16:], csum(nil, ps+6+uint64(len(l4))))
+	if g.ECN {
+		typ |= gsoECN
+	}
+	start := ethHdrLen + l3Len
+	h[0], h[1] = vnetNeedsCsum, typ
+	binary.NativeEndian.PutUint16(h[2:], uint16(start+thl)) // hdr_len
+	binary.NativeEndian.PutUint16(h[4:], uint16(mss))
+	binary.NativeEndian.PutUint16(h[6:], uint16(start)) // csum_start
+	binary.NativeEndian.PutUint16(h[8:], 16)            // csum_offset
+	return true
+}

@@ -22,7 +22,7 @@ func ether(et layers.EthernetType) *layers.Ethernet {
 
 // superFrame builds an Ethernet frame carrying one TCP or UDP segment with n
 // bytes of payload, as a sender with TSO would hand it over.
-func superFrame(t *testing.T, v6, udp bool, n int) []byte {
+func superFrame(t testing.TB, v6, udp bool, n int) []byte {
 	t.Helper()
 	var ip gopacket.NetworkLayer
 	var ipl gopacket.SerializableLayer
@@ -196,5 +196,106 @@ func FuzzSplit(f *testing.F) {
 			}
 		}
 		_ = ok
+	})
+}
+
+func vnetHeader(gso uint8, size uint16) []byte {
+	h := make([]byte, vnetHdrLen)
+	h[0], h[1] = vnetNeedsCsum, gso
+	binary.NativeEndian.PutUint16(h[4:], size)
+	return h
+}
+
+// TestPassable: TCP super-frames in plain IPv4 and IPv6 packets go through
+// whole; anything else is left to the segmenter.
+func TestPassable(t *testing.T) {
+	tcp4, tcp6, udp6 := superFrame(t, false, false, 5000), superFrame(t, true, false, 5000), superFrame(t, true, true, 5000)
+	frag := append([]byte(nil), tcp4...)
+	frag[ethHdrLen+6] |= 0x20 // MF
+	short := tcp6[:len(tcp6)-1]
+	ext := append([]byte(nil), tcp6...)
+	ext[ethHdrLen+6] = 60 // Destination Options first
+	for _, tc := range []struct {
+		name  string
+		h, f  []byte
+		want  GSO
+		wantO bool
+	}{
+		{"tcp4", vnetHeader(gsoTCPv4, 1448), tcp4, GSO{Size: 1448}, true},
+		{"tcp6 ecn", vnetHeader(gsoTCPv6|gsoECN, 1428), tcp6, GSO{Size: 1428, ECN: true}, true},
+		{"udp", vnetHeader(gsoUDPL4, 1400), udp6, GSO{}, false},
+		{"tcp type on udp", vnetHeader(gsoTCPv6, 1400), udp6, GSO{}, false},
+		{"fragment", vnetHeader(gsoTCPv4, 1448), frag, GSO{}, false},
+		{"length mismatch", vnetHeader(gsoTCPv6, 1428), short, GSO{}, false},
+		{"extension header", vnetHeader(gsoTCPv6, 1428), ext, GSO{}, false},
+		{"size 0", vnetHeader(gsoTCPv4, 0), tcp4, GSO{}, false},
+	} {
+		g, ok := passable(tc.h, tc.f)
+		if ok != tc.wantO || g != tc.want {
+			t.Errorf("%s: passable = %+v, %v; want %+v, %v", tc.name, g, ok, tc.want, tc.wantO)
+		}
+	}
+}
+
+// TestGSOHeader: the header describes the super-frame, the segment size
+// fits the MTU, and the checksum the kernel will finish from the partial
+// one is the frame's true checksum.
+func TestGSOHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		v6      bool
+		size    uint16
+		mtu     int
+		wantTyp byte
+		wantMSS int
+	}{
+		{"tcp4", false, 1448, 1500, gsoTCPv4, 1448},
+		{"tcp6 from a 1460-byte IPv4 MSS", true, 1460, 1500, gsoTCPv6, 1500 - 40 - 20},
+		{"tcp4 small mtu", false, 1440, 1280, gsoTCPv4, 1280 - 20 - 20},
+	} {
+		f := superFrame(t, tc.v6, false, 7000)
+		l4 := ethHdrLen + 20
+		if tc.v6 {
+			l4 = ethHdrLen + 40
+		}
+		want := binary.BigEndian.Uint16(f[l4+16:])
+		var h [vnetHdrLen]byte
+		if !gsoHeader(f, GSO{Size: tc.size, ECN: true}, tc.mtu, &h) {
+			t.Fatalf("%s: refused", tc.name)
+		}
+		if h[0] != vnetNeedsCsum || h[1] != tc.wantTyp|gsoECN {
+			t.Errorf("%s: flags %#x type %#x", tc.name, h[0], h[1])
+		}
+		hdrLen, mss := binary.NativeEndian.Uint16(h[2:]), binary.NativeEndian.Uint16(h[4:])
+		start, off := binary.NativeEndian.Uint16(h[6:]), binary.NativeEndian.Uint16(h[8:])
+		if int(hdrLen) != l4+20 || int(mss) != tc.wantMSS || int(start) != l4 || off != 16 {
+			t.Errorf("%s: hdr_len %d gso_size %d csum_start %d csum_offset %d; want %d %d %d 16", tc.name, hdrLen, mss, start, off, l4+20, tc.wantMSS, l4)
+		}
+		// What the device (or skb_checksum_help) does with it.
+		if got := ^csum(f[start:], 0); got != want {
+			t.Errorf("%s: finished checksum %#04x, want %#04x", tc.name, got, want)
+		}
+	}
+	// Not TCP: refused.
+	var h [vnetHdrLen]byte
+	if gsoHeader(superFrame(t, true, true, 3000), GSO{Size: 1400}, 1500, &h) {
+		t.Error("UDP frame accepted")
+	}
+}
+
+func FuzzGSO(f *testing.F) {
+	f.Add(vnetHeader(gsoTCPv4, 1448), superFrame(f, false, false, 3000))
+	f.Add(vnetHeader(gsoTCPv6|gsoECN, 1428), superFrame(f, true, false, 3000))
+	f.Add(vnetHeader(gsoTCPv6, 1428), superFrame(f, true, true, 3000))
+	f.Fuzz(func(t *testing.T, h, fr []byte) {
+		if len(h) < vnetHdrLen {
+			return
+		}
+		if g, ok := passable(h, fr); ok {
+			var vh [vnetHdrLen]byte
+			gsoHeader(fr, g, 1500, &vh)
+		}
+		var vh [vnetHdrLen]byte
+		gsoHeader(fr, GSO{Size: 1000}, 1500, &vh)
 	})
 }

@@ -63,6 +63,13 @@ type QueueOptions struct {
 	// (PACKET_QDISC_BYPASS), as a bump in the wire may: a full device
 	// queue then drops instead of queueing.
 	QdiscBypass bool
+
+	// PassGSO lets TCP super-frames (GSO/GRO) through whole: ReadBatchGSO
+	// describes them instead of splitting them, and WriteBatchGSO hands
+	// them to the kernel with a virtio-net header, to be segmented on
+	// the way out (or not at all, on a veth whose peer takes them). The
+	// sockets of every port a super-frame may leave by need it.
+	PassGSO bool
 }
 
 // Queue is one receive queue of a PacketPort and the socket it sends with.
@@ -85,6 +92,14 @@ type Queue struct {
 
 	tx    []mmsghdr
 	txIov []unix.Iovec
+
+	// passGSO: super-frames may go through whole (QueueOptions.PassGSO);
+	// the sending socket then takes a virtio-net header before every
+	// frame, txVnet[i] for message i.
+	passGSO bool
+	txVnet  [][vnetHdrLen]byte
+	txSuper []bool // message i is a super-frame
+	bypass  bool   // PACKET_QDISC_BYPASS is on
 }
 
 // OpenQueues gives the port n receive queues (see Queue) and stops its own
@@ -195,6 +210,7 @@ func (p *PacketPort) openQueue(opts QueueOptions, filter []bpf.RawInstruction, g
 			q.close()
 			return nil, fmt.Errorf("PACKET_QDISC_BYPASS: %w", err)
 		}
+		q.bypass = true
 	}
 	_ = unix.SetsockoptInt(q.txfd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 4<<20)
 	if err := unix.Bind(q.txfd, &unix.SockaddrLinklayer{Protocol: 0, Ifindex: p.ifi.Index}); err != nil {
@@ -207,6 +223,22 @@ func (p *PacketPort) openQueue(opts QueueOptions, filter []bpf.RawInstruction, g
 	for i := range q.tx {
 		q.tx[i].Hdr.Iov = &q.txIov[i]
 		q.tx[i].Hdr.SetIovlen(1)
+	}
+	if opts.PassGSO {
+		if err := unix.SetsockoptInt(q.txfd, unix.SOL_PACKET, packetVnetHdr, 1); err != nil {
+			q.close()
+			return nil, fmt.Errorf("PACKET_VNET_HDR: %w", err)
+		}
+		q.passGSO = true
+		q.txVnet = make([][vnetHdrLen]byte, n)
+		q.txSuper = make([]bool, n)
+		q.txIov = make([]unix.Iovec, 2*n)
+		for i := range q.tx {
+			q.txIov[2*i].Base = &q.txVnet[i][0]
+			q.txIov[2*i].SetLen(vnetHdrLen)
+			q.tx[i].Hdr.Iov = &q.txIov[2*i]
+			q.tx[i].Hdr.SetIovlen(2)
+		}
 	}
 	q.iov[0].Base = &q.vnet[0]
 	q.iov[0].SetLen(vnetHdrLen)
@@ -236,10 +268,24 @@ func (q *Queue) close() {
 // but never blocks: it returns 0 when the queue is empty. After the port is
 // closed it returns net.ErrClosed.
 func (q *Queue) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error) {
+	return q.ReadBatchGSO(bufs, sizes, nil, offset)
+}
+
+// ReadBatchGSO is ReadBatch that, on queues opened with PassGSO, hands TCP
+// super-frames over whole instead of splitting them: gso[i] describes
+// frame i (Size 0: an ordinary frame). Such a frame must leave through
+// WriteBatchGSO with its GSO. With gso nil it is ReadBatch.
+func (q *Queue) ReadBatchGSO(bufs [][]byte, sizes []int, gso []GSO, offset int) (int, error) {
 	if q.p.closed.Load() {
 		return 0, net.ErrClosed
 	}
+	if !q.passGSO {
+		gso = nil
+	}
 	if n := q.seg.pop(bufs, sizes, offset); n > 0 {
+		if gso != nil {
+			clear(gso[:n])
+		}
 		return n, nil
 	}
 	k := 0
@@ -251,7 +297,12 @@ func (q *Queue) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error) {
 		if status&tpStatusUser == 0 {
 			break
 		}
-		sizes[k] = q.frame(f, status, bufs[k][offset:], c)
+		var g *GSO
+		if gso != nil {
+			g = &gso[k]
+			*g = GSO{}
+		}
+		sizes[k] = q.frame(f, status, bufs[k][offset:], g, c)
 		atomic.StoreUint32(st, tpStatusKernel)
 		q.next++
 		if q.next == q.frames {
@@ -269,8 +320,9 @@ func (q *Queue) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error) {
 }
 
 // frame copies the ring frame f (status st) into b and undoes its
-// offloads; it returns the usable length.
-func (q *Queue) frame(f []byte, status uint32, b []byte, c *rxCounts) int {
+// offloads, or, if g is not nil and it is a TCP super-frame that can go
+// through whole, describes it in g; it returns the usable length.
+func (q *Queue) frame(f []byte, status uint32, b []byte, g *GSO, c *rxCounts) int {
 	if status&tpStatusVLANValid != 0 {
 		if status&tpStatusCopy != 0 {
 			q.recv(b) // take the whole frame off the socket's queue too
@@ -286,7 +338,7 @@ func (q *Queue) frame(f []byte, status uint32, b []byte, c *rxCounts) int {
 			c.truncated++
 			return 0
 		}
-		return undoOffloads(q.vnet[:], b[:n], &q.seg, q.p.mtu, c)
+		return q.offloads(q.vnet[:], b[:n], g, c)
 	}
 	l := int(binary.NativeEndian.Uint32(f[tp2Len:]))
 	snap := int(binary.NativeEndian.Uint32(f[tp2Snaplen:]))
@@ -296,7 +348,20 @@ func (q *Queue) frame(f []byte, status uint32, b []byte, c *rxCounts) int {
 		return 0
 	}
 	n := copy(b, f[mac:mac+snap])
-	return undoOffloads(f[mac-vnetHdrLen:mac], b[:n], &q.seg, q.p.mtu, c)
+	return q.offloads(f[mac-vnetHdrLen:mac], b[:n], g, c)
+}
+
+// offloads is undoOffloads, but for a TCP super-frame that may go through
+// whole (g not nil).
+func (q *Queue) offloads(h, frame []byte, g *GSO, c *rxCounts) int {
+	if g != nil && h[1]&^gsoECN != gsoNone {
+		if p, ok := passable(h, frame); ok {
+			*g = p
+			c.passed++
+			return len(frame)
+		}
+	}
+	return undoOffloads(h, frame, &q.seg, q.p.mtu, c)
 }
 
 // recv reads the next frame of the socket's queue (one the ring could not
@@ -316,17 +381,53 @@ func (q *Queue) recv(b []byte) int {
 // own socket and returns how many left. A frame the kernel refuses is
 // counted and skipped.
 func (q *Queue) WriteBatch(bufs [][]byte, offset int) (int, error) {
+	return q.writeBatch(bufs, offset, nil)
+}
+
+// WriteBatchGSO is WriteBatch for frames of which some are super-frames
+// ReadBatchGSO passed through (gso[i].Size != 0), translated: each goes
+// out whole, and the kernel (or the device) cuts it into segments that fit
+// the port's MTU. A super-frame this port cannot describe is counted as a
+// bad offload and not sent.
+func (q *Queue) WriteBatchGSO(bufs [][]byte, gso []GSO) (int, error) {
+	return q.writeBatch(bufs, 0, gso)
+}
+
+func (q *Queue) writeBatch(bufs [][]byte, offset int, gso []GSO) (int, error) {
 	if q.p.closed.Load() {
 		return 0, net.ErrClosed
 	}
 	sent := 0
 	for len(bufs) > 0 {
 		n := min(len(bufs), len(q.tx))
+		k := 0 // messages filled; frames that cannot go are skipped
 		for i := 0; i < n; i++ {
 			b := bufs[i][offset:]
-			q.txIov[i].Base = &b[0]
-			q.txIov[i].SetLen(len(b))
+			iov := &q.txIov[k]
+			if q.passGSO {
+				h := &q.txVnet[k]
+				super := gso != nil && gso[i].Size != 0
+				if super {
+					if !gsoHeader(b, gso[i], q.p.mtu, h) {
+						q.p.stats.badOffload.Add(1)
+						continue
+					}
+					q.p.stats.gsoSent.Add(1)
+				} else {
+					*h = [vnetHdrLen]byte{}
+				}
+				q.txSuper[k] = super
+				iov = &q.txIov[2*k+1]
+			}
+			iov.Base = &b[0]
+			iov.SetLen(len(b))
+			k++
 		}
+		if gso != nil {
+			gso = gso[n:]
+		}
+		bufs = bufs[n:]
+		n = k
 		at := 0
 		for at < n {
 			r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(q.txfd), uintptr(unsafe.Pointer(&q.tx[at])), uintptr(n-at), 0, 0, 0)
@@ -339,6 +440,21 @@ func (q *Queue) WriteBatch(bufs [][]byte, offset int) (int, error) {
 				continue
 			case unix.EMSGSIZE:
 				q.p.stats.txOversize.Add(1)
+			case unix.ENOBUFS:
+				if q.bypass && q.txSuper[at] {
+					// With PACKET_QDISC_BYPASS the kernel drops a
+					// super-frame the device cannot take as it is (it
+					// would have to segment it); through the queueing
+					// discipline it segments. Send that way from now on
+					// (one socket, so the frames stay in order).
+					if unix.SetsockoptInt(q.txfd, unix.SOL_PACKET, packetQdiscBypass, 0) == nil {
+						q.bypass = false
+						q.p.stats.bypassOff.Add(1)
+						continue // the same frame again
+					}
+				}
+				q.p.stats.txErrors.Add(1)
+				q.p.stats.lastTxErrno.Store(uint64(e))
 			default:
 				q.p.stats.txErrors.Add(1)
 				q.p.stats.lastTxErrno.Store(uint64(e))
@@ -348,7 +464,6 @@ func (q *Queue) WriteBatch(bufs [][]byte, offset int) (int, error) {
 			}
 			at++ // skip the frame the kernel refused
 		}
-		bufs = bufs[n:]
 	}
 	q.p.stats.txBatches.Add(1)
 	q.p.stats.txFrames.Add(uint64(sent))

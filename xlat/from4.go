@@ -199,7 +199,9 @@ func (t *Translator) emit6(b []byte, off, ihl, total int, src4, dst4 uint32, src
 	df := ip.DF()
 	needFrag := frag
 	out := header.IPv6Len + payload
-	if !df && !frag && out > c.fragLimit {
+	if t.gso {
+		df = false // a super-frame's segments are cut to fit after translation
+	} else if !df && !frag && out > c.fragLimit {
 		needFrag = true
 	}
 	if needFrag {

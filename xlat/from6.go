@@ -205,7 +205,7 @@ func (t *Translator) check6(b []byte, off int, p []byte, h *ipv6Info) (Verdict, 
 	if header.IPv6(p).HopLimit() <= 1 {
 		return t.error6(b, off, h.end, header.ICMPv6TimeExceeded, 0, 0, ReasonHopLimit), false
 	}
-	if header.IPv4MinLen+h.end-h.l4 > c.opt.MTU4 {
+	if header.IPv4MinLen+h.end-h.l4 > c.opt.MTU4 && !t.gso {
 		// RFC 7915 §5.1: the IPv6 sender learns the IPv4 MTU plus the
 		// header difference; never below the IPv6 minimum.
 		return t.error6(b, off, h.end, header.ICMPv6PacketTooBig, 0, uint32(max(minMTU6, c.opt.MTU4+20)), ReasonTooBig), false

@@ -32,6 +32,7 @@ type Translator struct {
 	id    uint16 // next IPv4 Identification
 	now   int64  // unix nanoseconds of the packet being translated
 	limit errorLimiter
+	gso   bool // translating a super-frame (TranslateGSO)
 
 	// orig keeps a hairpinned IPv6 SYN before it is translated, in case it
 	// is held (nat6); origLen is 0 when it holds nothing.
@@ -226,6 +227,19 @@ func (t *Translator) Translate(b []byte, off, n int, from Side, now time.Time) V
 		return t.from4(b, off, n, false)
 	}
 	return drop(ReasonWrongSide)
+}
+
+// TranslateGSO is Translate for a TCP super-frame (GSO/GRO) that goes
+// through whole and is cut into segments after translation, each fitting
+// the outgoing MTU: the checks of a packet's size against the MTU (Packet
+// Too Big, Fragmentation Needed) and IPv6 fragmentation are skipped. The
+// transport checksum it leaves is the caller's to redo (the super-frame
+// leaves with a partial checksum).
+func (t *Translator) TranslateGSO(b []byte, off, n int, from Side, now time.Time) Verdict {
+	t.gso = true
+	v := t.Translate(b, off, n, from, now)
+	t.gso = false
+	return v
 }
 
 func (t *Translator) nextID() uint16 {

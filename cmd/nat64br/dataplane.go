@@ -83,8 +83,11 @@ type worker struct {
 	c       counters
 	bufs    [][]byte
 	sizes   []int
+	gso     []wire.GSO // of bufs: super-frames passed through whole
 	out     [3][][]byte
+	outGSO  [3][]wire.GSO  // of out
 	tx      [3]batchWriter // where each side's output goes
+	gsoTx   [3]*wire.Queue // tx, when it takes super-frames (WriteBatchGSO)
 	scratch [][]byte       // replies and fragments of the current batch
 	used    int
 }
@@ -95,12 +98,13 @@ type batchWriter interface {
 }
 
 func (d *dataplane) newWorker(side xlat.Side) *worker {
-	w := &worker{d: d, side: side, bufs: make([][]byte, batchSize), sizes: make([]int, batchSize)}
+	w := &worker{d: d, side: side, bufs: make([][]byte, batchSize), sizes: make([]int, batchSize), gso: make([]wire.GSO, batchSize)}
 	for i := range w.bufs {
 		w.bufs[i] = make([]byte, bufSize)
 	}
 	for s := range w.out {
 		w.out[s] = make([][]byte, 0, 2*batchSize)
+		w.outGSO[s] = make([]wire.GSO, 0, 2*batchSize)
 	}
 	w.tx[xlat.Side6], w.tx[xlat.Side4] = d.ports[xlat.Side6], d.ports[xlat.Side4]
 	return w
@@ -115,7 +119,7 @@ func (w *worker) batch(s xlat.Side, n int) {
 	now := time.Now()
 	for i := 0; i < n; i++ {
 		if w.sizes[i] > 0 {
-			w.frame(w.bufs[i], w.sizes[i], now)
+			w.frame(w.bufs[i], w.sizes[i], w.gso[i], now)
 		}
 	}
 	w.flush()
@@ -131,6 +135,7 @@ func (d *dataplane) queueWorker(q6, q4 *wire.Queue) {
 	defer d.wg.Done()
 	w := d.newWorker(xlat.Side6)
 	w.tx[xlat.Side6], w.tx[xlat.Side4] = q6, q4
+	w.gsoTx[xlat.Side6], w.gsoTx[xlat.Side4] = q6, q4
 	qs := [3]*wire.Queue{xlat.Side6: q6, xlat.Side4: q4}
 	pl, err := wire.NewPoller(q6, q4)
 	if err != nil {
@@ -147,7 +152,7 @@ func (d *dataplane) queueWorker(q6, q4 *wire.Queue) {
 	for {
 		got := 0
 		for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
-			n, err := qs[s].ReadBatch(w.bufs, w.sizes, frameHeadroom)
+			n, err := qs[s].ReadBatchGSO(w.bufs, w.sizes, w.gso, frameHeadroom)
 			if err != nil {
 				return // closed
 			}
@@ -205,10 +210,17 @@ func (d *dataplane) worker(side xlat.Side) {
 func (w *worker) flush() {
 	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
 		if len(w.out[s]) > 0 {
-			if _, err := w.tx[s].WriteBatch(w.out[s], 0); err != nil && !errors.Is(err, net.ErrClosed) {
+			var err error
+			if w.gsoTx[s] != nil {
+				_, err = w.gsoTx[s].WriteBatchGSO(w.out[s], w.outGSO[s])
+			} else {
+				_, err = w.tx[s].WriteBatch(w.out[s], 0)
+			}
+			if err != nil && !errors.Is(err, net.ErrClosed) {
 				w.d.log.Error("write failed", "side", s, "err", err)
 			}
 			w.out[s] = w.out[s][:0]
+			w.outGSO[s] = w.outGSO[s][:0]
 		}
 	}
 	w.used = 0
@@ -227,8 +239,16 @@ func (w *worker) scratchBuf() []byte {
 	return w.scratch[w.used-1]
 }
 
-// frame handles the frame b[frameHeadroom:frameHeadroom+n].
-func (w *worker) frame(b []byte, n int, now time.Time) {
+// queue adds frame to side s's output; g describes it if it is a
+// super-frame passed through whole.
+func (w *worker) queue(s xlat.Side, frame []byte, g wire.GSO) {
+	w.out[s] = append(w.out[s], frame)
+	w.outGSO[s] = append(w.outGSO[s], g)
+}
+
+// frame handles the frame b[frameHeadroom:frameHeadroom+n]; g describes it
+// if it is a TCP super-frame passed through whole.
+func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
 	d := w.d
 	w.c[cIn6+counter(w.side-xlat.Side6)]++
 	w.c[cBytesIn6+counter(w.side-xlat.Side6)] += uint64(n)
@@ -253,7 +273,7 @@ func (w *worker) frame(b []byte, n int, now time.Time) {
 			w.c[cND]++
 			if l > 0 {
 				w.c[cLinkReply]++
-				w.out[w.side] = append(w.out[w.side], out[frameHeadroom:frameHeadroom+l])
+				w.queue(w.side, out[frameHeadroom:frameHeadroom+l], wire.GSO{})
 			}
 			return
 		}
@@ -278,7 +298,7 @@ func (w *worker) frame(b []byte, n int, now time.Time) {
 		}
 		if l := d.arp.Handle(f, out, now); l > 0 {
 			w.c[cLinkReply]++
-			w.out[w.side] = append(w.out[w.side], out[:l])
+			w.queue(w.side, out[:l], wire.GSO{})
 		} else {
 			w.used--
 		}
@@ -291,7 +311,12 @@ func (w *worker) frame(b []byte, n int, now time.Time) {
 		return
 	}
 	srcMAC := arpnd.EthSrc(f)
-	v := w.tr.Translate(b, off+ethLen, n-ethLen, w.side, now)
+	var v xlat.Verdict
+	if g.Size == 0 {
+		v = w.tr.Translate(b, off+ethLen, n-ethLen, w.side, now)
+	} else {
+		v = w.tr.TranslateGSO(b, off+ethLen, n-ethLen, w.side, now)
+	}
 	switch v.Action() {
 	case xlat.Drop:
 		w.drop(cDropBase+counter(v.Reason()), f)
@@ -301,12 +326,12 @@ func (w *worker) frame(b []byte, n int, now time.Time) {
 		w.c[cReplyBase+counter(v.Reason())]++
 		fr := b[v.Off-ethLen : v.Off+v.Len]
 		arpnd.PutEth(fr, srcMAC, d.macs[w.side], etherTypeOf(b[v.Off]))
-		w.out[w.side] = append(w.out[w.side], fr)
+		w.queue(w.side, fr, wire.GSO{})
 		w.c[cOut6+counter(w.side-xlat.Side6)]++
 		w.c[cBytesOut6+counter(w.side-xlat.Side6)] += uint64(len(fr))
 	case xlat.Forward:
 		if v.FragSize == 0 {
-			w.send(v.Side(), b[v.Off-ethLen:v.Off+v.Len], now)
+			w.send(v.Side(), b[v.Off-ethLen:v.Off+v.Len], g, now)
 			return
 		}
 		pkt := b[v.Off : v.Off+v.Len]
@@ -318,7 +343,7 @@ func (w *worker) frame(b []byte, n int, now time.Time) {
 				return
 			}
 			m := xlat.WriteFragment(fb[ethLen:], pkt, v.FragSize, i)
-			w.send(v.Side(), fb[:ethLen+m], now)
+			w.send(v.Side(), fb[:ethLen+m], wire.GSO{}, now)
 			w.c[cFragments]++
 		}
 	}
@@ -326,19 +351,25 @@ func (w *worker) frame(b []byte, n int, now time.Time) {
 
 // send puts the Ethernet header of the next hop on frame (an IP packet
 // after 14 free bytes) and queues it for side s, or holds it in the
-// neighbor cache until the next hop is resolved.
-func (w *worker) send(s xlat.Side, frame []byte, now time.Time) {
+// neighbor cache until the next hop is resolved. g describes a super-frame
+// passed through whole; those are not held.
+func (w *worker) send(s xlat.Side, frame []byte, g wire.GSO, now time.Time) {
 	d := w.d
 	cache, key := d.nextHop(s, frame[ethLen:])
 	arpnd.PutEth(frame, arpnd.MAC{}, d.macs[s], etherTypeOf(frame[ethLen]))
 	if mac, ok := cache.Lookup(key); ok {
 		copy(frame[0:6], mac[:])
-		w.out[s] = append(w.out[s], frame)
+		w.queue(s, frame, g)
 		w.c[cOut6+counter(s-xlat.Side6)]++
 		w.c[cBytesOut6+counter(s-xlat.Side6)] += uint64(len(frame))
 		return
 	}
-	if cache.Hold(key, frame, now) {
+	if g.Size != 0 {
+		// A held frame leaves through the port, which sends ordinary
+		// frames only: resolve, drop, and let the sender's TCP resend.
+		cache.Resolve(key, now)
+		w.drop(cGSOHold, frame)
+	} else if cache.Hold(key, frame, now) {
 		w.c[cHeld]++
 	} else {
 		w.drop(cHoldDrop, frame)

@@ -51,7 +51,7 @@ func demoPasses(base labOptions, garbage time.Duration) []struct {
 	p1, p2, p3, p4, p5 := base, base, base, base, base
 	p1.Offloads = true
 	p2.OnLink, p2.TakeOver, p2.Reload = true, true, true
-	p3.Offloads, p3.RA, p3.Garbage = true, true, garbage
+	p3.Offloads, p3.PortTxCsum, p3.RA, p3.Garbage = true, true, true, garbage
 	p3.HTTPBytes = min(p3.HTTPBytes, 10<<20)
 	p4.Offloads, p4.Stateful, p4.Config = true, "nat64", nat64Config
 	p4.Clients, p4.Conns, p4.ConnBytes = 50, 10, 256<<10
@@ -62,7 +62,7 @@ func demoPasses(base labOptions, garbage time.Duration) []struct {
 	}{
 		{"veth offloads at their defaults (checksum offload, TSO/GSO on); route via nat64br's link-local address", p1},
 		{"veth offloads off; 64:ff9b::/96 on-link (nat64br answers Neighbor Solicitations by proxy); take-over; SIGHUP reload", p2},
-		{"no static route: Router Advertisements (RFC 4191 route, RFC 8781 PREF64); malformed frames", p3},
+		{"no static route: Router Advertisements (RFC 4191 route, RFC 8781 PREF64); malformed frames; nat64br's ports without checksum offload (the kernel cuts and sums in software, the hosts verify)", p3},
 		{"stateful NAT64: 50 IPv6 clients share 192.0.2.1 (pool4); a port forward; a UDP binding expires", p4},
 		{"TAYGA's dynamic pool: an IPv4 address for each IPv6 client, kept across a restart", p5},
 	}

@@ -55,6 +55,7 @@ const (
 // labOptions configure one pass of the lab.
 type labOptions struct {
 	Offloads   bool          // leave the veth offloads at their defaults (else all off)
+	PortTxCsum bool          // with Offloads: but transmit checksum offload off on nat64br's ports (the kernel must cut and sum in software what it passes whole)
 	OnLink     bool          // route 64:ff9b::/96 on-link (proxy ND) instead of via nat64br's link-local
 	RA         bool          // no static route: the client learns it from nat64br's Router Advertisements
 	TakeOver   bool          // give the kernel an address and IPv6 on the ports, and let nat64br take them over
@@ -274,8 +275,14 @@ func (l *lab) build() error {
 			ns  labNS
 			dev string
 		}{{l.c6, "eth0"}, {l.x, "n6"}, {l.x, "n4"}, {l.s4, "eth0"}} {
-			if err := c.ns.do(func() error { return offloadsOff(c.dev) }); err != nil {
+			if err := c.ns.do(func() error { return offloadsOff(c.dev, allOffloads) }); err != nil {
 				return fmt.Errorf("offloads off on %s: %w", c.dev, err)
+			}
+		}
+	} else if l.opts.PortTxCsum {
+		for _, dev := range []string{"n6", "n4"} {
+			if err := l.x.do(func() error { return offloadsOff(dev, []uint32{ethtoolSTxCsum}) }); err != nil {
+				return fmt.Errorf("transmit checksum offload off on %s: %w", dev, err)
 			}
 		}
 	}
@@ -289,17 +296,23 @@ func (l *lab) build() error {
 	return l.startServers()
 }
 
-// offloadsOff turns checksum offload, scatter-gather, TSO, GSO and GRO off
-// on dev, like "ethtool -K dev rx off tx off sg off tso off gso off gro
-// off", through the ethtool ioctl (no ethtool needed).
-func offloadsOff(dev string) error {
+// ethtool commands that turn an offload on or off: ETHTOOL_SRXCSUM,
+// STXCSUM, SSG, STSO, SGSO, SGRO.
+const ethtoolSTxCsum = 0x17
+
+var allOffloads = []uint32{0x15, ethtoolSTxCsum, 0x19, 0x1f, 0x24, 0x2c}
+
+// offloadsOff turns the offloads cmds off on dev: allOffloads is checksum
+// offload, scatter-gather, TSO, GSO and GRO, like "ethtool -K dev rx off
+// tx off sg off tso off gso off gro off", through the ethtool ioctl (no
+// ethtool needed).
+func offloadsOff(dev string, cmds []uint32) error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	// ETHTOOL_SRXCSUM, STXCSUM, SSG, STSO, SGSO, SGRO.
-	for _, cmd := range []uint32{0x15, 0x17, 0x19, 0x1f, 0x24, 0x2c} {
+	for _, cmd := range cmds {
 		val := struct{ cmd, data uint32 }{cmd, 0}
 		var ifr [unix.IFNAMSIZ + 24]byte
 		copy(ifr[:unix.IFNAMSIZ-1], dev)
@@ -849,6 +862,10 @@ func runLab(ctx context.Context, title string, opts labOptions, w io.Writer) (*l
 	}
 	ok, what = l.ctlCheck()
 	rep.add("operator commands", ok, "%s", what)
+	if opts.Offloads {
+		ok, what = l.superFrameCheck(opts.PortTxCsum)
+		rep.add("TCP super-frames passed whole", ok, "%s", what)
+	}
 	if opts.Reload {
 		ok, what := l.ctlReloadCheck()
 		rep.add("nat64br reload", ok, "%s", what)

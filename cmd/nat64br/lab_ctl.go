@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/nat64br/nat64br/wire"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,6 +54,31 @@ func (l *lab) ctlCheck() (bool, string) {
 		return false, "pool --json: " + out
 	}
 	return true, fmt.Sprintf("status (links %s/%s), stats (%d counters), neighbors (%d), pool: tables and --json", st.Ports[0].Link, st.Ports[1].Link, len(stats.Counters), len(ns))
+}
+
+// superFrameCheck reads the ports' counters: with the veths' offloads on,
+// the senders' TCP super-frames must have gone through whole, none with
+// offload metadata nat64br could not use; with portTxCsum, the ports
+// could not take them as they were, and sending must have left
+// PACKET_QDISC_BYPASS for the kernel's segmentation.
+func (l *lab) superFrameCheck(portTxCsum bool) (bool, string) {
+	var st struct {
+		Ports map[string]wire.Stats `json:"ports"`
+	}
+	code, out := l.ctl("stats", "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Ports) != 2 {
+		return false, "stats --json: " + out
+	}
+	var passed, sent, bad, off, split uint64
+	for _, p := range st.Ports {
+		passed += p.SuperFramesPassed
+		sent += p.SuperFramesSent
+		bad += p.BadOffload
+		off += p.QdiscBypassOff
+		split += p.SuperFrames
+	}
+	ok := passed > 0 && sent > 0 && bad == 0 && (!portTxCsum || off > 0)
+	return ok, fmt.Sprintf("%d received whole, %d sent whole, %d split in software, %d bad; queues that left qdisc bypass: %d", passed, sent, split, bad, off)
 }
 
 // ctlReloadCheck breaks the configuration file, asks for a reload with

@@ -29,6 +29,7 @@ type collector struct {
 	arp, nd, linkAnswers, held                     *prometheus.Desc
 	neighbors, neighborFailed, neighborReleased    *prometheus.Desc
 	kernelDrops, csum, superFrames, segments, txEr *prometheus.Desc
+	superPassed, superSent                         *prometheus.Desc
 	batch                                          *prometheus.Desc
 	sessions, bib, sessCreated, sessExpired        *prometheus.Desc
 	bibCreated, bibExpired, heldSYNs, tableBytes   *prometheus.Desc
@@ -58,6 +59,8 @@ func newCollector(r *runner) *collector {
 		csum:             d("port_checksums_completed_total", "Frames whose offloaded (CHECKSUM_PARTIAL) checksum nat64br finished.", "port"),
 		superFrames:      d("port_super_frames_total", "GSO/GRO super-frames received and split in software.", "port"),
 		segments:         d("port_segments_total", "Segments made of super-frames.", "port"),
+		superPassed:      d("port_super_frames_passed_total", "TCP super-frames received and passed through whole (data-path.gso: pass).", "port"),
+		superSent:        d("port_super_frames_sent_total", "TCP super-frames sent whole, for the kernel or the device to segment.", "port"),
 		txEr:             d("port_tx_errors_total", "Frames the kernel refused to send.", "port"),
 		batch:            d("batch_frames", "Frames per batch read from a port or receive queue."),
 		sessions:         d("nat64_sessions", "Stateful NAT64 sessions, by protocol.", "proto"),
@@ -145,6 +148,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		cnt(c.csum, st.ChecksumsCompleted, s.String())
 		cnt(c.superFrames, st.SuperFrames, s.String())
 		cnt(c.segments, st.Segments, s.String())
+		cnt(c.superPassed, st.SuperFramesPassed, s.String())
+		cnt(c.superSent, st.SuperFramesSent, s.String())
 		cnt(c.txEr, st.TxErrors+st.TxOversize, s.String())
 	}
 

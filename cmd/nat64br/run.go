@@ -171,7 +171,7 @@ func (r *runner) start(cfg *config.Config) error {
 			n = runtime.NumCPU()
 		}
 		for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
-			qs, err := r.ports[s].OpenQueues(wire.QueueOptions{Queues: n, QdiscBypass: cfg.DataPath.QdiscBypass})
+			qs, err := r.ports[s].OpenQueues(wire.QueueOptions{Queues: n, QdiscBypass: cfg.DataPath.QdiscBypass, PassGSO: cfg.DataPath.PassGSO})
 			if err != nil {
 				r.closePorts()
 				return err

@@ -27,6 +27,7 @@ const (
 	cHeld      // frames queued while their next hop was resolved
 	cHoldDrop  // frames dropped because a neighbor queue was full
 	cNoScratch // replies or fragments dropped for want of a scratch buffer
+	cGSOHold   // super-frames (passed through whole) dropped: next hop not resolved
 	cRunt      // frames shorter than an Ethernet header
 	cVLAN      // 802.1Q / 802.1ad tagged frames
 	cOther     // other EtherTypes (not IPv4, IPv6, ARP)
@@ -49,7 +50,8 @@ var counterNames = [cDropBase]string{
 	cIn6: "frames_in_ipv6", cIn4: "frames_in_ipv4", cOut6: "frames_out_ipv6", cOut4: "frames_out_ipv4",
 	cReplies: "translator_replies", cFragments: "fragments_made", cARP: "arp_frames", cND: "nd_frames",
 	cLinkReply: "arp_nd_answers", cHeld: "held_for_neighbor", cHoldDrop: "neighbor_queue_full", cNoScratch: "no_scratch_buffer",
-	cRunt: "runt_frame", cVLAN: "vlan_tagged", cOther: "other_ethertype", cWrongSide: "wrong_port", cBatches: "batches",
+	cGSOHold: "super_frame_unresolved",
+	cRunt:    "runt_frame", cVLAN: "vlan_tagged", cOther: "other_ethertype", cWrongSide: "wrong_port", cBatches: "batches",
 	cBytesIn6: "bytes_in_ipv6", cBytesIn4: "bytes_in_ipv4", cBytesOut6: "bytes_out_ipv6", cBytesOut4: "bytes_out_ipv4",
 	cBatch1: "batches_of_1", cBatch4: "batches_of_2_to_4", cBatch16: "batches_of_5_to_16", cBatch64: "batches_of_17_to_64",
 }
@@ -73,7 +75,7 @@ func (c *counters) countBatch(n int) {
 }
 
 // frameDrops are the counters that are drops of the frame path itself.
-var frameDrops = []counter{cRunt, cVLAN, cOther, cWrongSide, cHoldDrop, cNoScratch}
+var frameDrops = []counter{cRunt, cVLAN, cOther, cWrongSide, cHoldDrop, cNoScratch, cGSOHold}
 
 func (c counter) String() string {
 	switch {
@@ -161,7 +163,8 @@ var counterExplanations = map[counter]string{
 	cARP: "ARP frames handled", cND: "Neighbor Discovery frames handled (and pings to the link-local address)",
 	cLinkReply: "ARP replies and Neighbor Advertisements sent", cHeld: "frames queued while their next hop was resolved",
 	cHoldDrop: "dropped: the next hop's queue of waiting frames was full", cNoScratch: "dropped: no scratch buffer for a reply or fragment in this batch",
-	cRunt: "dropped: shorter than an Ethernet header", cVLAN: "dropped: 802.1Q/802.1ad tagged (VLANs are not served)",
+	cGSOHold: "dropped: a TCP super-frame passed through whole whose next hop was not resolved yet (not held: the sender resends it)",
+	cRunt:    "dropped: shorter than an Ethernet header", cVLAN: "dropped: 802.1Q/802.1ad tagged (VLANs are not served)",
 	cOther: "dropped: an EtherType other than IPv4, IPv6 and ARP", cWrongSide: "dropped: IPv4 or ARP on the IPv6 port, or IPv6 on the IPv4 port",
 	cBatches: "batches of frames read", cBytesIn6: "bytes of the frames received on the IPv6 port", cBytesIn4: "bytes of the frames received on the IPv4 port",
 	cBytesOut6: "bytes of the frames sent on the IPv6 port", cBytesOut4: "bytes of the frames sent on the IPv4 port",
