@@ -157,7 +157,11 @@ func (r *runner) start(cfg *config.Config) error {
 			return err
 		}
 		if gro, err := wire.GROEnabled(p.name); err == nil && gro {
-			r.log.Info("GRO is on: super-frames are split in software before translation; 'ethtool -K "+p.name+" gro off' saves that work", "interface", p.name)
+			if cfg.DataPath.IO == "ring" && cfg.DataPath.PassGSO {
+				r.log.Info("GRO is on: TCP super-frames go through whole (data-path.gso: pass), other ones are split in software", "interface", p.name)
+			} else {
+				r.log.Info("GRO is on: super-frames are split in software before translation; 'ethtool -K "+p.name+" gro off' saves that work", "interface", p.name)
+			}
 		}
 	}
 	r.d = &dataplane{log: r.log, busyPoll: cfg.DataPath.BusyPoll}
