@@ -441,20 +441,10 @@ func (q *Queue) writeBatch(bufs [][]byte, offset int, gso []GSO) (int, error) {
 			case unix.EMSGSIZE:
 				q.p.stats.txOversize.Add(1)
 			case unix.ENOBUFS:
-				if q.bypass && q.txSuper[at] {
-					// With PACKET_QDISC_BYPASS the kernel drops a
-					// super-frame the device cannot take as it is (it
-					// would have to segment it); through the queueing
-					// discipline it segments. Send that way from now on
-					// (one socket, so the frames stay in order).
-					if unix.SetsockoptInt(q.txfd, unix.SOL_PACKET, packetQdiscBypass, 0) == nil {
-						q.bypass = false
-						q.p.stats.bypassOff.Add(1)
-						continue // the same frame again
-					}
+				if q.passGSO && q.txSuper[at] && q.leaveBypass() {
+					continue // the same frame again
 				}
-				q.p.stats.txErrors.Add(1)
-				q.p.stats.lastTxErrno.Store(uint64(e))
+				fallthrough
 			default:
 				q.p.stats.txErrors.Add(1)
 				q.p.stats.lastTxErrno.Store(uint64(e))
@@ -468,6 +458,21 @@ func (q *Queue) writeBatch(bufs [][]byte, offset int, gso []GSO) (int, error) {
 	q.p.stats.txBatches.Add(1)
 	q.p.stats.txFrames.Add(uint64(sent))
 	return sent, nil
+}
+
+// leaveBypass turns PACKET_QDISC_BYPASS off on the sending socket, if it
+// was on, and reports whether it did. With bypass the kernel drops a
+// super-frame the device cannot take as it is (dev_direct_xmit refuses
+// what validate_xmit_skb had to segment); through the queueing discipline
+// it segments it. The queue sends that way from then on: one socket, so
+// the frames stay in order.
+func (q *Queue) leaveBypass() bool {
+	if !q.bypass || unix.SetsockoptInt(q.txfd, unix.SOL_PACKET, packetQdiscBypass, 0) != nil {
+		return false
+	}
+	q.bypass = false
+	q.p.stats.bypassOff.Add(1)
+	return true
 }
 
 // kernelStats reads and resets the queue's PACKET_STATISTICS.

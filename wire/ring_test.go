@@ -187,3 +187,73 @@ func TestQueuesClose(t *testing.T) {
 	}()
 	closeAndExpect(t, l.port, done, "Poller.Wait")
 }
+
+// TestQueuesWriteSuperFrame sends one TCP super-frame whole with
+// WriteBatchGSO from a port whose transmit checksum offload is off: the
+// kernel must segment it and finish each segment's checksum, which needs
+// PACKET_QDISC_BYPASS turned off first. The peer sees 7 segments of at
+// most 1000 bytes of payload, in order, each checking.
+func TestQueuesWriteSuperFrame(t *testing.T) {
+	l := newLab(t, wire.PacketOptions{})
+	var qs []*wire.Queue
+	if err := l.b.Do(func() (err error) {
+		if err := wire.SetOffloads("port", false, wire.OffloadTxCsum); err != nil {
+			return err
+		}
+		qs, err = l.port.OpenQueues(wire.QueueOptions{Queues: 1, Frames: 256, QdiscBypass: true, PassGSO: true})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.port.Close(); l.port.ReleaseQueues() })
+	var peer *wire.PacketPort
+	if err := l.a.Do(func() (err error) {
+		peer, err = wire.ListenPacket("peer", wire.PacketOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+
+	ip := xlattest.IPv4("192.0.2.2", "192.0.2.1", layers.IPProtocolTCP)
+	tcp := xlattest.TCP(4000, 9996, ip)
+	tcp.Seq, tcp.ACK, tcp.PSH = 5000, true, true
+	frame := xlattest.Serialize(&layers.Ethernet{SrcMAC: l.mac, DstMAC: l.peerMAC, EthernetType: layers.EthernetTypeIPv4},
+		ip, tcp, xlattest.Payload(7000))
+	binary.BigEndian.PutUint16(frame[14+20+16:], 0x1234) // whatever is there is replaced
+	if n, err := qs[0].WriteBatchGSO([][]byte{frame}, []wire.GSO{{Size: 1000}}); n != 1 || err != nil {
+		t.Fatalf("WriteBatchGSO = %d, %v", n, err)
+	}
+	// The peer's reads block: a timer closes the port if the segments
+	// do not come.
+	stop := time.AfterFunc(5*time.Second, func() { peer.Close() })
+	defer stop.Stop()
+	bufs := [][]byte{make([]byte, 70000)}
+	sizes := make([]int, 1)
+	var segs [][]byte
+	for len(segs) < 7 {
+		n, err := peer.ReadBatch(bufs, sizes, 0)
+		if err != nil {
+			break
+		}
+		if f := bufs[0][:sizes[0]]; n == 1 && len(f) > 14+40 && f[14+9] == 6 && binary.BigEndian.Uint16(f[14+22:]) == 9996 {
+			segs = append(segs, append([]byte(nil), f...))
+		}
+	}
+	st, _ := l.port.Stats()
+	t.Logf("stats: %+v", st)
+	if len(segs) != 7 {
+		t.Fatalf("%d segments, want 7", len(segs))
+	}
+	for i, f := range segs {
+		if err := xlattest.Check(f[14:], false); err != nil {
+			t.Fatalf("segment %d does not check: %v", i, err)
+		}
+		if seq := binary.BigEndian.Uint32(f[14+24:]); len(f) != 14+40+1000 || seq != 5000+uint32(1000*i) {
+			t.Fatalf("segment %d: %d bytes, seq %d", i, len(f), seq)
+		}
+	}
+	if st.SuperFramesSent != 1 || st.QdiscBypassOff != 1 || st.TxErrors != 0 {
+		t.Errorf("sent %d whole, bypass left %d times, %d send errors; want 1, 1, 0", st.SuperFramesSent, st.QdiscBypassOff, st.TxErrors)
+	}
+}

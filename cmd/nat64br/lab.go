@@ -20,7 +20,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv6"
@@ -275,13 +274,13 @@ func (l *lab) build() error {
 			ns  labNS
 			dev string
 		}{{l.c6, "eth0"}, {l.x, "n6"}, {l.x, "n4"}, {l.s4, "eth0"}} {
-			if err := c.ns.do(func() error { return offloadsOff(c.dev, allOffloads) }); err != nil {
+			if err := c.ns.do(func() error { return wire.SetOffloads(c.dev, false, wire.AllOffloads...) }); err != nil {
 				return fmt.Errorf("offloads off on %s: %w", c.dev, err)
 			}
 		}
 	} else if l.opts.PortTxCsum {
 		for _, dev := range []string{"n6", "n4"} {
-			if err := l.x.do(func() error { return offloadsOff(dev, []uint32{ethtoolSTxCsum}) }); err != nil {
+			if err := l.x.do(func() error { return wire.SetOffloads(dev, false, wire.OffloadTxCsum) }); err != nil {
 				return fmt.Errorf("transmit checksum offload off on %s: %w", dev, err)
 			}
 		}
@@ -294,34 +293,6 @@ func (l *lab) build() error {
 	hw, _ := net.ParseMAC(l.n6mac)
 	l.linkLocal = fmt.Sprintf("fe80::%02x%02x:%02xff:fe%02x:%02x%02x", hw[0]^2, hw[1], hw[2], hw[3], hw[4], hw[5])
 	return l.startServers()
-}
-
-// ethtool commands that turn an offload on or off: ETHTOOL_SRXCSUM,
-// STXCSUM, SSG, STSO, SGSO, SGRO.
-const ethtoolSTxCsum = 0x17
-
-var allOffloads = []uint32{0x15, ethtoolSTxCsum, 0x19, 0x1f, 0x24, 0x2c}
-
-// offloadsOff turns the offloads cmds off on dev: allOffloads is checksum
-// offload, scatter-gather, TSO, GSO and GRO, like "ethtool -K dev rx off
-// tx off sg off tso off gso off gro off", through the ethtool ioctl (no
-// ethtool needed).
-func offloadsOff(dev string, cmds []uint32) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	for _, cmd := range cmds {
-		val := struct{ cmd, data uint32 }{cmd, 0}
-		var ifr [unix.IFNAMSIZ + 24]byte
-		copy(ifr[:unix.IFNAMSIZ-1], dev)
-		*(*uintptr)(unsafe.Pointer(&ifr[unix.IFNAMSIZ])) = uintptr(unsafe.Pointer(&val))
-		if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr[0]))); e != 0 && e != unix.EOPNOTSUPP {
-			return fmt.Errorf("ethtool command %#x: %w", cmd, e)
-		}
-	}
-	return nil
 }
 
 // payload writes n deterministic pseudo-random bytes (seed) to w.
