@@ -79,13 +79,19 @@ func startControl(r *runner, path string) (*controlServer, error) {
 		changed, problems := r.reloadResult()
 		reply(w, reloadReply{Applied: problems == nil, Changed: changed, Problems: problems}, nil)
 	})
-	c := &controlServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, path: path}
+	return &controlServer{srv: r.serveHTTP(ln, mux, "control socket"), path: path}, nil
+}
+
+// serveHTTP serves h on ln until the server it returns is closed; if it
+// stops otherwise, the log says so, naming it what.
+func (r *runner) serveHTTP(ln net.Listener, h http.Handler, what string) *http.Server {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
-		if err := c.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			r.log.Error("control socket stopped", "err", err)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			r.log.Error(what+" stopped", "err", err)
 		}
 	}()
-	return c, nil
+	return srv
 }
 
 func (c *controlServer) close() {

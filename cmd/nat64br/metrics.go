@@ -1,11 +1,9 @@
 package main
 
 import (
-	"errors"
 	"net"
 	"net/http"
 	"runtime"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -193,13 +191,7 @@ func startMetrics(r *runner, addr string) (*metricsServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &metricsServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln: ln}
-	go func() {
-		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			r.log.Error("metrics endpoint stopped", "err", err)
-		}
-	}()
-	return m, nil
+	return &metricsServer{srv: r.serveHTTP(ln, mux, "metrics endpoint"), ln: ln}, nil
 }
 
 func (m *metricsServer) close() {
