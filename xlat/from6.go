@@ -179,10 +179,9 @@ func (t *Translator) from6(b []byte, off, n int, _ bool) Verdict {
 		return v
 	}
 	// Both mappings static: both are in the cache, with their parts of
-	// the checksum delta and whether dst4 is an EAM address.
-	cached := kindDst.static() && kindSrc.static()
+	// the checksum delta.
 	var ad uint64
-	if cached {
+	if kindDst.static() && kindSrc.static() {
 		ad = header.Add(t.last64[slot(true)].d, t.last64[slot(false)].d)
 	} else {
 		ad = delta6to4(src6, dst6, src4, dst4)
@@ -191,7 +190,7 @@ func (t *Translator) from6(b []byte, off, n int, _ bool) Verdict {
 	// RFC 7757 §4: a destination reached through the RFC 6052 prefix that
 	// is also an EAM IPv4 address (or a dynamic-pool one) belongs to an
 	// IPv6 node: hairpin it.
-	if v.Action() == Forward && kindDst == kindPrefix && c.opt.Hairpin != HairpinOff && (t.last64[slot(false)].eam4 || c.dyn != nil && c.dyn.contains(dst4)) {
+	if v.Action() == Forward && t.hairpinDst(kindDst, dst4) {
 		return t.from4(b, v.Off, v.Len, true)
 	}
 	return v

@@ -77,7 +77,7 @@ func (t *Translator) nat6(b []byte, off int, p []byte, h *ipv6Info, src6, dst6 u
 			return v
 		}
 		v := t.emit4(b, off, p, h, src6, dst6, src4, dst4, delta6to4(src6, dst6, src4, dst4), 0)
-		if v.Action() == Forward && (nt.pool.contains(dst4) || kindDst == kindPrefix && c.opt.Hairpin != HairpinOff && c.eam.contains4(dst4)) {
+		if v.Action() == Forward && (nt.pool.contains(dst4) || t.hairpinDst(kindDst, dst4)) {
 			return t.from4(b, v.Off, v.Len, true)
 		}
 		return v
