@@ -49,6 +49,19 @@ func completeChecksum(f []byte, start, off int) bool {
 	return true
 }
 
+// addrSum is the sum of the source and destination addresses of the IPv4
+// (v4) or IPv6 header ip, as the transport pseudo-header has them.
+func addrSum(ip []byte, v4 bool) uint64 {
+	if v4 {
+		return uint64(binary.BigEndian.Uint32(ip[12:])) + uint64(binary.BigEndian.Uint32(ip[16:]))
+	}
+	var s uint64
+	for i := 8; i < 40; i += 4 {
+		s += uint64(binary.BigEndian.Uint32(ip[i:]))
+	}
+	return s
+}
+
 // segmenter holds the segments of split super-frames until ReadBatch hands
 // them out, in order, in its next calls. Its buffers are made once.
 type segmenter struct {
@@ -186,15 +199,7 @@ func (s *segmenter) split(f []byte, gso uint8, gsoSize, mtu int) (int, bool) {
 			binary.BigEndian.PutUint16(t[4:], uint16(len(t)))
 		}
 		// The pseudo-header, then the segment.
-		var ps uint64
-		if v4 {
-			ps = uint64(binary.BigEndian.Uint32(ip[12:])) + uint64(binary.BigEndian.Uint32(ip[16:]))
-		} else {
-			for i := 8; i < 40; i += 4 {
-				ps += uint64(binary.BigEndian.Uint32(ip[i:]))
-			}
-		}
-		ps += uint64(proto) + uint64(len(t))
+		ps := addrSum(ip, v4) + uint64(proto) + uint64(len(t))
 		t[csumAt], t[csumAt+1] = 0, 0
 		c := ^csum(t, ps)
 		if c == 0 && proto == 17 {
@@ -264,7 +269,6 @@ func gsoHeader(f []byte, g GSO, mtu int, h *[vnetHdrLen]byte) bool {
 	}
 	l3 := f[ethHdrLen:]
 	var l3Len int
-	var ps uint64
 	var typ byte
 	switch l3[0] >> 4 {
 	case 4:
@@ -272,15 +276,11 @@ func gsoHeader(f []byte, g GSO, mtu int, h *[vnetHdrLen]byte) bool {
 		if l3Len < 20 || l3[9] != 6 {
 			return false
 		}
-		ps = uint64(binary.BigEndian.Uint32(l3[12:])) + uint64(binary.BigEndian.Uint32(l3[16:]))
 		typ = gsoTCPv4
 	case 6:
 		l3Len = 40
 		if l3[6] != 6 {
 			return false
-		}
-		for i := 8; i < 40; i += 4 {
-			ps += uint64(binary.BigEndian.Uint32(l3[i:]))
 		}
 		typ = gsoTCPv6
 	default:
@@ -295,7 +295,7 @@ func gsoHeader(f []byte, g GSO, mtu int, h *[vnetHdrLen]byte) bool {
 	if thl < 20 || thl > len(l4) || mss <= 0 {
 		return false
 	}
-	binary.BigEndian.PutUint16(l4[16:], csum(nil, ps+6+uint64(len(l4))))
+	binary.BigEndian.PutUint16(l4[16:], csum(nil, addrSum(l3, typ == gsoTCPv4)+6+uint64(len(l4))))
 	if g.ECN {
 		typ |= gsoECN
 	}
