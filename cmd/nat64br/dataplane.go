@@ -87,7 +87,6 @@ type worker struct {
 	out     [3][][]byte
 	outGSO  [3][]wire.GSO  // of out
 	tx      [3]batchWriter // where each side's output goes
-	gsoTx   [3]*wire.Queue // tx, when it takes super-frames (WriteBatchGSO)
 	scratch [][]byte       // replies and fragments of the current batch
 	used    int
 }
@@ -135,7 +134,6 @@ func (d *dataplane) queueWorker(q6, q4 *wire.Queue) {
 	defer d.wg.Done()
 	w := d.newWorker(xlat.Side6)
 	w.tx[xlat.Side6], w.tx[xlat.Side4] = q6, q4
-	w.gsoTx[xlat.Side6], w.gsoTx[xlat.Side4] = q6, q4
 	qs := [3]*wire.Queue{xlat.Side6: q6, xlat.Side4: q4}
 	pl, err := wire.NewPoller(q6, q4)
 	if err != nil {
@@ -211,8 +209,8 @@ func (w *worker) flush() {
 	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
 		if len(w.out[s]) > 0 {
 			var err error
-			if w.gsoTx[s] != nil {
-				_, err = w.gsoTx[s].WriteBatchGSO(w.out[s], w.outGSO[s])
+			if q, ok := w.tx[s].(*wire.Queue); ok {
+				_, err = q.WriteBatchGSO(w.out[s], w.outGSO[s]) // it may hold super-frames
 			} else {
 				_, err = w.tx[s].WriteBatch(w.out[s], 0)
 			}
