@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sync/atomic"
-	"syscall"
 	"unsafe"
 
 	"golang.org/x/net/bpf"
@@ -42,6 +42,7 @@ const (
 	tp2Len     = 4  // .tp_len
 	tp2Snaplen = 8  // .tp_snaplen
 	tp2Mac     = 12 // .tp_mac
+	tp2HdrLen  = 32 // sizeof(struct tpacket2_hdr): in-place frames never reach into it
 )
 
 // tpacketReq is struct tpacket_req.
@@ -70,6 +71,12 @@ type QueueOptions struct {
 	// the way out (or not at all, on a veth whose peer takes them). The
 	// sockets of every port a super-frame may leave by need it.
 	PassGSO bool
+
+	// Headroom and Tailroom are the free bytes ReadBatchInPlace must
+	// leave before and after a frame it hands over in its ring slot (the
+	// translator writes there); the ring's frames are made that much
+	// larger (PACKET_RESERVE for the room before).
+	Headroom, Tailroom int
 }
 
 // Queue is one receive queue of a PacketPort and the socket it sends with.
@@ -100,6 +107,10 @@ type Queue struct {
 	txVnet  [][vnetHdrLen]byte
 	txSuper []bool // message i is a super-frame
 	bypass  bool   // PACKET_QDISC_BYPASS is on
+
+	// held is how many ring frames before next the last read handed over
+	// in place; the next read gives them back.
+	held int
 }
 
 // OpenQueues gives the port n receive queues (see Queue) and stops its own
@@ -149,8 +160,10 @@ func (p *PacketPort) openQueue(opts QueueOptions, filter []bpf.RawInstruction, g
 	q.fd = fd
 	// The ring's frames: the header, room for the virtio-net header, the
 	// frame itself; a power of two (TPACKET_V2 wants frames aligned).
+	// PACKET_RESERVE moves the frame that many bytes further into its
+	// slot, making room for ReadBatchInPlace's callers.
 	q.frameSize = 2048
-	for q.frameSize < 128+vnetHdrLen+ethHdrLen+4+p.mtu {
+	for q.frameSize < 128+opts.Headroom+vnetHdrLen+ethHdrLen+4+p.mtu+opts.Tailroom {
 		q.frameSize *= 2
 	}
 	for _, o := range []struct {
@@ -161,6 +174,7 @@ func (p *PacketPort) openQueue(opts QueueOptions, filter []bpf.RawInstruction, g
 		{packetVnetHdr, 1, "PACKET_VNET_HDR"},
 		{packetIgnoreOutgoing, 1, "PACKET_IGNORE_OUTGOING"},
 		{packetCopyThresh, 1, "PACKET_COPY_THRESH"},
+		{packetReserve, opts.Headroom, "PACKET_RESERVE"},
 	} {
 		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, o.opt, o.v); err != nil {
 			q.close()
@@ -276,6 +290,23 @@ func (q *Queue) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error) {
 // frame i (Size 0: an ordinary frame). Such a frame must leave through
 // WriteBatchGSO with its GSO. With gso nil it is ReadBatch.
 func (q *Queue) ReadBatchGSO(bufs [][]byte, sizes []int, gso []GSO, offset int) (int, error) {
+	return q.read(nil, bufs, sizes, gso, offset, 0)
+}
+
+// ReadBatchInPlace is ReadBatchGSO without the copy out of the ring: it
+// sets frames[i] to the ring slot that holds frame i, the frame at
+// frames[i][offset:] with tail free bytes after it, or, where the slot
+// has not that much room or the frame did not come through the ring (a
+// super-frame read from the socket, a segment), to bufs[i] with the frame
+// copied there. The slots are the caller's, to translate in and send
+// from, until its next read from the queue, which gives them back to the
+// kernel. QueueOptions.Headroom and Tailroom make the room.
+func (q *Queue) ReadBatchInPlace(frames, bufs [][]byte, sizes []int, gso []GSO, offset, tail int) (int, error) {
+	return q.read(frames, bufs, sizes, gso, offset, tail)
+}
+
+func (q *Queue) read(frames, bufs [][]byte, sizes []int, gso []GSO, offset, tail int) (int, error) {
+	q.release()
 	if q.p.closed.Load() {
 		return 0, net.ErrClosed
 	}
@@ -285,6 +316,9 @@ func (q *Queue) ReadBatchGSO(bufs [][]byte, sizes []int, gso []GSO, offset int) 
 	if n := q.seg.pop(bufs, sizes, offset); n > 0 {
 		if gso != nil {
 			clear(gso[:n])
+		}
+		if frames != nil {
+			copy(frames, bufs[:n])
 		}
 		return n, nil
 	}
@@ -302,8 +336,13 @@ func (q *Queue) ReadBatchGSO(bufs [][]byte, sizes []int, gso []GSO, offset int) 
 			g = &gso[k]
 			*g = GSO{}
 		}
-		sizes[k] = q.frame(f, status, bufs[k][offset:], g, c)
-		atomic.StoreUint32(st, tpStatusKernel)
+		if frames != nil {
+			frames[k], sizes[k] = q.inPlace(f, status, bufs[k], offset, tail, g, c)
+			q.held++
+		} else {
+			sizes[k] = q.frame(f, status, bufs[k][offset:], g, c)
+			atomic.StoreUint32(st, tpStatusKernel)
+		}
 		q.next++
 		if q.next == q.frames {
 			q.next = 0
@@ -317,6 +356,35 @@ func (q *Queue) ReadBatchGSO(bufs [][]byte, sizes []int, gso []GSO, offset int) 
 		q.p.stats.add(c)
 	}
 	return k, nil
+}
+
+// release gives the ring frames the last in-place read handed over back to
+// the kernel.
+func (q *Queue) release() {
+	for ; q.held > 0; q.held-- {
+		i := q.next - q.held
+		if i < 0 {
+			i += q.frames
+		}
+		atomic.StoreUint32((*uint32)(unsafe.Pointer(&q.ring[i*q.frameSize+tp2Status])), tpStatusKernel)
+	}
+}
+
+// inPlace is frame for ReadBatchInPlace: it returns the ring slot f itself
+// as the buffer when the frame is in it whole with offset bytes before it
+// (past the slot's tpacket2_hdr) and tail after it, else buf with the
+// frame copied in.
+func (q *Queue) inPlace(f []byte, status uint32, buf []byte, offset, tail int, g *GSO, c *rxCounts) ([]byte, int) {
+	if status&(tpStatusVLANValid|tpStatusCopy) == 0 {
+		l := int(binary.NativeEndian.Uint32(f[tp2Len:]))
+		snap := int(binary.NativeEndian.Uint32(f[tp2Snaplen:]))
+		mac := int(binary.NativeEndian.Uint16(f[tp2Mac:]))
+		if l == snap && mac-offset >= tp2HdrLen && mac >= vnetHdrLen && mac+snap+tail <= len(f) {
+			b := f[mac-offset:]
+			return b, q.offloads(f[mac-vnetHdrLen:mac], b[offset:offset+snap], g, c)
+		}
+	}
+	return buf, q.frame(f, status, buf[offset:], g, c)
 }
 
 // frame copies the ring frame f (status st) into b and undoes its
@@ -486,13 +554,15 @@ func (q *Queue) kernelStats() (packets, drops uint64) {
 	return uint64(st[0]), uint64(st[1])
 }
 
-// Poller waits until one of its queues has frames, without holding an OS
-// thread: the queues' sockets (and their ports' wake-up eventfds) are in an
-// epoll instance, which waits in the Go runtime's netpoller.
+// Poller waits until one of its queues has frames. Its goroutine's thread
+// sleeps in epoll_wait itself, so a frame wakes exactly that thread. (In
+// Go's netpoller a frame woke the runtime's polling thread, which then
+// woke another to run the worker: the profile of a TCP stream showed the
+// scheduler and netpoll at 7 % of nat64br's CPU time, against 0.5 % for
+// the copy loop, which blocks in poll(2).) A sleeping Poller holds its
+// thread, not its P: the runtime hands the P on as for any system call.
 type Poller struct {
 	epfd   int
-	f      *os.File
-	rc     syscall.RawConn
 	events []unix.EpollEvent
 	wakes  []int
 }
@@ -523,44 +593,35 @@ func NewPoller(qs ...*Queue) (*Poller, error) {
 			pl.wakes = append(pl.wakes, q.p.wake)
 		}
 	}
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		unix.Close(epfd)
-		return nil, err
-	}
-	pl.f = os.NewFile(uintptr(epfd), "nat64br-poller")
-	if pl.rc, err = pl.f.SyscallConn(); err != nil {
-		pl.f.Close()
-		return nil, err
-	}
 	return pl, nil
 }
 
-// Wait blocks the goroutine until a queue has frames; after a port was
-// closed it returns net.ErrClosed.
+// Wait blocks until a queue has frames; after a port was closed it
+// returns net.ErrClosed.
 func (pl *Poller) Wait() error {
-	closed := false
-	err := pl.rc.Read(func(fd uintptr) bool {
-		n, err := unix.EpollWait(int(fd), pl.events, 0)
+	for {
+		n, err := unix.EpollWait(pl.epfd, pl.events, -1)
+		if err == unix.EINTR {
+			continue
+		}
 		if err != nil {
-			return err != unix.EINTR
+			return err
 		}
 		for _, e := range pl.events[:n] {
-			for _, w := range pl.wakes {
-				if int(e.Fd) == w {
-					closed = true
-				}
+			if slices.Contains(pl.wakes, int(e.Fd)) {
+				return net.ErrClosed
 			}
 		}
-		return n > 0
-	})
-	if err != nil {
-		return err
+		return nil
 	}
-	if closed {
-		return net.ErrClosed
-	}
-	return nil
 }
 
 // Close releases the Poller.
-func (pl *Poller) Close() error { return pl.f.Close() }
+func (pl *Poller) Close() error { return unix.Close(pl.epfd) }
+
+// Yield offers the CPU to any other thread ready to run on it
+// (sched_yield(2)) and returns at once if there is none. A worker
+// busy-polling its rings yields between looks: a sender or receiver
+// sharing its CPU then runs at once instead of after the spin, and the
+// spin needs no trip through Go's scheduler.
+func Yield() { _, _, _ = unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }

@@ -15,10 +15,14 @@ import (
 
 // queueLab is lab with n receive queues on the port.
 func queueLab(t *testing.T, n int) (*lab, []*wire.Queue) {
+	return queueLabOpts(t, wire.QueueOptions{Queues: n, Frames: 256, QdiscBypass: true})
+}
+
+func queueLabOpts(t *testing.T, opts wire.QueueOptions) (*lab, []*wire.Queue) {
 	l := newLab(t, wire.PacketOptions{})
 	var qs []*wire.Queue
 	if err := l.b.Do(func() (err error) {
-		qs, err = l.port.OpenQueues(wire.QueueOptions{Queues: n, Frames: 256, QdiscBypass: true})
+		qs, err = l.port.OpenQueues(opts)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -105,6 +109,89 @@ func TestQueuesReceive(t *testing.T) {
 		}
 	}
 	t.Logf("frames per queue: %v", per)
+}
+
+// TestQueuesInPlace reads 3 rounds of 200 datagrams, more than the ring's
+// 256 frames, with ReadBatchInPlace: each must come in its ring slot, with
+// the room asked for around it (written over here, as the translator
+// would), and its checksum completed there; the slots must go back to the
+// kernel at the next read, or the ring fills and the third round is lost.
+func TestQueuesInPlace(t *testing.T) {
+	const head, tail, rounds, per = 128, 160, 3, 200
+	l, qs := queueLabOpts(t, wire.QueueOptions{Queues: 1, Frames: 256, Headroom: head, Tailroom: tail})
+	q := qs[0]
+	next := make(chan bool)
+	sent := make(chan error, 1)
+	go func() {
+		sent <- l.a.Do(func() error {
+			c, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 40000}, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 9997})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			for r := 0; r < rounds; r++ {
+				if !<-next {
+					return nil
+				}
+				for i := 0; i < per; i++ {
+					if _, err := c.Write(binary.BigEndian.AppendUint32([]byte("nat64br-in-place"), uint32(r*per+i))); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+	}()
+	bufs := make([][]byte, 16)
+	for i := range bufs {
+		bufs[i] = make([]byte, 70000)
+	}
+	frames := make([][]byte, len(bufs))
+	sizes := make([]int, len(bufs))
+	gso := make([]wire.GSO, len(bufs))
+	match := isUDPTo(9997)
+	got, inPlace := 0, 0
+	for r := 0; r < rounds; r++ {
+		next <- true
+		deadline := time.Now().Add(5 * time.Second)
+		for got < (r+1)*per && time.Now().Before(deadline) {
+			n, err := q.ReadBatchInPlace(frames, bufs, sizes, gso, head, tail)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			for i := 0; i < n; i++ {
+				b := frames[i]
+				f := b[head : head+sizes[i]]
+				if sizes[i] == 0 || !match(f) {
+					continue
+				}
+				if err := xlattest.Check(f[14:], false); err != nil {
+					t.Fatalf("datagram %d does not check: %v", got, err)
+				}
+				if seq := binary.BigEndian.Uint32(f[len(f)-4:]); seq != uint32(got) {
+					t.Fatalf("datagram %d came as number %d", seq, got)
+				}
+				if &b[0] != &bufs[i][0] {
+					inPlace++
+				}
+				clear(b[:head])
+				clear(b[head+sizes[i] : head+sizes[i]+tail])
+				got++
+			}
+		}
+	}
+	close(next)
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	st, _ := l.port.Stats()
+	t.Logf("stats: %+v", st)
+	if got != rounds*per || inPlace != got {
+		t.Fatalf("%d of %d datagrams came through, %d of them in place", got, rounds*per, inPlace)
+	}
 }
 
 // TestQueuesSuperFrame sends one UDP GSO super-frame (UDP_SEGMENT) from

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,7 +81,8 @@ type worker struct {
 	tr      *xlat.Translator
 	gen     uint64
 	c       counters
-	bufs    [][]byte
+	bufs    [][]byte // the worker's own buffers
+	frames  [][]byte // of the batch: bufs, or ring slots read in place
 	sizes   []int
 	gso     []wire.GSO // of bufs: super-frames passed through whole
 	out     [3][][]byte
@@ -101,6 +102,7 @@ func (d *dataplane) newWorker(side xlat.Side) *worker {
 	for i := range w.bufs {
 		w.bufs[i] = make([]byte, bufSize)
 	}
+	w.frames = slices.Clone(w.bufs)
 	for s := range w.out {
 		w.out[s] = make([][]byte, 0, 2*batchSize)
 		w.outGSO[s] = make([]wire.GSO, 0, 2*batchSize)
@@ -118,7 +120,7 @@ func (w *worker) batch(s xlat.Side, n int) {
 	now := time.Now()
 	for i := 0; i < n; i++ {
 		if w.sizes[i] > 0 {
-			w.frame(w.bufs[i], w.sizes[i], w.gso[i], now)
+			w.frame(w.frames[i], w.sizes[i], w.gso[i], now)
 		}
 	}
 	w.flush()
@@ -127,9 +129,10 @@ func (w *worker) batch(s xlat.Side, n int) {
 }
 
 // queueWorker serves queue q6 of the IPv6 port and q4 of the IPv4 port: it
-// takes what both rings hold, and waits (in the netpoller) only when both
-// have been empty for the busy-poll time (a quiet link then answers as
-// fast as a busy one, at the price of that much spinning after each burst).
+// takes what both rings hold, and sleeps (its thread in epoll_wait) only
+// when both have been empty for the busy-poll time (a quiet link then
+// answers as fast as a busy one, at the price of that much polling after
+// each burst, which yields the CPU to any thread that wants it).
 func (d *dataplane) queueWorker(q6, q4 *wire.Queue) {
 	defer d.wg.Done()
 	w := d.newWorker(xlat.Side6)
@@ -141,16 +144,16 @@ func (d *dataplane) queueWorker(q6, q4 *wire.Queue) {
 		return
 	}
 	defer pl.Close()
-	// Empty polls since the last frame; the clock is read every 16th
-	// (clock reads showed in the profile when taken per batch), and the
-	// busy-poll time counts from the first of those reads.
-	const spinsPerClock = 16
-	spins := 0
+	// Empty looks since the last frame. Between looks the worker yields
+	// its CPU to any other thread ready to run there; the clock is read
+	// when the rings first come up empty and every 16th look after.
+	const looksPerClock = 16
+	looks := 0
 	var idleSince time.Time
 	for {
 		got := 0
 		for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
-			n, err := qs[s].ReadBatchGSO(w.bufs, w.sizes, w.gso, frameHeadroom)
+			n, err := qs[s].ReadBatchInPlace(w.frames, w.bufs, w.sizes, w.gso, frameHeadroom, xlat.Tailroom)
 			if err != nil {
 				return // closed
 			}
@@ -160,25 +163,23 @@ func (d *dataplane) queueWorker(q6, q4 *wire.Queue) {
 			}
 		}
 		if got > 0 {
-			spins = 0
-			continue
-		}
-		if spins++; d.busyPoll > 0 && spins%spinsPerClock != 0 {
+			looks = 0
 			continue
 		}
 		if d.busyPoll > 0 {
-			if spins == spinsPerClock {
+			if looks == 0 {
 				idleSince = time.Now()
 			}
-			if time.Since(idleSince) < d.busyPoll {
-				runtime.Gosched() // let the timers and the control plane in
+			looks++
+			if looks%looksPerClock != 0 || time.Since(idleSince) < d.busyPoll {
+				wire.Yield()
 				continue
 			}
 		}
 		if err := pl.Wait(); err != nil {
 			return
 		}
-		spins = 0
+		looks = 0
 	}
 }
 

@@ -175,7 +175,8 @@ func (r *runner) start(cfg *config.Config) error {
 			n = runtime.NumCPU()
 		}
 		for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
-			qs, err := r.ports[s].OpenQueues(wire.QueueOptions{Queues: n, QdiscBypass: cfg.DataPath.QdiscBypass, PassGSO: cfg.DataPath.PassGSO})
+			qs, err := r.ports[s].OpenQueues(wire.QueueOptions{Queues: n, QdiscBypass: cfg.DataPath.QdiscBypass, PassGSO: cfg.DataPath.PassGSO,
+				Headroom: frameHeadroom, Tailroom: xlat.Tailroom})
 			if err != nil {
 				r.closePorts()
 				return err
