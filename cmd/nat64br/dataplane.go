@@ -146,7 +146,11 @@ func (d *dataplane) queueWorker(q6, q4 *wire.Queue) {
 	defer pl.Close()
 	// Empty looks since the last frame. Between looks the worker yields
 	// its CPU to any other thread ready to run there; the clock is read
-	// when the rings first come up empty and every 16th look after.
+	// when the rings first come up empty and every 16th look after. It
+	// does not yield its P: with one worker per P (workers: auto), the
+	// timers and the control plane run when a worker sleeps, or after the
+	// runtime preempts it (a runtime.Gosched every 16th look cost 4 % of
+	// nat64br's CPU time in a UDP flood).
 	const looksPerClock = 16
 	looks := 0
 	var idleSince time.Time

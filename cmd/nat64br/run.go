@@ -172,7 +172,7 @@ func (r *runner) start(cfg *config.Config) error {
 	if cfg.DataPath.IO == "ring" {
 		n := cfg.DataPath.Workers
 		if n == 0 {
-			n = runtime.NumCPU()
+			n = runtime.GOMAXPROCS(0) // the CPUs, or the container's CPU limit
 		}
 		for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
 			qs, err := r.ports[s].OpenQueues(wire.QueueOptions{Queues: n, QdiscBypass: cfg.DataPath.QdiscBypass, PassGSO: cfg.DataPath.PassGSO,
