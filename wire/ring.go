@@ -376,15 +376,22 @@ func (q *Queue) release() {
 // frame copied in.
 func (q *Queue) inPlace(f []byte, status uint32, buf []byte, offset, tail int, g *GSO, c *rxCounts) ([]byte, int) {
 	if status&(tpStatusVLANValid|tpStatusCopy) == 0 {
-		l := int(binary.NativeEndian.Uint32(f[tp2Len:]))
-		snap := int(binary.NativeEndian.Uint32(f[tp2Snaplen:]))
-		mac := int(binary.NativeEndian.Uint16(f[tp2Mac:]))
-		if l == snap && mac-offset >= tp2HdrLen && mac >= vnetHdrLen && mac+snap+tail <= len(f) {
+		if mac, snap, ok := slot(f); ok && mac-offset >= tp2HdrLen && mac+snap+tail <= len(f) {
 			b := f[mac-offset:]
 			return b, q.offloads(f[mac-vnetHdrLen:mac], b[offset:offset+snap], g, c)
 		}
 	}
 	return buf, q.frame(f, status, buf[offset:], g, c)
+}
+
+// slot returns where the frame in ring slot f starts (its virtio-net
+// header just before) and its length; ok is false if the kernel cut it
+// short or the header points outside the slot.
+func slot(f []byte) (mac, snap int, ok bool) {
+	l := int(binary.NativeEndian.Uint32(f[tp2Len:]))
+	snap = int(binary.NativeEndian.Uint32(f[tp2Snaplen:]))
+	mac = int(binary.NativeEndian.Uint16(f[tp2Mac:]))
+	return mac, snap, l == snap && mac >= vnetHdrLen && mac+snap <= len(f)
 }
 
 // frame copies the ring frame f (status st) into b and undoes its
@@ -408,10 +415,8 @@ func (q *Queue) frame(f []byte, status uint32, b []byte, g *GSO, c *rxCounts) in
 		}
 		return q.offloads(q.vnet[:], b[:n], g, c)
 	}
-	l := int(binary.NativeEndian.Uint32(f[tp2Len:]))
-	snap := int(binary.NativeEndian.Uint32(f[tp2Snaplen:]))
-	mac := int(binary.NativeEndian.Uint16(f[tp2Mac:]))
-	if l != snap || snap > len(b) || mac < vnetHdrLen || mac+snap > len(f) {
+	mac, snap, ok := slot(f)
+	if !ok || snap > len(b) {
 		c.truncated++
 		return 0
 	}

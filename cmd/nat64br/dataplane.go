@@ -84,7 +84,7 @@ type worker struct {
 	bufs    [][]byte // the worker's own buffers
 	frames  [][]byte // of the batch: bufs, or ring slots read in place
 	sizes   []int
-	gso     []wire.GSO // of bufs: super-frames passed through whole
+	gso     []wire.GSO // of frames: super-frames passed through whole
 	out     [3][][]byte
 	outGSO  [3][]wire.GSO  // of out
 	tx      [3]batchWriter // where each side's output goes
