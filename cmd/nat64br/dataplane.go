@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -135,6 +136,11 @@ func (w *worker) batch(s xlat.Side, n int) {
 // each burst, which yields the CPU to any thread that wants it).
 func (d *dataplane) queueWorker(q6, q4 *wire.Queue) {
 	defer d.wg.Done()
+	// The worker keeps one thread for its life (the thread ends with it).
+	// Unlocked, the goroutine moved between threads after each epoll_wait
+	// or preemption, and one TCP stream through SIIT ran 20-29 % slower in
+	// the bench lab (docs/performance.md, "Threads").
+	runtime.LockOSThread()
 	w := d.newWorker(xlat.Side6)
 	w.tx[xlat.Side6], w.tx[xlat.Side4] = q6, q4
 	qs := [3]*wire.Queue{xlat.Side6: q6, xlat.Side4: q4}
