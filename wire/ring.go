@@ -14,7 +14,8 @@ import (
 )
 
 // Receive queues: a port's frames spread over several packet sockets of one
-// PACKET_FANOUT group (by flow hash, so a flow stays on one queue), each
+// PACKET_FANOUT group (by the kernel's flow hash or by PortSpread's
+// program, so a flow stays on one queue), each
 // with a TPACKET_V2 receive ring: the kernel writes frames into memory shared
 // with us and flips a status word per frame, so reading a busy queue costs
 // no system call at all, and an idle one a poll(2). Each queue sends with a
@@ -31,8 +32,10 @@ const (
 	packetCopyThresh  = 7  // PACKET_COPY_THRESH
 	packetFanout      = 18 // PACKET_FANOUT
 	packetQdiscBypass = 20 // PACKET_QDISC_BYPASS
+	packetFanoutData  = 22 // PACKET_FANOUT_DATA
 	tpacketV2         = 1
-	fanoutHash        = 0
+	fanoutHash        = 0 // PACKET_FANOUT_HASH
+	fanoutCBPF        = 6 // PACKET_FANOUT_CBPF
 
 	tpStatusKernel = 0
 	tpStatusUser   = 1 << 0
@@ -77,6 +80,10 @@ type QueueOptions struct {
 	// translator writes there); the ring's frames are made that much
 	// larger (PACKET_RESERVE for the room before).
 	Headroom, Tailroom int
+
+	// Spread, if set, picks each frame's queue by its transport ports
+	// (see PortSpread) rather than by the kernel's flow hash.
+	Spread *PortSpread
 }
 
 // Queue is one receive queue of a PacketPort and the socket it sends with.
@@ -127,7 +134,14 @@ func (p *PacketPort) OpenQueues(opts QueueOptions) ([]*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	group := (os.Getpid() ^ p.ifi.Index<<8) & 0xffff
+	group := (os.Getpid()^p.ifi.Index<<8)&0xffff | fanoutHash<<16
+	var spread []bpf.RawInstruction
+	if opts.Spread != nil {
+		group = group&0xffff | fanoutCBPF<<16
+		if spread, err = opts.Spread.program(); err != nil {
+			return nil, fmt.Errorf("%s: fanout program: %w", p.name, err)
+		}
+	}
 	var qs []*Queue
 	fail := func(err error) ([]*Queue, error) {
 		for _, q := range qs {
@@ -141,6 +155,11 @@ func (p *PacketPort) OpenQueues(opts QueueOptions) ([]*Queue, error) {
 			return fail(err)
 		}
 		qs = append(qs, q)
+		if i == 0 && spread != nil {
+			if err := setFanoutData(q.fd, spread); err != nil {
+				return fail(err)
+			}
+		}
 	}
 	// The port's own socket keeps sending but receives nothing any more.
 	none, _ := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
@@ -151,6 +170,21 @@ func (p *PacketPort) OpenQueues(opts QueueOptions) ([]*Queue, error) {
 	return qs, nil
 }
 
+// setFanoutData gives the fanout group of the socket fd its program
+// (PACKET_FANOUT_DATA).
+func setFanoutData(fd int, prog []bpf.RawInstruction) error {
+	ins := make([]unix.SockFilter, len(prog))
+	for i, x := range prog {
+		ins[i] = unix.SockFilter{Code: x.Op, Jt: x.Jt, Jf: x.Jf, K: x.K}
+	}
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_PACKET, packetFanoutData, &unix.SockFprog{Len: uint16(len(ins)), Filter: &ins[0]}); err != nil {
+		return fmt.Errorf("PACKET_FANOUT_DATA: %w", err)
+	}
+	return nil
+}
+
+// openQueue opens one queue and joins it to the fanout group (the id in
+// the low 16 bits, the mode above).
 func (p *PacketPort) openQueue(opts QueueOptions, filter []bpf.RawInstruction, group int) (*Queue, error) {
 	q := &Queue{p: p, fd: -1, txfd: -1}
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
@@ -208,7 +242,7 @@ func (p *PacketPort) openQueue(opts QueueOptions, filter []bpf.RawInstruction, g
 		q.close()
 		return nil, fmt.Errorf("bind: %w", err)
 	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, packetFanout, group|fanoutHash<<16); err != nil {
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, packetFanout, group); err != nil {
 		q.close()
 		return nil, fmt.Errorf("PACKET_FANOUT: %w", err)
 	}

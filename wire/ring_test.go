@@ -3,6 +3,7 @@ package wire_test
 import (
 	"encoding/binary"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -344,3 +345,131 @@ func TestQueuesWriteSuperFrame(t *testing.T) {
 		t.Errorf("sent %d whole, bypass left %d times, %d send errors; want 1, 1, 0", st.SuperFramesSent, st.QdiscBypassOff, st.TxErrors)
 	}
 }
+
+// TestQueuesSpread injects frames of every kind the fanout program tells
+// apart (TCP, UDP and ICMP over IPv4 and IPv6, an IPv4 fragment, an IPv6
+// packet with an extension header, ARP) into a port with 3 queues spread
+// by PortSpread: each frame must come out of the queue the program's Go
+// model picks; by the model, the two directions of a translated TCP flow
+// must go to different queues, an echo request and its reply to the same.
+func TestQueuesSpread(t *testing.T) {
+	const n = 3
+	spread := wire.PortSpread{Key: 0x9e3779b1, Offset: 1}
+	l, qs := queueLabOpts(t, wire.QueueOptions{Queues: n, Frames: 256, Spread: &spread})
+	var inj *wire.PacketPort
+	if err := l.a.Do(func() (err error) {
+		inj, err = wire.ListenPacket("peer", wire.PacketOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer inj.Close()
+	eth := func(typ layers.EthernetType) *layers.Ethernet {
+		return &layers.Ethernet{SrcMAC: l.peerMAC, DstMAC: l.mac, EthernetType: typ}
+	}
+	var frames [][]byte
+	for p := uint16(40000); p < 40024; p++ {
+		ip4 := xlattest.IPv4("192.0.2.1", "198.51.100.7", layers.IPProtocolUDP)
+		frames = append(frames, xlattest.Serialize(eth(layers.EthernetTypeIPv4), ip4, xlattest.UDP(p, 53, ip4), xlattest.Payload(int(p%7))))
+		t4 := xlattest.IPv4("192.0.2.1", "198.51.100.7", layers.IPProtocolTCP)
+		frames = append(frames, xlattest.Serialize(eth(layers.EthernetTypeIPv4), t4, xlattest.TCP(443, p, t4), xlattest.Payload(1)))
+		ip6 := xlattest.IPv6("2001:db8:6::2", "64:ff9b::c633:6407", layers.IPProtocolUDP)
+		frames = append(frames, xlattest.Serialize(eth(layers.EthernetTypeIPv6), ip6, xlattest.UDP(53, p, ip6), xlattest.Payload(2)))
+		t6 := xlattest.IPv6("2001:db8:6::2", "64:ff9b::c633:6407", layers.IPProtocolTCP)
+		frames = append(frames, xlattest.Serialize(eth(layers.EthernetTypeIPv6), t6, xlattest.TCP(p, 80, t6), xlattest.Payload(3)))
+		e4 := xlattest.IPv4("192.0.2.1", "198.51.100.7", layers.IPProtocolICMPv4)
+		frames = append(frames, xlattest.Serialize(eth(layers.EthernetTypeIPv4), e4, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: p, Seq: 1}, xlattest.Payload(4)))
+		e6 := xlattest.IPv6("2001:db8:6::2", "64:ff9b::c633:6407", layers.IPProtocolICMPv6)
+		frames = append(frames, xlattest.Serialize(eth(layers.EthernetTypeIPv6), e6, xlattest.ICMPv6(128, 0, e6), &layers.ICMPv6Echo{Identifier: p, SeqNumber: 1}, xlattest.Payload(4)))
+		f4 := xlattest.IPv4("192.0.2.1", "198.51.100.7", layers.IPProtocolUDP)
+		f4.Flags, f4.FragOffset, f4.SrcIP = layers.IPv4MoreFragments, 0, xlattest.IP("192.0.2."+itoa(int(p-39990)))
+		frames = append(frames, xlattest.Serialize(eth(layers.EthernetTypeIPv4), f4, xlattest.UDP(p, 53, f4), xlattest.Payload(24)))
+		x6 := xlattest.IPv6("2001:db8:6::"+itoa(int(p-39990)), "64:ff9b::c633:6407", layers.IPProtocolIPv6HopByHop)
+		hbh := &layers.IPv6HopByHop{}
+		hbh.NextHeader = layers.IPProtocolUDP
+		hbh.Options = []*layers.IPv6HopByHopOption{{OptionType: 1, OptionData: make([]byte, 4)}}
+		frames = append(frames, xlattest.Serialize(eth(layers.EthernetTypeIPv6), x6, hbh, xlattest.UDP(p, 53, x6), xlattest.Payload(5)))
+	}
+	frames = append(frames, xlattest.Serialize(eth(layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,
+		HwAddressSize: 6, ProtAddressSize: 4, Operation: 1, SourceHwAddress: l.peerMAC, SourceProtAddress: []byte{192, 0, 2, 1},
+		DstHwAddress: make([]byte, 6), DstProtAddress: []byte{192, 0, 2, 2}}))
+	want := map[string]int{}
+	for _, f := range frames {
+		want[string(f)] = spread.Queue(f, n)
+	}
+	if len(want) != len(frames) {
+		t.Fatalf("%d distinct frames of %d", len(want), len(frames))
+	}
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		for i := 0; i < len(frames); i += 16 {
+			_, _ = inj.WriteBatch(frames[i:min(i+16, len(frames))], 0)
+		}
+	}()
+	per := make([]int, n)
+	seen := 0
+	bufs := make([][]byte, 16)
+	for i := range bufs {
+		bufs[i] = make([]byte, 2048)
+	}
+	sizes := make([]int, len(bufs))
+	for deadline := time.Now().Add(5 * time.Second); seen < len(frames) && time.Now().Before(deadline); {
+		got := 0
+		for qi, q := range qs {
+			k, err := q.ReadBatch(bufs, sizes, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += k
+			for i := 0; i < k; i++ {
+				f := bufs[i][:sizes[i]]
+				w, ok := want[string(f)]
+				if !ok {
+					continue // the kernel's own traffic
+				}
+				seen++
+				per[qi]++
+				if w != qi {
+					t.Errorf("frame %x came out of queue %d, the model says %d", f[:min(len(f), 60)], qi, w)
+				}
+			}
+		}
+		if got == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if seen < len(frames) {
+		t.Fatalf("%d of %d frames came through", seen, len(frames))
+	}
+	t.Logf("frames per queue: %v", per)
+	for qi, c := range per {
+		if c == 0 {
+			t.Errorf("queue %d got nothing", qi)
+		}
+	}
+
+	// Both directions of a translated flow: an IPv6 frame from port p to
+	// 80 and its IPv4 reply from 80 to p give the same sum, so the other
+	// port's Offset decides.
+	a := xlattest.IPv6("2001:db8:6::2", "64:ff9b::c633:6407", layers.IPProtocolTCP)
+	b := xlattest.IPv4("198.51.100.7", "192.0.2.6", layers.IPProtocolTCP)
+	for p := uint16(1024); p < 1100; p++ {
+		f6 := xlattest.Serialize(eth(layers.EthernetTypeIPv6), a, xlattest.TCP(p, 80, a))
+		f4 := xlattest.Serialize(eth(layers.EthernetTypeIPv4), b, xlattest.TCP(80, p, b))
+		q6 := wire.PortSpread{Key: spread.Key, Offset: 0}.Queue(f6, 2)
+		q4 := wire.PortSpread{Key: spread.Key, Offset: 1}.Queue(f4, 2)
+		if q6 == q4 {
+			t.Fatalf("port %d: both directions on queue %d", p, q6)
+		}
+		// An echo request and its translated reply share a queue.
+		ea := xlattest.IPv6("2001:db8:6::2", "64:ff9b::c633:6407", layers.IPProtocolICMPv6)
+		e6 := xlattest.Serialize(eth(layers.EthernetTypeIPv6), ea, xlattest.ICMPv6(128, 0, ea), &layers.ICMPv6Echo{Identifier: p, SeqNumber: 1})
+		e4 := xlattest.Serialize(eth(layers.EthernetTypeIPv4), xlattest.IPv4("198.51.100.7", "192.0.2.6", layers.IPProtocolICMPv4),
+			&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(0, 0), Id: p, Seq: 1})
+		if q6, q4 := (wire.PortSpread{Key: spread.Key, Offset: 0}).Queue(e6, 2), (wire.PortSpread{Key: spread.Key, Offset: 1}).Queue(e4, 2); q6 != q4 {
+			t.Fatalf("echo id %d: request on queue %d, reply on %d", p, q6, q4)
+		}
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -174,9 +175,17 @@ func (r *runner) start(cfg *config.Config) error {
 		if n == 0 {
 			n = runtime.GOMAXPROCS(0) // the CPUs, or the container's CPU limit
 		}
+		// The two ports spread frames over their queues by the flows'
+		// ports, the IPv4 port one queue further on: a flow's two
+		// directions go to different workers (wire.PortSpread).
+		key := rand.Uint32() | 1
 		for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+			spread := &wire.PortSpread{Key: key}
+			if s == xlat.Side4 {
+				spread.Offset = 1
+			}
 			qs, err := r.ports[s].OpenQueues(wire.QueueOptions{Queues: n, QdiscBypass: cfg.DataPath.QdiscBypass, PassGSO: cfg.DataPath.PassGSO,
-				Headroom: frameHeadroom, Tailroom: xlat.Tailroom})
+				Headroom: frameHeadroom, Tailroom: xlat.Tailroom, Spread: spread})
 			if err != nil {
 				r.closePorts()
 				return err

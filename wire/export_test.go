@@ -1,0 +1,60 @@
+package wire
+
+import "encoding/binary"
+
+// Queue exposes the Go model of the fanout program to the tests.
+func (s PortSpread) Queue(frame []byte, n int) int { return s.queue(frame, n) }
+
+// queue is what the program returns for a frame (Ethernet header first),
+// modulo n: a model of it for tests.
+func (s PortSpread) queue(frame []byte, n int) int {
+	if len(frame) < ethHdrLen {
+		return int(s.Offset % uint32(n))
+	}
+	ip := frame[ethHdrLen:]
+	be := binary.BigEndian
+	var a, b uint32
+	short := func(need int) bool { return len(ip) < need }
+	switch be.Uint16(frame[12:]) {
+	case 0x0800:
+		if short(20) {
+			return 0
+		}
+		ihl := int(ip[0]&0xf) * 4
+		switch {
+		case be.Uint16(ip[6:])&0x3fff == 0 && (ip[9] == 6 || ip[9] == 17):
+			if short(ihl + 4) {
+				return 0
+			}
+			a, b = uint32(be.Uint16(ip[ihl:])), uint32(be.Uint16(ip[ihl+2:]))
+		case be.Uint16(ip[6:])&0x3fff == 0 && ip[9] == 1:
+			if short(ihl + 6) {
+				return 0
+			}
+			return int((uint32(be.Uint16(ip[ihl+4:])) * s.Key >> 16) % uint32(n))
+		default:
+			a, b = be.Uint32(ip[12:]), be.Uint32(ip[16:])
+		}
+	case 0x86dd:
+		if short(40) {
+			return 0
+		}
+		switch ip[6] {
+		case 6, 17:
+			if short(44) {
+				return 0
+			}
+			a, b = uint32(be.Uint16(ip[40:])), uint32(be.Uint16(ip[42:]))
+		case 58:
+			if short(46) {
+				return 0
+			}
+			return int((uint32(be.Uint16(ip[44:])) * s.Key >> 16) % uint32(n))
+		default:
+			a, b = be.Uint32(ip[20:]), be.Uint32(ip[36:])
+		}
+	default:
+		return int(s.Offset % uint32(n))
+	}
+	return int(((a+b)*s.Key>>16 + s.Offset) % uint32(n))
+}
