@@ -109,9 +109,10 @@ type PacketPort struct {
 	seg    segmenter
 	segMax int
 
-	promisc bool
-	queues  []*Queue // receive queues, if OpenQueues was called
-	wake    int      // eventfd that Close makes readable, to wake Pollers
+	promisc   bool
+	queues    []*Queue // receive queues, if OpenQueues was called
+	spreadErr error    // see SpreadError
+	wake      int      // eventfd that Close makes readable, to wake Pollers
 
 	stats  portCounters
 	closed atomic.Bool

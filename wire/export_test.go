@@ -2,6 +2,13 @@ package wire
 
 import "encoding/binary"
 
+// RefuseFanoutData makes PACKET_FANOUT_DATA an option the kernel does not
+// know until the test ends, as on a kernel without PACKET_FANOUT_CBPF.
+func RefuseFanoutData(cleanup func(func())) {
+	fanoutDataOpt = 9999
+	cleanup(func() { fanoutDataOpt = packetFanoutData })
+}
+
 // Queue exposes the Go model of the fanout program to the tests.
 func (s PortSpread) Queue(frame []byte, n int) int { return s.queue(frame, n) }
 

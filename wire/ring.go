@@ -149,17 +149,25 @@ func (p *PacketPort) OpenQueues(opts QueueOptions) ([]*Queue, error) {
 		}
 		return nil, fmt.Errorf("%s: receive queues: %w", p.name, err)
 	}
+	p.spreadErr = nil
 	for i := 0; i < opts.Queues; i++ {
 		q, err := p.openQueue(opts, filter, group)
+		if err == nil && i == 0 && spread != nil {
+			if err = setFanoutData(q.fd, spread); err != nil {
+				q.close()
+			}
+		}
+		if err != nil && i == 0 && spread != nil {
+			// A kernel without PACKET_FANOUT_CBPF (before 4.3), or one
+			// that refuses the program: spread by the flow hash.
+			p.spreadErr = err
+			spread, group = nil, group&0xffff|fanoutHash<<16
+			q, err = p.openQueue(opts, filter, group)
+		}
 		if err != nil {
 			return fail(err)
 		}
 		qs = append(qs, q)
-		if i == 0 && spread != nil {
-			if err := setFanoutData(q.fd, spread); err != nil {
-				return fail(err)
-			}
-		}
 	}
 	// The port's own socket keeps sending but receives nothing any more.
 	none, _ := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
@@ -170,6 +178,15 @@ func (p *PacketPort) OpenQueues(opts QueueOptions) ([]*Queue, error) {
 	return qs, nil
 }
 
+// SpreadError says why the last OpenQueues spread frames by the kernel's
+// flow hash although QueueOptions.Spread asked for a program; nil if it
+// did not.
+func (p *PacketPort) SpreadError() error { return p.spreadErr }
+
+// fanoutDataOpt is PACKET_FANOUT_DATA; a variable so that a test can make
+// the kernel refuse it.
+var fanoutDataOpt = packetFanoutData
+
 // setFanoutData gives the fanout group of the socket fd its program
 // (PACKET_FANOUT_DATA).
 func setFanoutData(fd int, prog []bpf.RawInstruction) error {
@@ -177,7 +194,7 @@ func setFanoutData(fd int, prog []bpf.RawInstruction) error {
 	for i, x := range prog {
 		ins[i] = unix.SockFilter{Code: x.Op, Jt: x.Jt, Jf: x.Jf, K: x.K}
 	}
-	if err := unix.SetsockoptSockFprog(fd, unix.SOL_PACKET, packetFanoutData, &unix.SockFprog{Len: uint16(len(ins)), Filter: &ins[0]}); err != nil {
+	if err := unix.SetsockoptSockFprog(fd, unix.SOL_PACKET, fanoutDataOpt, &unix.SockFprog{Len: uint16(len(ins)), Filter: &ins[0]}); err != nil {
 		return fmt.Errorf("PACKET_FANOUT_DATA: %w", err)
 	}
 	return nil

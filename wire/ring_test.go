@@ -79,25 +79,29 @@ func collect(t *testing.T, qs []*wire.Queue, want int, match func([]byte) bool) 
 	return got, per
 }
 
+// sendUDP sends, after 100 ms, n datagrams from the kernel's stack of the
+// peer namespace, from source ports first, first+1, ... to port dst.
+func sendUDP(l *lab, first, n, dst int) {
+	time.Sleep(100 * time.Millisecond)
+	_ = l.a.Do(func() error {
+		for p := first; p < first+n; p++ {
+			c, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: p}, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 2), Port: dst})
+			if err != nil {
+				return err
+			}
+			_, _ = c.Write([]byte("nat64br-queue-test"))
+			c.Close()
+		}
+		return nil
+	})
+}
+
 // TestQueuesReceive sends UDP from 16 source ports of the kernel's stack
 // (transmit checksum offload on, the veth default): every datagram comes
 // out of one of the 2 queues, with its checksum completed.
 func TestQueuesReceive(t *testing.T) {
 	l, qs := queueLab(t, 2)
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		_ = l.a.Do(func() error {
-			for p := 40000; p < 40016; p++ {
-				c, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: p}, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 2), Port: 9998})
-				if err != nil {
-					return err
-				}
-				_, _ = c.Write([]byte("nat64br-queue-test"))
-				c.Close()
-			}
-			return nil
-		})
-	}()
+	go sendUDP(l, 40000, 16, 9998)
 	got, per := collect(t, qs, 16, isUDPTo(9998))
 	st, _ := l.port.Stats()
 	t.Logf("stats: %+v", st)
@@ -473,3 +477,20 @@ func TestQueuesSpread(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestQueuesSpreadFallback: when the kernel refuses the fanout program, as
+// one without PACKET_FANOUT_CBPF would, the queues open with the flow hash,
+// say why, and receive.
+func TestQueuesSpreadFallback(t *testing.T) {
+	wire.RefuseFanoutData(t.Cleanup)
+	l, qs := queueLabOpts(t, wire.QueueOptions{Queues: 2, Frames: 256, Spread: &wire.PortSpread{Key: 1, Offset: 1}})
+	if err := l.port.SpreadError(); err == nil {
+		t.Fatal("SpreadError is nil, although the program was refused")
+	} else {
+		t.Logf("SpreadError: %v", err)
+	}
+	go sendUDP(l, 41000, 16, 9997)
+	if got, per := collect(t, qs, 16, isUDPTo(9997)); len(got) < 16 {
+		t.Fatalf("%d of 16 datagrams came through (per queue %v)", len(got), per)
+	}
+}

@@ -190,6 +190,10 @@ func (r *runner) start(cfg *config.Config) error {
 				r.closePorts()
 				return err
 			}
+			if err := r.ports[s].SpreadError(); err != nil {
+				r.log.Warn("the kernel refused the fanout program; frames are spread by its flow hash, so a TCP flow's two directions share a worker about half the time",
+					"interface", r.ports[s].Name(), "err", err)
+			}
 			r.d.queues[s] = qs
 		}
 	}
