@@ -92,7 +92,6 @@ func (s PortSpread) program() ([]bpf.RawInstruction, error) {
 		label("sum"),
 		bpf.LoadScratch{Dst: bpf.RegX, N: 0},
 		bpf.ALUOpX{Op: bpf.ALUOpAdd},
-		label("mix"),
 		bpf.ALUOpConstant{Op: bpf.ALUOpMul, Val: s.Key},
 		bpf.ALUOpConstant{Op: bpf.ALUOpShiftRight, Val: 16},
 		bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: s.Offset},

@@ -139,7 +139,7 @@ func (d *dataplane) queueWorker(q6, q4 *wire.Queue) {
 	// The worker keeps one thread for its life (the thread ends with it).
 	// Unlocked, the goroutine moved between threads after each epoll_wait
 	// or preemption, and one TCP stream through SIIT ran 20-29 % slower in
-	// the bench lab (docs/performance.md, "Threads").
+	// the bench lab (docs/performance.md, "One thread per worker").
 	runtime.LockOSThread()
 	w := d.newWorker(xlat.Side6)
 	w.tx[xlat.Side6], w.tx[xlat.Side4] = q6, q4
