@@ -190,14 +190,20 @@ var fanoutDataOpt = packetFanoutData
 // setFanoutData gives the fanout group of the socket fd its program
 // (PACKET_FANOUT_DATA).
 func setFanoutData(fd int, prog []bpf.RawInstruction) error {
+	if err := setProgram(fd, unix.SOL_PACKET, fanoutDataOpt, prog); err != nil {
+		return fmt.Errorf("PACKET_FANOUT_DATA: %w", err)
+	}
+	return nil
+}
+
+// setProgram hands the classic BPF program prog to socket option opt of
+// fd (SO_ATTACH_FILTER, PACKET_FANOUT_DATA).
+func setProgram(fd, level, opt int, prog []bpf.RawInstruction) error {
 	ins := make([]unix.SockFilter, len(prog))
 	for i, x := range prog {
 		ins[i] = unix.SockFilter{Code: x.Op, Jt: x.Jt, Jf: x.Jf, K: x.K}
 	}
-	if err := unix.SetsockoptSockFprog(fd, unix.SOL_PACKET, fanoutDataOpt, &unix.SockFprog{Len: uint16(len(ins)), Filter: &ins[0]}); err != nil {
-		return fmt.Errorf("PACKET_FANOUT_DATA: %w", err)
-	}
-	return nil
+	return unix.SetsockoptSockFprog(fd, level, opt, &unix.SockFprog{Len: uint16(len(ins)), Filter: &ins[0]})
 }
 
 // openQueue opens one queue and joins it to the fanout group (the id in
@@ -235,11 +241,7 @@ func (p *PacketPort) openQueue(opts QueueOptions, filter []bpf.RawInstruction, g
 	// The socket's own queue holds the frames too big for the ring
 	// (super-frames, read with recvmsg).
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20)
-	prog := make([]unix.SockFilter, len(filter))
-	for i, ins := range filter {
-		prog[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
-	}
-	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}); err != nil {
+	if err := setProgram(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, filter); err != nil {
 		q.close()
 		return nil, fmt.Errorf("SO_ATTACH_FILTER: %w", err)
 	}
