@@ -45,6 +45,21 @@ func newLab(t *testing.T, opts wire.PacketOptions) *lab {
 	return l
 }
 
+// peerPort opens a port on the peer's end of the veth, to inject frames
+// with; it is closed when the test ends.
+func (l *lab) peerPort(t *testing.T) *wire.PacketPort {
+	t.Helper()
+	var p *wire.PacketPort
+	if err := l.a.Do(func() (err error) {
+		p, err = wire.ListenPacket("peer", wire.PacketOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
 // readFrame reads frames until match returns true or the deadline passes.
 func (l *lab) readFrame(t *testing.T, match func([]byte) bool) []byte {
 	t.Helper()
@@ -117,15 +132,7 @@ func TestPacketPortChecksumOffload(t *testing.T) {
 // reach the port, and broadcast frames do.
 func TestPacketPortFilter(t *testing.T) {
 	l := newLab(t, wire.PacketOptions{})
-	var inj *wire.PacketPort
-	if err := l.a.Do(func() error {
-		p, err := wire.ListenPacket("peer", wire.PacketOptions{})
-		inj = p
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer inj.Close()
+	inj := l.peerPort(t)
 	udp := func(dst net.HardwareAddr, port uint16) []byte {
 		ip := xlattest.IPv4("192.0.2.1", "192.0.2.2", layers.IPProtocolUDP)
 		return xlattest.Serialize(&layers.Ethernet{SrcMAC: l.peerMAC, DstMAC: dst, EthernetType: layers.EthernetTypeIPv4},

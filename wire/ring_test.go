@@ -298,14 +298,7 @@ func TestQueuesWriteSuperFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.port.Close(); l.port.ReleaseQueues() })
-	var peer *wire.PacketPort
-	if err := l.a.Do(func() (err error) {
-		peer, err = wire.ListenPacket("peer", wire.PacketOptions{})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	peer := l.peerPort(t)
 
 	ip := xlattest.IPv4("192.0.2.2", "192.0.2.1", layers.IPProtocolTCP)
 	tcp := xlattest.TCP(4000, 9996, ip)
@@ -360,14 +353,7 @@ func TestQueuesSpread(t *testing.T) {
 	const n = 3
 	spread := wire.PortSpread{Key: 0x9e3779b1, Offset: 1}
 	l, qs := queueLabOpts(t, wire.QueueOptions{Queues: n, Frames: 256, Spread: &spread})
-	var inj *wire.PacketPort
-	if err := l.a.Do(func() (err error) {
-		inj, err = wire.ListenPacket("peer", wire.PacketOptions{})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer inj.Close()
+	inj := l.peerPort(t)
 	eth := func(typ layers.EthernetType) *layers.Ethernet {
 		return &layers.Ethernet{SrcMAC: l.peerMAC, DstMAC: l.mac, EthernetType: typ}
 	}
