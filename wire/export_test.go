@@ -9,12 +9,21 @@ func RefuseFanoutData(cleanup func(func())) {
 	cleanup(func() { fanoutDataOpt = packetFanoutData })
 }
 
-// Queue exposes the Go model of the fanout program to the tests.
-func (s PortSpread) Queue(frame []byte, n int) int { return s.queue(frame, n) }
+// Queue exposes the Go model of the fanout program to the tests: the queue
+// of a frame received on CPU cpu.
+func (s PortSpread) Queue(frame []byte, n, cpu int) int { return s.queue(frame, n, cpu) }
 
-// queue is what the program returns for a frame (Ethernet header first),
-// modulo n: a model of it for tests.
-func (s PortSpread) queue(frame []byte, n int) int {
+// queue is what the program returns for a frame (Ethernet header first)
+// received on CPU cpu, modulo n: a model of it for tests.
+func (s PortSpread) queue(frame []byte, n, cpu int) int {
+	echo := func(id uint16) int {
+		for q, c := range s.CPUs {
+			if c == cpu {
+				return q % n
+			}
+		}
+		return int((uint32(id) * s.Key >> 16) % uint32(n))
+	}
 	if len(frame) < ethHdrLen {
 		return int(s.Offset % uint32(n))
 	}
@@ -38,7 +47,7 @@ func (s PortSpread) queue(frame []byte, n int) int {
 			if short(ihl + 6) {
 				return 0
 			}
-			return int((uint32(be.Uint16(ip[ihl+4:])) * s.Key >> 16) % uint32(n))
+			return echo(be.Uint16(ip[ihl+4:]))
 		default:
 			a, b = be.Uint32(ip[12:]), be.Uint32(ip[16:])
 		}
@@ -56,7 +65,7 @@ func (s PortSpread) queue(frame []byte, n int) int {
 			if short(46) {
 				return 0
 			}
-			return int((uint32(be.Uint16(ip[44:])) * s.Key >> 16) % uint32(n))
+			return echo(be.Uint16(ip[44:]))
 		default:
 			a, b = be.Uint32(ip[20:]), be.Uint32(ip[36:])
 		}

@@ -15,18 +15,29 @@ import "golang.org/x/net/bpf"
 // being its identifier field, without Offset. A frame that is not IP goes
 // to queue Offset mod queues, one too short for what is read to queue 0.
 //
-// The sum does not depend on which way the packet goes, and stateless
-// translation keeps ports and echo identifiers: with Offset 0 on one port
-// and 1 on the other, the two directions of a TCP or UDP flow always land
-// on queues of different numbers, that is on different workers, which then
-// carry the flow's data and its acknowledgements on two CPUs. An echo
-// request and its reply land on the same queue number: the reply often
-// comes back while the worker that sent the request still looks at its
-// rings, and a second worker would have to be woken for it. Key (odd,
-// random per start) keeps the queue of a flow unpredictable to its sender.
+// The sum does not depend on which way the packet goes, and translation
+// keeps ports and echo identifiers (stateful NAT64 keeps them while they
+// are free): with Offset 0 on one port and 1 on the other, the two
+// directions of a TCP or UDP flow land on queues of different numbers,
+// that is on different workers, which then carry the flow's data and its
+// acknowledgements on two CPUs. An echo request and its reply land on the
+// same queue number: the reply often comes back while the worker that sent
+// the request still looks at its rings, and a second worker would have to
+// be woken for it. Key (odd, random per start) keeps the queue of a flow
+// unpredictable to its sender.
+//
+// If the workers are pinned to CPUs, CPUs[q] being the CPU of queue q's
+// worker, an ICMP or ICMPv6 message instead goes to the queue whose worker
+// is pinned to the CPU that received it (the first such queue); one
+// received on another CPU goes by its identifier as above. On veth the
+// receiving CPU is the sender's, and on a NIC the one its receive queue
+// interrupts: that CPU is awake, so the worker's wake-up does not have to
+// rouse an idle one, which on a virtual machine costs about 100 µs
+// (docs/performance.md, "Latency").
 type PortSpread struct {
 	Key    uint32
 	Offset uint32
+	CPUs   []int
 }
 
 // skfNetOff is SKF_NET_OFF: loads at this offset plus k read byte k of the
@@ -45,6 +56,16 @@ func (s PortSpread) program() ([]bpf.RawInstruction, error) {
 		yes, no string
 	}
 	type label string
+	// With CPUs, the identifier waits in X while A is matched against the
+	// CPU of each queue's worker.
+	var byCPU []bpf.Instruction
+	if len(s.CPUs) > 0 {
+		byCPU = append(byCPU, bpf.TAX{}, bpf.LoadExtension{Num: bpf.ExtCPUID})
+		for q, c := range s.CPUs {
+			byCPU = append(byCPU, bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(c), SkipFalse: 1}, bpf.RetConstant{Val: uint32(q)})
+		}
+		byCPU = append(byCPU, bpf.TXA{})
+	}
 	prog := []any{
 		bpf.LoadExtension{Num: bpf.ExtProto},
 		jump{bpf.JumpEqual, 0x0800, "v4", ""},
@@ -97,6 +118,7 @@ func (s PortSpread) program() ([]bpf.RawInstruction, error) {
 		bpf.ALUOpConstant{Op: bpf.ALUOpAdd, Val: s.Offset},
 		bpf.RetA{},
 		label("echo"),
+		byCPU,
 		bpf.ALUOpConstant{Op: bpf.ALUOpMul, Val: s.Key},
 		bpf.ALUOpConstant{Op: bpf.ALUOpShiftRight, Val: 16},
 		bpf.RetA{},
@@ -106,9 +128,12 @@ func (s PortSpread) program() ([]bpf.RawInstruction, error) {
 	at := map[label]int{}
 	n := 0
 	for _, x := range prog {
-		if l, ok := x.(label); ok {
-			at[l] = n
-		} else {
+		switch x := x.(type) {
+		case label:
+			at[x] = n
+		case []bpf.Instruction:
+			n += len(x)
+		default:
 			n++
 		}
 	}
@@ -127,6 +152,8 @@ func (s PortSpread) program() ([]bpf.RawInstruction, error) {
 			out = append(out, bpf.JumpIf{Cond: x.cond, Val: x.val, SkipTrue: skip(x.yes), SkipFalse: skip(x.no)})
 		case bpf.Instruction:
 			out = append(out, x)
+		case []bpf.Instruction:
+			out = append(out, x...)
 		}
 	}
 	return bpf.Assemble(out)

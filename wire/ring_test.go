@@ -3,6 +3,7 @@ package wire_test
 import (
 	"encoding/binary"
 	"net"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -383,20 +384,62 @@ func TestQueuesSpread(t *testing.T) {
 	frames = append(frames, xlattest.Serialize(eth(layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,
 		HwAddressSize: 6, ProtAddressSize: 4, Operation: 1, SourceHwAddress: l.peerMAC, SourceProtAddress: []byte{192, 0, 2, 1},
 		DstHwAddress: make([]byte, 6), DstProtAddress: []byte{192, 0, 2, 2}}))
-	want := map[string]int{}
-	for _, f := range frames {
-		want[string(f)] = spread.Queue(f, n)
+	per := checkQueues(t, qs, frames, func() { writeAll(inj, frames) }, func(f []byte) int { return spread.Queue(f, n, -1) })
+	for qi, c := range per {
+		if c == 0 {
+			t.Errorf("queue %d got nothing", qi)
+		}
 	}
-	if len(want) != len(frames) {
-		t.Fatalf("%d distinct frames of %d", len(want), len(frames))
+
+	// Both directions of a translated flow: an IPv6 frame from port p to
+	// 80 and its IPv4 reply from 80 to p give the same sum, so the other
+	// port's Offset decides.
+	a := xlattest.IPv6("2001:db8:6::2", "64:ff9b::c633:6407", layers.IPProtocolTCP)
+	b := xlattest.IPv4("198.51.100.7", "192.0.2.6", layers.IPProtocolTCP)
+	for p := uint16(1024); p < 1100; p++ {
+		f6 := xlattest.Serialize(eth(layers.EthernetTypeIPv6), a, xlattest.TCP(p, 80, a))
+		f4 := xlattest.Serialize(eth(layers.EthernetTypeIPv4), b, xlattest.TCP(80, p, b))
+		q6 := wire.PortSpread{Key: spread.Key, Offset: 0}.Queue(f6, 2, -1)
+		q4 := wire.PortSpread{Key: spread.Key, Offset: 1}.Queue(f4, 2, -1)
+		if q6 == q4 {
+			t.Fatalf("port %d: both directions on queue %d", p, q6)
+		}
+		// An echo request and its translated reply share a queue.
+		ea := xlattest.IPv6("2001:db8:6::2", "64:ff9b::c633:6407", layers.IPProtocolICMPv6)
+		e6 := xlattest.Serialize(eth(layers.EthernetTypeIPv6), ea, xlattest.ICMPv6(128, 0, ea), &layers.ICMPv6Echo{Identifier: p, SeqNumber: 1})
+		e4 := xlattest.Serialize(eth(layers.EthernetTypeIPv4), xlattest.IPv4("198.51.100.7", "192.0.2.6", layers.IPProtocolICMPv4),
+			&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(0, 0), Id: p, Seq: 1})
+		if q6, q4 := (wire.PortSpread{Key: spread.Key, Offset: 0}).Queue(e6, 2, -1), (wire.PortSpread{Key: spread.Key, Offset: 1}).Queue(e4, 2, -1); q6 != q4 {
+			t.Fatalf("echo id %d: request on queue %d, reply on %d", p, q6, q4)
+		}
+	}
+}
+
+// writeAll sends frames on p, 16 at a time.
+func writeAll(p *wire.PacketPort, frames [][]byte) {
+	for i := 0; i < len(frames); i += 16 {
+		_, _ = p.WriteBatch(frames[i:min(i+16, len(frames))], 0)
+	}
+}
+
+// checkQueues reads qs until every frame of frames (which must differ) has
+// come out, after send has been called on a goroutine of its own, and fails
+// the test for each frame that comes out of another queue than want says.
+// It returns how many of frames each queue gave.
+func checkQueues(t *testing.T, qs []*wire.Queue, frames [][]byte, send func(), want func([]byte) int) []int {
+	t.Helper()
+	wants := map[string]int{}
+	for _, f := range frames {
+		wants[string(f)] = want(f)
+	}
+	if len(wants) != len(frames) {
+		t.Fatalf("%d distinct frames of %d", len(wants), len(frames))
 	}
 	go func() {
 		time.Sleep(100 * time.Millisecond)
-		for i := 0; i < len(frames); i += 16 {
-			_, _ = inj.WriteBatch(frames[i:min(i+16, len(frames))], 0)
-		}
+		send()
 	}()
-	per := make([]int, n)
+	per := make([]int, len(qs))
 	seen := 0
 	bufs := make([][]byte, 16)
 	for i := range bufs {
@@ -413,7 +456,7 @@ func TestQueuesSpread(t *testing.T) {
 			got += k
 			for i := 0; i < k; i++ {
 				f := bufs[i][:sizes[i]]
-				w, ok := want[string(f)]
+				w, ok := wants[string(f)]
 				if !ok {
 					continue // the kernel's own traffic
 				}
@@ -432,33 +475,76 @@ func TestQueuesSpread(t *testing.T) {
 		t.Fatalf("%d of %d frames came through", seen, len(frames))
 	}
 	t.Logf("frames per queue: %v", per)
-	for qi, c := range per {
-		if c == 0 {
-			t.Errorf("queue %d got nothing", qi)
+	return per
+}
+
+// TestQueuesSpreadByCPU: with the workers' CPUs given, ICMP goes to the
+// queue whose worker is on the CPU that received it (on veth, the
+// sender's), and TCP and UDP still go by their ports. The queues' CPUs
+// are given crosswise, so that queue numbers equal to CPU numbers would
+// fail.
+func TestQueuesSpreadByCPU(t *testing.T) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		t.Fatal(err)
+	}
+	var cpus []int
+	for c := 0; c < 1024 && len(cpus) < 2; c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
 		}
 	}
-
-	// Both directions of a translated flow: an IPv6 frame from port p to
-	// 80 and its IPv4 reply from 80 to p give the same sum, so the other
-	// port's Offset decides.
-	a := xlattest.IPv6("2001:db8:6::2", "64:ff9b::c633:6407", layers.IPProtocolTCP)
-	b := xlattest.IPv4("198.51.100.7", "192.0.2.6", layers.IPProtocolTCP)
-	for p := uint16(1024); p < 1100; p++ {
-		f6 := xlattest.Serialize(eth(layers.EthernetTypeIPv6), a, xlattest.TCP(p, 80, a))
-		f4 := xlattest.Serialize(eth(layers.EthernetTypeIPv4), b, xlattest.TCP(80, p, b))
-		q6 := wire.PortSpread{Key: spread.Key, Offset: 0}.Queue(f6, 2)
-		q4 := wire.PortSpread{Key: spread.Key, Offset: 1}.Queue(f4, 2)
-		if q6 == q4 {
-			t.Fatalf("port %d: both directions on queue %d", p, q6)
+	if len(cpus) < 2 {
+		t.Skip("needs two CPUs to send from")
+	}
+	spread := wire.PortSpread{Key: 0x9e3779b1, Offset: 1, CPUs: []int{cpus[1], cpus[0]}}
+	l, qs := queueLabOpts(t, wire.QueueOptions{Queues: 2, Frames: 256, Spread: &spread})
+	inj := l.peerPort(t)
+	eth := func(typ layers.EthernetType) *layers.Ethernet {
+		return &layers.Ethernet{SrcMAC: l.peerMAC, DstMAC: l.mac, EthernetType: typ}
+	}
+	byCPU := map[int][][]byte{}
+	cpuOf := map[string]int{}
+	for _, c := range cpus {
+		for id := uint16(0); id < 16; id++ {
+			id := id + uint16(c)*100
+			e4 := xlattest.IPv4("192.0.2.1", "198.51.100.7", layers.IPProtocolICMPv4)
+			e6 := xlattest.IPv6("2001:db8:6::2", "64:ff9b::c633:6407", layers.IPProtocolICMPv6)
+			u4 := xlattest.IPv4("192.0.2.1", "198.51.100.7", layers.IPProtocolUDP)
+			byCPU[c] = append(byCPU[c],
+				xlattest.Serialize(eth(layers.EthernetTypeIPv4), e4, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: id, Seq: 1}),
+				xlattest.Serialize(eth(layers.EthernetTypeIPv6), e6, xlattest.ICMPv6(128, 0, e6), &layers.ICMPv6Echo{Identifier: id, SeqNumber: 1}),
+				xlattest.Serialize(eth(layers.EthernetTypeIPv4), u4, xlattest.UDP(40000+id, 53, u4)))
 		}
-		// An echo request and its translated reply share a queue.
-		ea := xlattest.IPv6("2001:db8:6::2", "64:ff9b::c633:6407", layers.IPProtocolICMPv6)
-		e6 := xlattest.Serialize(eth(layers.EthernetTypeIPv6), ea, xlattest.ICMPv6(128, 0, ea), &layers.ICMPv6Echo{Identifier: p, SeqNumber: 1})
-		e4 := xlattest.Serialize(eth(layers.EthernetTypeIPv4), xlattest.IPv4("198.51.100.7", "192.0.2.6", layers.IPProtocolICMPv4),
-			&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(0, 0), Id: p, Seq: 1})
-		if q6, q4 := (wire.PortSpread{Key: spread.Key, Offset: 0}).Queue(e6, 2), (wire.PortSpread{Key: spread.Key, Offset: 1}).Queue(e4, 2); q6 != q4 {
-			t.Fatalf("echo id %d: request on queue %d, reply on %d", p, q6, q4)
+		for _, f := range byCPU[c] {
+			cpuOf[string(f)] = c
 		}
+	}
+	var frames [][]byte
+	for _, c := range cpus {
+		frames = append(frames, byCPU[c]...)
+	}
+	send := func() {
+		for _, c := range cpus {
+			done := make(chan struct{})
+			go func() {
+				// The thread ends with the goroutine, pinned as it is.
+				runtime.LockOSThread()
+				defer close(done)
+				var one unix.CPUSet
+				one.Set(c)
+				if err := unix.SchedSetaffinity(0, &one); err != nil {
+					t.Error(err)
+					return
+				}
+				writeAll(inj, byCPU[c])
+			}()
+			<-done
+		}
+	}
+	per := checkQueues(t, qs, frames, send, func(f []byte) int { return spread.Queue(f, 2, cpuOf[string(f)]) })
+	if per[0] < 32 || per[1] < 32 {
+		t.Errorf("frames per queue %v: each queue should have had at least the 32 echoes sent from its CPU", per)
 	}
 }
 
