@@ -269,7 +269,7 @@ func (v *validator) build(r *raw) *Config {
 			v.errorf("router-advertisements.enabled", "router advertisements announce the NAT64 prefix, and prefix is not set")
 		}
 	}
-	c.DataPath = DataPath{IO: "ring", BusyPoll: 50 * time.Microsecond, QdiscBypass: true, PassGSO: true}
+	c.DataPath = DataPath{IO: "ring", BusyPoll: 50 * time.Microsecond, PinWorkers: "auto", QdiscBypass: true, PassGSO: true}
 	if dp := r.DataPath; dp != nil {
 		if dp.IO != nil {
 			switch *dp.IO {
@@ -289,6 +289,14 @@ func (v *validator) build(r *raw) *Config {
 		}
 		if dp.BusyPoll != nil {
 			c.DataPath.BusyPoll = v.duration("data-path.busy-poll", *dp.BusyPoll, 0, time.Second)
+		}
+		if dp.PinWorkers != nil {
+			switch *dp.PinWorkers {
+			case "auto", "true", "false":
+				c.DataPath.PinWorkers = *dp.PinWorkers
+			default:
+				v.errorf("data-path.pin-workers", "%q is not auto, true or false", *dp.PinWorkers)
+			}
 		}
 		setBool(&c.DataPath.QdiscBypass, dp.QdiscBypass)
 		if dp.GSO != nil {

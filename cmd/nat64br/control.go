@@ -127,6 +127,7 @@ type statusReply struct {
 	Mode       string       `json:"mode"`
 	DataPath   string       `json:"data_path"`
 	Workers    int          `json:"workers"`
+	WorkerCPUs []int        `json:"worker_cpus,omitempty"` // the CPU each worker is pinned to
 	Prefix     string       `json:"prefix,omitempty"`
 	Metrics    string       `json:"metrics,omitempty"`
 	Ports      []portStatus `json:"ports"`
@@ -153,7 +154,7 @@ func (r *runner) status() statusReply {
 	s := statusReply{
 		Version: version, Go: runtime.Version(), PID: os.Getpid(), Started: r.started,
 		Uptime: time.Since(r.started).Round(time.Second).String(), Config: cfg.Path, Mode: string(cfg.Mode),
-		DataPath: cfg.DataPath.IO, Workers: max(1, len(r.d.queues[xlat.Side6])), Metrics: cfg.Metrics.Listen,
+		DataPath: cfg.DataPath.IO, Workers: max(1, len(r.d.queues[xlat.Side6])), WorkerCPUs: r.d.cpus, Metrics: cfg.Metrics.Listen,
 	}
 	if cfg.Prefix.IsValid() {
 		s.Prefix = cfg.Prefix.String()

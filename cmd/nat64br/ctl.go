@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -215,7 +216,15 @@ func ctlPrint(name string, body []byte, explain bool, w io.Writer) error {
 		fmt.Fprintf(tw, "config\t%s\n", s.Config)
 		fmt.Fprintf(tw, "sha256\t%s\n", s.ConfigHash)
 		fmt.Fprintf(tw, "mode\t%s, prefix %s\n", s.Mode, orNone(s.Prefix))
-		fmt.Fprintf(tw, "data path\t%s, %d worker(s)\n", s.DataPath, s.Workers)
+		pinned := ""
+		if len(s.WorkerCPUs) > 0 {
+			cpus := make([]string, len(s.WorkerCPUs))
+			for i, c := range s.WorkerCPUs {
+				cpus[i] = strconv.Itoa(c)
+			}
+			pinned = " pinned to CPUs " + strings.Join(cpus, ", ")
+		}
+		fmt.Fprintf(tw, "data path\t%s, %d worker(s)%s\n", s.DataPath, s.Workers, pinned)
 		fmt.Fprintf(tw, "metrics\t%s\n", orNone(s.Metrics))
 		tw.Flush()
 		fmt.Fprintln(w)

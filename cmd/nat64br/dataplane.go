@@ -46,6 +46,8 @@ type dataplane struct {
 	// one-goroutine-per-port loop.
 	queues   [3][]*wire.Queue
 	busyPoll time.Duration
+	// cpus, when set, is the CPU each queue worker pins its thread to.
+	cpus []int
 
 	// trace, when set, is the running drop trace (trace.go).
 	trace atomic.Pointer[tracer]
@@ -65,7 +67,11 @@ func (d *dataplane) start() {
 	if n := len(d.queues[xlat.Side6]); n > 0 {
 		for i := 0; i < n; i++ {
 			d.wg.Add(1)
-			go d.queueWorker(d.queues[xlat.Side6][i], d.queues[xlat.Side4][i])
+			cpu := -1
+			if i < len(d.cpus) {
+				cpu = d.cpus[i]
+			}
+			go d.queueWorker(d.queues[xlat.Side6][i], d.queues[xlat.Side4][i], cpu)
 		}
 		return
 	}
@@ -133,14 +139,21 @@ func (w *worker) batch(s xlat.Side, n int) {
 // takes what both rings hold, and sleeps (its thread in epoll_wait) only
 // when both have been empty for the busy-poll time (a quiet link then
 // answers as fast as a busy one, at the price of that much polling after
-// each burst, which yields the CPU to any thread that wants it).
-func (d *dataplane) queueWorker(q6, q4 *wire.Queue) {
+// each burst, which yields the CPU to any thread that wants it). If cpu is
+// not -1 its thread runs on that CPU only.
+func (d *dataplane) queueWorker(q6, q4 *wire.Queue, cpu int) {
 	defer d.wg.Done()
-	// The worker keeps one thread for its life (the thread ends with it).
-	// Unlocked, the goroutine moved between threads after each epoll_wait
-	// or preemption, and one TCP stream through SIIT ran 20-29 % slower in
-	// the bench lab (docs/performance.md, "One thread per worker").
+	// The worker keeps one thread for its life (the thread ends with it,
+	// pinned or not). Unlocked, the goroutine moved between threads after
+	// each epoll_wait or preemption, and one TCP stream through SIIT ran
+	// 20-29 % slower in the bench lab (docs/performance.md, "One thread per
+	// worker").
 	runtime.LockOSThread()
+	if cpu >= 0 {
+		if err := pinThread(cpu); err != nil {
+			d.log.Warn("cannot pin a worker to its CPU; it runs where the scheduler puts it", "cpu", cpu, "err", err)
+		}
+	}
 	w := d.newWorker(xlat.Side6)
 	w.tx[xlat.Side6], w.tx[xlat.Side4] = q6, q4
 	qs := [3]*wire.Queue{xlat.Side6: q6, xlat.Side4: q4}

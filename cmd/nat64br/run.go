@@ -179,8 +179,15 @@ func (r *runner) start(cfg *config.Config) error {
 		// ports, the IPv4 port one queue further on: a flow's two
 		// directions go to different workers (wire.PortSpread).
 		key := rand.Uint32() | 1
+		// Pinned workers take ICMP on the CPU that received it
+		// (docs/performance.md, "Latency").
+		allowed, err := allowedCPUs()
+		if err != nil {
+			r.log.Warn("cannot read the CPUs nat64br may run on; the workers are not pinned", "err", err)
+		}
+		r.d.cpus = workerCPUs(cfg.DataPath.PinWorkers, allowed, n)
 		for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
-			spread := &wire.PortSpread{Key: key}
+			spread := &wire.PortSpread{Key: key, CPUs: r.d.cpus}
 			if s == xlat.Side4 {
 				spread.Offset = 1
 			}
@@ -258,7 +265,7 @@ func (r *runner) start(cfg *config.Config) error {
 	r.log.Info("nat64br running", "version", version, "config", cfg.Path,
 		"ipv6_port", cfg.IPv6Interface, "ipv6_mac", r.ports[xlat.Side6].MAC().String(), "link_local", r.d.nd.LinkLocal(),
 		"ipv4_port", cfg.IPv4Interface, "ipv4_mac", r.ports[xlat.Side4].MAC().String(),
-		"data_path", cfg.DataPath.IO, "workers", max(1, len(r.d.queues[xlat.Side6])), "busy_poll", cfg.DataPath.BusyPoll,
+		"data_path", cfg.DataPath.IO, "workers", max(1, len(r.d.queues[xlat.Side6])), "worker_cpus", fmt.Sprint(r.d.cpus), "busy_poll", cfg.DataPath.BusyPoll,
 		"mode", cfg.Mode, "prefix", cfg.Prefix, "eam", len(cfg.EAM), "pool4", fmt.Sprint(cfg.Pool4), "dynamic_pool", cfg.DynamicPool,
 		"ipv4_addr", cfg.IPv4Addr, "ipv6_addr", cfg.IPv6Addr, "router_advertisements", cfg.RA.Enabled, "metrics", cfg.Metrics.Listen, "control_socket", cfg.ControlSocket)
 	return nil
