@@ -26,10 +26,11 @@ import "golang.org/x/net/bpf"
 // be woken for it. Key (odd, random per start) keeps the queue of a flow
 // unpredictable to its sender.
 //
-// If the workers are pinned to CPUs, CPUs[q] being the CPU of queue q's
-// worker, an ICMP or ICMPv6 message instead goes to the queue whose worker
-// is pinned to the CPU that received it (the first such queue); one
-// received on another CPU goes by its identifier as above. On veth the
+// If the workers are pinned to CPUs (at least while they sleep), CPUs[q]
+// being the CPU of queue q's worker, an ICMP or ICMPv6 message instead goes
+// to the queue whose worker is pinned to the CPU that received it (the
+// first such queue); one received on another CPU goes by its identifier as
+// above. On veth the
 // receiving CPU is the sender's, and on a NIC the one its receive queue
 // interrupts: that CPU is awake, so the worker's wake-up does not have to
 // rouse an idle one, which on a virtual machine costs about 100 µs

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/net/bpf"
@@ -657,20 +658,31 @@ func NewPoller(qs ...*Queue) (*Poller, error) {
 // Wait blocks until a queue has frames; after a port was closed it
 // returns net.ErrClosed.
 func (pl *Poller) Wait() error {
+	_, err := pl.wait(-1)
+	return err
+}
+
+// WaitFor is Wait for at most d (rounded up to a millisecond); it reports
+// whether a queue has frames.
+func (pl *Poller) WaitFor(d time.Duration) (bool, error) {
+	return pl.wait(int((d + time.Millisecond - 1) / time.Millisecond))
+}
+
+func (pl *Poller) wait(ms int) (bool, error) {
 	for {
-		n, err := unix.EpollWait(pl.epfd, pl.events, -1)
+		n, err := unix.EpollWait(pl.epfd, pl.events, ms)
 		if err == unix.EINTR {
-			continue
+			continue // a signal; the rest of a timeout starts anew
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		for _, e := range pl.events[:n] {
 			if slices.Contains(pl.wakes, int(e.Fd)) {
-				return net.ErrClosed
+				return false, net.ErrClosed
 			}
 		}
-		return nil
+		return n > 0, nil
 	}
 }
 

@@ -281,6 +281,50 @@ func TestQueuesClose(t *testing.T) {
 	closeAndExpect(t, l.port, done, "Poller.Wait")
 }
 
+// TestPollerWaitFor: WaitFor times out on empty queues, and reports a
+// frame that arrives while it waits.
+func TestPollerWaitFor(t *testing.T) {
+	l, qs := queueLab(t, 2)
+	pl, err := wire.NewPoller(qs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	// The kernel may send the link's own frames (ND, MLD) at first; the
+	// queues are drained until a wait times out.
+	buf := [][]byte{make([]byte, 2048)}
+	timedOut := false
+	for i := 0; i < 50 && !timedOut; i++ {
+		start := time.Now()
+		ready, err := pl.WaitFor(20 * time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ready {
+			if d := time.Since(start); d < 20*time.Millisecond {
+				t.Fatalf("WaitFor(20ms) timed out after %v", d)
+			}
+			timedOut = true
+		}
+		for _, q := range qs {
+			for n, _ := q.ReadBatch(buf, []int{0}, 0); n > 0; n, _ = q.ReadBatch(buf, []int{0}, 0) {
+			}
+		}
+	}
+	if !timedOut {
+		t.Fatal("WaitFor never timed out on a quiet link")
+	}
+	go sendUDP(l, 42000, 1, 9996)
+	start := time.Now()
+	ready, err := pl.WaitFor(5 * time.Second)
+	if err != nil || !ready {
+		t.Fatalf("WaitFor = %v, %v with a datagram sent", ready, err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Fatalf("WaitFor returned after %v", d)
+	}
+}
+
 // TestQueuesWriteSuperFrame sends one TCP super-frame whole with
 // WriteBatchGSO from a port whose transmit checksum offload is off: the
 // kernel must segment it and finish each segment's checksum, which needs

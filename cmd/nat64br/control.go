@@ -127,7 +127,7 @@ type statusReply struct {
 	Mode       string       `json:"mode"`
 	DataPath   string       `json:"data_path"`
 	Workers    int          `json:"workers"`
-	WorkerCPUs []int        `json:"worker_cpus,omitempty"` // the CPU each worker is pinned to
+	WorkerCPUs []int        `json:"worker_cpus,omitempty"` // the CPU each worker is pinned to while its link is idle
 	Prefix     string       `json:"prefix,omitempty"`
 	Metrics    string       `json:"metrics,omitempty"`
 	Ports      []portStatus `json:"ports"`

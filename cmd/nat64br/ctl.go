@@ -222,7 +222,7 @@ func ctlPrint(name string, body []byte, explain bool, w io.Writer) error {
 			for i, c := range s.WorkerCPUs {
 				cpus[i] = strconv.Itoa(c)
 			}
-			pinned = " pinned to CPUs " + strings.Join(cpus, ", ")
+			pinned = ", idle ones pinned to CPUs " + strings.Join(cpus, ", ")
 		}
 		fmt.Fprintf(tw, "data path\t%s, %d worker(s)%s\n", s.DataPath, s.Workers, pinned)
 		fmt.Fprintf(tw, "metrics\t%s\n", orNone(s.Metrics))

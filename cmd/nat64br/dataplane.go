@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nat64br/nat64br/arpnd"
 	"github.com/nat64br/nat64br/wire"
 	"github.com/nat64br/nat64br/xlat"
@@ -139,8 +141,15 @@ func (w *worker) batch(s xlat.Side, n int) {
 // takes what both rings hold, and sleeps (its thread in epoll_wait) only
 // when both have been empty for the busy-poll time (a quiet link then
 // answers as fast as a busy one, at the price of that much polling after
-// each burst, which yields the CPU to any thread that wants it). If cpu is
-// not -1 its thread runs on that CPU only.
+// each burst, which yields the CPU to any thread that wants it).
+//
+// If cpu is not -1, a worker whose rings stay empty for pinAfter more sleeps
+// pinned to cpu, where the fanout program sends the ICMP that CPU receives
+// (wire.PortSpread.CPUs): an echo request wakes it on the CPU that is
+// already awake, since it received the request. Once woken it may run
+// anywhere again. Pinned for good, the workers cost one TCP stream with the
+// veths' offloads on about 17 % in the bench lab: the scheduler could no
+// longer put them beside iperf3 (docs/performance.md, "Latency").
 func (d *dataplane) queueWorker(q6, q4 *wire.Queue, cpu int) {
 	defer d.wg.Done()
 	// The worker keeps one thread for its life (the thread ends with it,
@@ -149,11 +158,14 @@ func (d *dataplane) queueWorker(q6, q4 *wire.Queue, cpu int) {
 	// 20-29 % slower in the bench lab (docs/performance.md, "One thread per
 	// worker").
 	runtime.LockOSThread()
+	var anywhere unix.CPUSet // where the worker may run when not pinned
 	if cpu >= 0 {
-		if err := pinThread(cpu); err != nil {
-			d.log.Warn("cannot pin a worker to its CPU; it runs where the scheduler puts it", "cpu", cpu, "err", err)
+		if err := unix.SchedGetaffinity(0, &anywhere); err != nil {
+			d.log.Warn("cannot read the CPUs a worker may run on; it is not pinned", "cpu", cpu, "err", err)
+			cpu = -1
 		}
 	}
+	pinned := false
 	w := d.newWorker(xlat.Side6)
 	w.tx[xlat.Side6], w.tx[xlat.Side4] = q6, q4
 	qs := [3]*wire.Queue{xlat.Side6: q6, xlat.Side4: q4}
@@ -187,6 +199,13 @@ func (d *dataplane) queueWorker(q6, q4 *wire.Queue, cpu int) {
 		}
 		if got > 0 {
 			looks = 0
+			if pinned {
+				pinned = false
+				if err := unix.SchedSetaffinity(0, &anywhere); err != nil {
+					d.log.Warn("cannot unpin a worker", "cpu", cpu, "err", err)
+					cpu = -1
+				}
+			}
 			continue
 		}
 		if d.busyPoll > 0 {
@@ -199,12 +218,31 @@ func (d *dataplane) queueWorker(q6, q4 *wire.Queue, cpu int) {
 				continue
 			}
 		}
-		if err := pl.Wait(); err != nil {
+		if cpu >= 0 && !pinned {
+			ready, err := pl.WaitFor(pinAfter)
+			if err != nil {
+				return
+			}
+			if !ready {
+				if err := pinThread(cpu); err != nil {
+					d.log.Warn("cannot pin a worker to its CPU; it runs where the scheduler puts it", "cpu", cpu, "err", err)
+					cpu = -1
+				}
+				pinned = cpu >= 0
+				if err := pl.Wait(); err != nil {
+					return
+				}
+			}
+		} else if err := pl.Wait(); err != nil {
 			return
 		}
 		looks = 0
 	}
 }
+
+// pinAfter is how long a worker with a CPU sleeps unpinned before it pins
+// itself: a link this quiet has no throughput to lose.
+const pinAfter = time.Millisecond
 
 func (d *dataplane) worker(side xlat.Side) {
 	defer d.wg.Done()

@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/nat64br/nat64br/wire"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/nat64br/nat64br/wire"
 )
 
 // The lab's checks of the operator commands, run against the nat64br it
@@ -53,7 +56,48 @@ func (l *lab) ctlCheck() (bool, string) {
 	if code, out = l.ctl("pool", "--json"); code != 0 || !json.Valid([]byte(out)) {
 		return false, "pool --json: " + out
 	}
-	return true, fmt.Sprintf("status (links %s/%s), stats (%d counters), neighbors (%d), pool: tables and --json", st.Ports[0].Link, st.Ports[1].Link, len(stats.Counters), len(ns))
+	pinned := "workers not pinned"
+	if len(st.WorkerCPUs) > 0 {
+		if ok, what := idlePinned(st.PID, st.WorkerCPUs); !ok {
+			return false, what
+		}
+		pinned = fmt.Sprintf("idle workers pinned to CPUs %v", st.WorkerCPUs)
+	}
+	return true, fmt.Sprintf("status (links %s/%s), stats (%d counters), neighbors (%d), pool: tables and --json; %s", st.Ports[0].Link, st.Ports[1].Link, len(stats.Counters), len(ns), pinned)
+}
+
+// idlePinned waits up to a second for each of cpus to have a thread of
+// process pid that may run on it alone: a worker of an idle link pins
+// itself to its CPU (queueWorker).
+func idlePinned(pid int, cpus []int) (bool, string) {
+	var alone map[string]int
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(50 * time.Millisecond) {
+		alone = map[string]int{}
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue // the thread ended
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+					alone[strings.TrimSpace(v)]++
+				}
+			}
+		}
+		missing := 0
+		for _, c := range cpus {
+			if alone[strconv.Itoa(c)] == 0 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return true, ""
+		}
+		if time.Now().After(deadline) {
+			return false, fmt.Sprintf("status says the workers are pinned to CPUs %v, but %d of them have no thread pinned to them after a second of idle link (threads by allowed CPUs: %v)", cpus, missing, alone)
+		}
+	}
 }
 
 // superFrameCheck reads the ports' counters: with the veths' offloads on,

@@ -2,14 +2,14 @@ package main
 
 import "golang.org/x/sys/unix"
 
-// workerCPUs returns the CPU each of n queue workers is pinned to, or nil
-// if they are not pinned. allowed is the CPUs the process may run on, in
-// ascending order. pin is data-path.pin-workers: "false" never pins,
-// "true" always does (worker i on allowed[i mod len(allowed)]), and "auto"
-// pins only when there is one worker per allowed CPU, so that pinning
-// never stacks workers on CPUs the process shares with others while it
-// has CPUs to spare (workers: 2 on a host of 16, say, or a CPU quota
-// below the cpuset).
+// workerCPUs returns the CPU each of n queue workers is pinned to while its
+// link is idle (queueWorker), or nil if they are not pinned. allowed is the
+// CPUs the process may run on, in ascending order. pin is
+// data-path.pin-workers: "false" never pins, "true" always does (worker i
+// on allowed[i mod len(allowed)]), and "auto" pins only when there is one
+// worker per allowed CPU, so that idle workers do not wait stacked on a few
+// CPUs of many (workers: 2 on a host of 16, say, or a CPU quota below the
+// cpuset), to be woken there while those are busy.
 func workerCPUs(pin string, allowed []int, n int) []int {
 	if pin == "false" || len(allowed) == 0 || n <= 0 || (pin == "auto" && n != len(allowed)) {
 		return nil
