@@ -74,3 +74,9 @@ func (s PortSpread) queue(frame []byte, n, cpu int) int {
 	}
 	return int(((a+b)*s.Key>>16 + s.Offset) % uint32(n))
 }
+
+// Program exposes the assembled fanout program to the tests.
+func (s PortSpread) Program() (int, error) {
+	p, err := s.program()
+	return len(p), err
+}

@@ -1,6 +1,10 @@
 package wire
 
-import "golang.org/x/net/bpf"
+import (
+	"fmt"
+
+	"golang.org/x/net/bpf"
+)
 
 // PortSpread picks a frame's receive queue by its transport ports instead
 // of the kernel's flow hash (QueueOptions.Spread): a classic BPF program of
@@ -30,11 +34,12 @@ import "golang.org/x/net/bpf"
 // being the CPU of queue q's worker, an ICMP or ICMPv6 message instead goes
 // to the queue whose worker is pinned to the CPU that received it (the
 // first such queue); one received on another CPU goes by its identifier as
-// above. On veth the
-// receiving CPU is the sender's, and on a NIC the one its receive queue
-// interrupts: that CPU is awake, so the worker's wake-up does not have to
-// rouse an idle one, which on a virtual machine costs about 100 µs
-// (docs/performance.md, "Latency").
+// above. On veth the receiving CPU is the sender's, and on a NIC the one
+// its receive queue interrupts: that CPU is awake, so the worker's wake-up
+// does not have to rouse an idle one, which on a virtual machine costs
+// about 100 µs (docs/performance.md, "Latency"). The program's jumps reach
+// 255 instructions, which holds about a hundred CPUs (run starts at most
+// 64 workers); program says so when they would not reach.
 type PortSpread struct {
 	Key    uint32
 	Offset uint32
@@ -139,6 +144,7 @@ func (s PortSpread) program() ([]bpf.RawInstruction, error) {
 		}
 	}
 	var out []bpf.Instruction
+	far := false
 	for _, x := range prog {
 		switch x := x.(type) {
 		case label:
@@ -148,7 +154,9 @@ func (s PortSpread) program() ([]bpf.RawInstruction, error) {
 				if l == "" {
 					return 0
 				}
-				return uint8(at[label(l)] - pc - 1)
+				d := at[label(l)] - pc - 1
+				far = far || d > 255
+				return uint8(d)
 			}
 			out = append(out, bpf.JumpIf{Cond: x.cond, Val: x.val, SkipTrue: skip(x.yes), SkipFalse: skip(x.no)})
 		case bpf.Instruction:
@@ -156,6 +164,9 @@ func (s PortSpread) program() ([]bpf.RawInstruction, error) {
 		case []bpf.Instruction:
 			out = append(out, x...)
 		}
+	}
+	if far {
+		return nil, fmt.Errorf("the fanout program for %d CPUs has a jump beyond 255 instructions", len(s.CPUs))
 	}
 	return bpf.Assemble(out)
 }

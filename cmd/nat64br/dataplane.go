@@ -148,8 +148,8 @@ func (w *worker) batch(s xlat.Side, n int) {
 // (wire.PortSpread.CPUs): an echo request wakes it on the CPU that is
 // already awake, since it received the request. Once woken it may run
 // anywhere again. Pinned for good, the workers cost one TCP stream with the
-// veths' offloads on about 17 % in the bench lab: the scheduler could no
-// longer put them beside iperf3 (docs/performance.md, "Latency").
+// veths' offloads on a sixth to a third in the bench lab: the scheduler
+// could no longer put them beside iperf3 (docs/performance.md, "Latency").
 func (d *dataplane) queueWorker(q6, q4 *wire.Queue, cpu int) {
 	defer d.wg.Done()
 	// The worker keeps one thread for its life (the thread ends with it,
