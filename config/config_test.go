@@ -19,7 +19,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("defaults: %+v", c)
 	case !c.SourceICMPv6ErrorsBetter, c.MaximumSimultaneousOpens != 10, c.Prefix.IsValid():
 		t.Fatalf("defaults: %+v", c)
-	case c.DataPath != (DataPath{IO: "ring", BusyPoll: 50 * time.Microsecond, PinWorkers: "auto", QdiscBypass: true, PassGSO: true}):
+	case c.DataPath != (DataPath{IO: "ring", BusyPoll: 50 * time.Microsecond, PinWorkers: "auto", Spread: "ports", QdiscBypass: true, PassGSO: true}):
 		t.Fatalf("data-path defaults: %+v", c.DataPath)
 	}
 }
@@ -112,6 +112,7 @@ func TestErrors(t *testing.T) {
 		{"data dir relative", "data-dir: var/lib\n", []string{"c.yaml:1: data-dir: \"var/lib\" is not an absolute"}},
 		{"data path io", "data-path:\n  io: xdp\n", []string{`c.yaml:2: data-path.io: "xdp" is not a data path: use ring or mmsg`}},
 		{"data path workers", "data-path: {workers: 0}\n", []string{`c.yaml:1: data-path.workers: "0" is not auto or a number of workers from 1 to 64`}},
+		{"data path spread", "data-path: {spread: rss}\n", []string{`c.yaml:1: data-path.spread: "rss" is not a way to spread frames over the workers: use ports or hash`}},
 		{"data path pinning", "data-path: {pin-workers: yes}\n", []string{`c.yaml:1: data-path.pin-workers: "yes" is not auto, true or false`}},
 		{"metrics listen", "metrics:\n  listen: 9464\n", []string{`c.yaml:2: metrics.listen: "9464" is not host:port`}},
 		{"mtu range", "mtu:\n  ipv6: 1000\n", []string{"c.yaml:2: mtu.ipv6: 1000 is outside 1280..65535"}},

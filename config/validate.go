@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -269,16 +270,9 @@ func (v *validator) build(r *raw) *Config {
 			v.errorf("router-advertisements.enabled", "router advertisements announce the NAT64 prefix, and prefix is not set")
 		}
 	}
-	c.DataPath = DataPath{IO: "ring", BusyPoll: 50 * time.Microsecond, PinWorkers: "auto", QdiscBypass: true, PassGSO: true}
+	c.DataPath = DataPath{IO: "ring", BusyPoll: 50 * time.Microsecond, PinWorkers: "auto", Spread: "ports", QdiscBypass: true, PassGSO: true}
 	if dp := r.DataPath; dp != nil {
-		if dp.IO != nil {
-			switch *dp.IO {
-			case "ring", "mmsg":
-				c.DataPath.IO = *dp.IO
-			default:
-				v.errorf("data-path.io", "%q is not a data path: use ring or mmsg", *dp.IO)
-			}
-		}
+		v.choice(&c.DataPath.IO, "data-path.io", dp.IO, "%q is not a data path: use ring or mmsg", "ring", "mmsg")
 		if dp.Workers != nil && *dp.Workers != "auto" {
 			n, err := strconv.Atoi(*dp.Workers)
 			if err != nil || n < 1 || n > 64 {
@@ -290,14 +284,8 @@ func (v *validator) build(r *raw) *Config {
 		if dp.BusyPoll != nil {
 			c.DataPath.BusyPoll = v.duration("data-path.busy-poll", *dp.BusyPoll, 0, time.Second)
 		}
-		if dp.PinWorkers != nil {
-			switch *dp.PinWorkers {
-			case "auto", "true", "false":
-				c.DataPath.PinWorkers = *dp.PinWorkers
-			default:
-				v.errorf("data-path.pin-workers", "%q is not auto, true or false", *dp.PinWorkers)
-			}
-		}
+		v.choice(&c.DataPath.PinWorkers, "data-path.pin-workers", dp.PinWorkers, "%q is not auto, true or false", "auto", "true", "false")
+		v.choice(&c.DataPath.Spread, "data-path.spread", dp.Spread, "%q is not a way to spread frames over the workers: use ports or hash", "ports", "hash")
 		setBool(&c.DataPath.QdiscBypass, dp.QdiscBypass)
 		if dp.GSO != nil {
 			switch *dp.GSO {
@@ -421,6 +409,19 @@ func setBool(dst *bool, src *bool) {
 	if src != nil {
 		*dst = *src
 	}
+}
+
+// choice sets *dst to s if s is set and one of choices; otherwise it
+// reports s with msg, which has one %q verb for it.
+func (v *validator) choice(dst *string, path string, s *string, msg string, choices ...string) {
+	if s == nil {
+		return
+	}
+	if !slices.Contains(choices, *s) {
+		v.errorf(path, msg, *s)
+		return
+	}
+	*dst = *s
 }
 
 func (v *validator) intRange(path string, n, lo, hi int) int {

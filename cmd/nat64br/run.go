@@ -177,19 +177,25 @@ func (r *runner) start(cfg *config.Config) error {
 		}
 		// The two ports spread frames over their queues by the flows'
 		// ports, the IPv4 port one queue further on: a flow's two
-		// directions go to different workers (wire.PortSpread).
+		// directions go to different workers (wire.PortSpread). Pinned
+		// idle workers take the ICMP their CPU receives, which only the
+		// program can do (docs/performance.md, "Latency"); spread: hash
+		// leaves both to the kernel's flow hash.
 		key := rand.Uint32() | 1
-		// Pinned workers take ICMP on the CPU that received it
-		// (docs/performance.md, "Latency").
-		allowed, err := allowedCPUs()
-		if err != nil {
-			r.log.Warn("cannot read the CPUs nat64br may run on; the workers are not pinned", "err", err)
+		if cfg.DataPath.Spread == "ports" {
+			allowed, err := allowedCPUs()
+			if err != nil {
+				r.log.Warn("cannot read the CPUs nat64br may run on; the workers are not pinned", "err", err)
+			}
+			r.d.cpus = workerCPUs(cfg.DataPath.PinWorkers, allowed, n)
 		}
-		r.d.cpus = workerCPUs(cfg.DataPath.PinWorkers, allowed, n)
 		for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
-			spread := &wire.PortSpread{Key: key, CPUs: r.d.cpus}
-			if s == xlat.Side4 {
-				spread.Offset = 1
+			var spread *wire.PortSpread
+			if cfg.DataPath.Spread == "ports" {
+				spread = &wire.PortSpread{Key: key, CPUs: r.d.cpus}
+				if s == xlat.Side4 {
+					spread.Offset = 1
+				}
 			}
 			qs, err := r.ports[s].OpenQueues(wire.QueueOptions{Queues: n, QdiscBypass: cfg.DataPath.QdiscBypass, PassGSO: cfg.DataPath.PassGSO,
 				Headroom: frameHeadroom, Tailroom: xlat.Tailroom, Spread: spread})
