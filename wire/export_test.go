@@ -1,6 +1,9 @@
 package wire
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"time"
+)
 
 // RefuseFanoutData makes PACKET_FANOUT_DATA an option the kernel does not
 // know until the test ends, as on a kernel without PACKET_FANOUT_CBPF.
@@ -80,3 +83,6 @@ func (s PortSpread) Program() (int, error) {
 	p, err := s.program()
 	return len(p), err
 }
+
+// TimeoutMillis exposes timeoutMillis to the tests.
+func TimeoutMillis(d time.Duration) int { return timeoutMillis(d) }

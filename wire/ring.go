@@ -662,10 +662,16 @@ func (pl *Poller) Wait() error {
 	return err
 }
 
-// WaitFor is Wait for at most d (rounded up to a millisecond); it reports
-// whether a queue has frames.
+// WaitFor is Wait for at most d (rounded up to a millisecond; d <= 0 only
+// looks); it reports whether a queue has frames.
 func (pl *Poller) WaitFor(d time.Duration) (bool, error) {
-	return pl.wait(int((d + time.Millisecond - 1) / time.Millisecond))
+	return pl.wait(timeoutMillis(d))
+}
+
+// timeoutMillis is d for epoll_wait: whole milliseconds, rounded up, and
+// never negative, which epoll_wait would take as no timeout at all.
+func timeoutMillis(d time.Duration) int {
+	return max(0, int((d+time.Millisecond-1)/time.Millisecond))
 }
 
 func (pl *Poller) wait(ms int) (bool, error) {

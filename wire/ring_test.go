@@ -37,20 +37,32 @@ func queueLabOpts(t *testing.T, opts wire.QueueOptions) (*lab, []*wire.Queue) {
 // it returns the matching frames and how many came through each queue.
 func collect(t *testing.T, qs []*wire.Queue, want int, match func([]byte) bool) ([][]byte, []int) {
 	t.Helper()
-	pl, err := wire.NewPoller(qs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pl.Close()
+	var got [][]byte
+	per := collectEach(t, qs, want, func(_ int, f []byte) bool {
+		if !match(f) {
+			return false
+		}
+		got = append(got, append([]byte(nil), f...))
+		return true
+	})
+	return got, per
+}
+
+// collectEach reads the queues until take has taken want frames or 5 s
+// pass; take gets each frame read and the index of its queue. It returns
+// how many frames take took from each queue.
+func collectEach(t *testing.T, qs []*wire.Queue, want int, take func(qi int, f []byte) bool) []int {
+	t.Helper()
+	pl := newPoller(t, qs)
 	bufs := make([][]byte, 16)
 	for i := range bufs {
 		bufs[i] = make([]byte, 70000) // a super-frame is read whole
 	}
 	sizes := make([]int, len(bufs))
 	per := make([]int, len(qs))
-	var got [][]byte
+	taken := 0
 	deadline := time.Now().Add(5 * time.Second)
-	for len(got) < want && time.Now().Before(deadline) {
+	for taken < want && time.Now().Before(deadline) {
 		idle := true
 		for qi, q := range qs {
 			n, err := q.ReadBatch(bufs, sizes, 0)
@@ -58,26 +70,31 @@ func collect(t *testing.T, qs []*wire.Queue, want int, match func([]byte) bool) 
 				t.Fatal(err)
 			}
 			for i := 0; i < n; i++ {
-				if f := bufs[i][:sizes[i]]; sizes[i] > 0 && match(f) {
-					got = append(got, append([]byte(nil), f...))
+				if sizes[i] > 0 && take(qi, bufs[i][:sizes[i]]) {
 					per[qi]++
+					taken++
 				}
 			}
 			idle = idle && n == 0
 		}
 		if idle {
-			waited := make(chan error, 1)
-			go func() { waited <- pl.Wait() }()
-			select {
-			case err := <-waited:
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(time.Until(deadline)):
+			if _, err := pl.WaitFor(time.Until(deadline)); err != nil {
+				t.Fatal(err)
 			}
 		}
 	}
-	return got, per
+	return per
+}
+
+// newPoller returns a Poller for qs, closed when the test ends.
+func newPoller(t *testing.T, qs []*wire.Queue) *wire.Poller {
+	t.Helper()
+	pl, err := wire.NewPoller(qs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pl.Close() })
+	return pl
 }
 
 // sendUDP sends, after 100 ms, n datagrams from the kernel's stack of the
@@ -260,11 +277,7 @@ func TestQueuesWrite(t *testing.T) {
 // net.ErrClosed.
 func TestQueuesClose(t *testing.T) {
 	l, qs := queueLab(t, 2)
-	pl, err := wire.NewPoller(qs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pl.Close()
+	pl := newPoller(t, qs)
 	done := make(chan error, 1)
 	go func() {
 		for {
@@ -285,11 +298,7 @@ func TestQueuesClose(t *testing.T) {
 // frame that arrives while it waits.
 func TestPollerWaitFor(t *testing.T) {
 	l, qs := queueLab(t, 2)
-	pl, err := wire.NewPoller(qs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pl.Close()
+	pl := newPoller(t, qs)
 	// The kernel may send the link's own frames (ND, MLD) at first; the
 	// queues are drained until a wait times out.
 	buf := [][]byte{make([]byte, 2048)}
@@ -322,6 +331,20 @@ func TestPollerWaitFor(t *testing.T) {
 	}
 	if d := time.Since(start); d > 4*time.Second {
 		t.Fatalf("WaitFor returned after %v", d)
+	}
+}
+
+// TestTimeoutMillis: WaitFor's timeout rounds up to whole milliseconds,
+// and a deadline already past only looks, rather than waiting for ever as
+// a negative timeout would make epoll_wait do.
+func TestTimeoutMillis(t *testing.T) {
+	for d, want := range map[time.Duration]int{
+		-time.Second: 0, -time.Nanosecond: 0, 0: 0, time.Nanosecond: 1,
+		time.Millisecond: 1, time.Millisecond + 1: 2, 50 * time.Millisecond: 50,
+	} {
+		if got := wire.TimeoutMillis(d); got != want {
+			t.Errorf("timeoutMillis(%v) = %d, want %d", d, got, want)
+		}
 	}
 }
 
@@ -483,37 +506,19 @@ func checkQueues(t *testing.T, qs []*wire.Queue, frames [][]byte, send func(), w
 		time.Sleep(100 * time.Millisecond)
 		send()
 	}()
-	per := make([]int, len(qs))
+	per := collectEach(t, qs, len(frames), func(qi int, f []byte) bool {
+		w, ok := wants[string(f)]
+		if !ok {
+			return false // the kernel's own traffic
+		}
+		if w != qi {
+			t.Errorf("frame %x came out of queue %d, the model says %d", f[:min(len(f), 60)], qi, w)
+		}
+		return true
+	})
 	seen := 0
-	bufs := make([][]byte, 16)
-	for i := range bufs {
-		bufs[i] = make([]byte, 2048)
-	}
-	sizes := make([]int, len(bufs))
-	for deadline := time.Now().Add(5 * time.Second); seen < len(frames) && time.Now().Before(deadline); {
-		got := 0
-		for qi, q := range qs {
-			k, err := q.ReadBatch(bufs, sizes, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got += k
-			for i := 0; i < k; i++ {
-				f := bufs[i][:sizes[i]]
-				w, ok := wants[string(f)]
-				if !ok {
-					continue // the kernel's own traffic
-				}
-				seen++
-				per[qi]++
-				if w != qi {
-					t.Errorf("frame %x came out of queue %d, the model says %d", f[:min(len(f), 60)], qi, w)
-				}
-			}
-		}
-		if got == 0 {
-			time.Sleep(10 * time.Millisecond)
-		}
+	for _, c := range per {
+		seen += c
 	}
 	if seen < len(frames) {
 		t.Fatalf("%d of %d frames came through", seen, len(frames))
