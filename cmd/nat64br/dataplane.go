@@ -48,8 +48,10 @@ type dataplane struct {
 	// one-goroutine-per-port loop.
 	queues   [3][]*wire.Queue
 	busyPoll time.Duration
-	// cpus, when set, is the CPU each queue worker pins its thread to.
-	cpus []int
+	// cpus, when set, is the CPU each queue worker pins its thread to
+	// while idle, and anywhere the CPUs it may run on otherwise.
+	cpus     []int
+	anywhere unix.CPUSet
 
 	// trace, when set, is the running drop trace (trace.go).
 	trace atomic.Pointer[tracer]
@@ -158,13 +160,6 @@ func (d *dataplane) queueWorker(q6, q4 *wire.Queue, cpu int) {
 	// 20-29 % slower in the bench lab (docs/performance.md, "One thread per
 	// worker").
 	runtime.LockOSThread()
-	var anywhere unix.CPUSet // where the worker may run when not pinned
-	if cpu >= 0 {
-		if err := unix.SchedGetaffinity(0, &anywhere); err != nil {
-			d.log.Warn("cannot read the CPUs a worker may run on; it is not pinned", "cpu", cpu, "err", err)
-			cpu = -1
-		}
-	}
 	pinned := false
 	w := d.newWorker(xlat.Side6)
 	w.tx[xlat.Side6], w.tx[xlat.Side4] = q6, q4
@@ -201,7 +196,7 @@ func (d *dataplane) queueWorker(q6, q4 *wire.Queue, cpu int) {
 			looks = 0
 			if pinned {
 				pinned = false
-				if err := unix.SchedSetaffinity(0, &anywhere); err != nil {
+				if err := unix.SchedSetaffinity(0, &d.anywhere); err != nil {
 					d.log.Warn("cannot unpin a worker", "cpu", cpu, "err", err)
 					cpu = -1
 				}
@@ -223,17 +218,18 @@ func (d *dataplane) queueWorker(q6, q4 *wire.Queue, cpu int) {
 			if err != nil {
 				return
 			}
-			if !ready {
-				if err := pinThread(cpu); err != nil {
-					d.log.Warn("cannot pin a worker to its CPU; it runs where the scheduler puts it", "cpu", cpu, "err", err)
-					cpu = -1
-				}
-				pinned = cpu >= 0
-				if err := pl.Wait(); err != nil {
-					return
-				}
+			if ready {
+				looks = 0
+				continue
 			}
-		} else if err := pl.Wait(); err != nil {
+			if err := pinThread(cpu); err != nil {
+				d.log.Warn("cannot pin a worker to its CPU; it runs where the scheduler puts it", "cpu", cpu, "err", err)
+				cpu = -1
+			} else {
+				pinned = true
+			}
+		}
+		if err := pl.Wait(); err != nil {
 			return
 		}
 		looks = 0

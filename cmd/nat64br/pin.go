@@ -21,11 +21,12 @@ func workerCPUs(pin string, allowed []int, n int) []int {
 	return cpus
 }
 
-// allowedCPUs returns the CPUs the calling thread may run on, ascending.
-func allowedCPUs() ([]int, error) {
+// allowedCPUs returns the CPUs the calling thread may run on, as a set and
+// in ascending order.
+func allowedCPUs() (unix.CPUSet, []int, error) {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
-		return nil, err
+		return set, nil, err
 	}
 	var cpus []int
 	for c := 0; len(cpus) < set.Count(); c++ {
@@ -33,7 +34,7 @@ func allowedCPUs() ([]int, error) {
 			cpus = append(cpus, c)
 		}
 	}
-	return cpus, nil
+	return set, cpus, nil
 }
 
 // pinThread makes the calling thread (locked to its goroutine) run on cpu

@@ -28,11 +28,11 @@ func TestWorkerCPUs(t *testing.T) {
 }
 
 func TestAllowedCPUs(t *testing.T) {
-	cpus, err := allowedCPUs()
+	set, cpus, err := allowedCPUs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cpus) == 0 || !slices.IsSorted(cpus) || len(slices.Compact(slices.Clone(cpus))) != len(cpus) {
+	if len(cpus) == 0 || !slices.IsSorted(cpus) || len(slices.Compact(slices.Clone(cpus))) != len(cpus) || set.Count() != len(cpus) {
 		t.Fatalf("allowedCPUs() = %v", cpus)
 	}
 	t.Logf("allowed CPUs: %v", cpus)

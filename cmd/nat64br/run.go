@@ -183,11 +183,11 @@ func (r *runner) start(cfg *config.Config) error {
 		// leaves both to the kernel's flow hash.
 		key := rand.Uint32() | 1
 		if cfg.DataPath.Spread == "ports" {
-			allowed, err := allowedCPUs()
+			anywhere, allowed, err := allowedCPUs()
 			if err != nil {
 				r.log.Warn("cannot read the CPUs nat64br may run on; the workers are not pinned", "err", err)
 			}
-			r.d.cpus = workerCPUs(cfg.DataPath.PinWorkers, allowed, n)
+			r.d.cpus, r.d.anywhere = workerCPUs(cfg.DataPath.PinWorkers, allowed, n), anywhere
 		}
 		for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
 			var spread *wire.PortSpread
