@@ -1,0 +1,247 @@
+package arpnd
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// ipFrame is an Ethernet frame with a bare IP header from src (IPv4 or
+// IPv6) sent by mac.
+func ipFrame(mac MAC, src netip.Addr) []byte {
+	if src.Is4() {
+		f := make([]byte, EthLen+20)
+		PutEth(f, ourMAC, mac, EtherTypeIPv4)
+		f[EthLen] = 0x45
+		a := src.As4()
+		copy(f[EthLen+12:], a[:])
+		return f
+	}
+	f := make([]byte, EthLen+40)
+	PutEth(f, ourMAC, mac, 0x86dd)
+	f[EthLen] = 0x60
+	a := src.As16()
+	copy(f[EthLen+8:], a[:])
+	return f
+}
+
+// hintOps drives two copies of the same neighbor tables through one random
+// sequence of frames, replies, reconfigurations and timers: one copy is
+// used with Hints, the other without. After every step the hinted answers
+// must be the plain ones.
+type hintOps struct {
+	t                 *testing.T
+	rng               *rand.Rand
+	now               time.Time
+	hosts, dsts       []netip.Addr
+	macs              []MAC
+	learn, resolve    func(hinted bool, f []byte, dst netip.Addr) ([16]byte, MAC, bool)
+	reconfigure, tick func(k int, now time.Time)
+	lookup            func(hinted bool, key [16]byte) (MAC, bool)
+}
+
+func (o *hintOps) run(steps int) {
+	t := o.t
+	resolves, fast := 0, 0
+	for i := 0; i < steps; i++ {
+		switch o.rng.IntN(10) {
+		case 0, 1, 2, 3: // a frame from a host; mostly the same host and MAC
+			h, m := o.hosts[o.rng.IntN(len(o.hosts))], o.macs[o.rng.IntN(len(o.macs))]
+			if o.rng.IntN(2) == 0 {
+				h, m = o.hosts[0], o.macs[0]
+			}
+			f := ipFrame(m, h)
+			o.learn(true, f, netip.Addr{})
+			o.learn(false, f, netip.Addr{})
+			for _, a := range o.hosts {
+				k := KeyAddr(a)
+				m1, ok1 := o.lookup(true, k)
+				m2, ok2 := o.lookup(false, k)
+				if m1 != m2 || ok1 != ok2 {
+					t.Fatalf("step %d: after a frame from %s (%s): %s is %v %v with hints, %v %v without", i, h, m, a, m1, ok1, m2, ok2)
+				}
+			}
+		case 4, 5, 6, 7: // a destination
+			d := o.dsts[o.rng.IntN(len(o.dsts))]
+			if o.rng.IntN(2) == 0 {
+				d = o.dsts[0]
+			}
+			k1, m1, ok1 := o.resolve(true, nil, d)
+			k2, m2, ok2 := o.resolve(false, nil, d)
+			if k1 != k2 || m1 != m2 || ok1 != ok2 {
+				t.Fatalf("step %d: %s resolves to %s %v %v with a hint, %s %v %v without", i, d, keyAddr(k1), m1, ok1, keyAddr(k2), m2, ok2)
+			}
+			resolves++
+			if ok1 {
+				fast++
+			}
+		case 8:
+			o.reconfigure(o.rng.IntN(3), o.now)
+		case 9:
+			o.now = o.now.Add(time.Duration(o.rng.IntN(40)) * time.Second)
+			o.tick(0, o.now)
+		}
+	}
+	if resolves == 0 || fast == 0 {
+		t.Fatalf("%d resolutions, %d of a usable neighbor: the sequence tests nothing", resolves, fast)
+	}
+}
+
+func TestHintARP(t *testing.T) {
+	opts := func(k int) ARPOptions {
+		o := ARPOptions{MAC: ourMAC, Addr: netip.MustParseAddr("192.0.2.1"),
+			Subnet: netip.MustParsePrefix("192.0.2.0/24"), Gateway: netip.MustParseAddr("192.0.2.254")}
+		switch k {
+		case 1:
+			o.Gateway = netip.MustParseAddr("192.0.2.3")
+		case 2:
+			o.Subnet = netip.MustParsePrefix("192.0.2.0/30") // .3 and .254 are off-link now
+		}
+		return o
+	}
+	var a [2]*ARP
+	for i := range a {
+		var err error
+		if a[i], err = NewARP(opts(0), &sink{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var learnHint, resolveHint Hint
+	pick := func(hinted bool) *ARP {
+		if hinted {
+			return a[0]
+		}
+		return a[1]
+	}
+	o := &hintOps{
+		t: t, rng: rand.New(rand.NewPCG(1, 2)), now: t0,
+		hosts: addrs("192.0.2.2", "192.0.2.3", "192.0.2.254", "203.0.113.5", "192.0.2.1"),
+		dsts:  addrs("192.0.2.2", "192.0.2.3", "192.0.2.9", "203.0.113.5", "198.51.100.1"),
+		macs:  []MAC{hostMAC, {0x02, 0, 0, 0, 0, 0x33}, {0x01, 0, 0x5e, 0, 0, 1}},
+		learn: func(hinted bool, f []byte, _ netip.Addr) ([16]byte, MAC, bool) {
+			if hinted {
+				a[0].LearnHinted(&learnHint, f, t0)
+			} else {
+				a[1].Learn(f, t0)
+			}
+			return [16]byte{}, MAC{}, false
+		},
+		resolve: func(hinted bool, _ []byte, dst netip.Addr) ([16]byte, MAC, bool) {
+			if hinted {
+				return a[0].Resolve(&resolveHint, dst.As4())
+			}
+			k := a[1].NextHop(dst.As4())
+			m, ok := a[1].Cache().Lookup(k)
+			return k, m, ok
+		},
+		reconfigure: func(k int, _ time.Time) {
+			for _, x := range a {
+				if err := x.Reconfigure(opts(k)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		},
+		tick: func(_ int, now time.Time) {
+			for _, x := range a {
+				x.Cache().Tick(now)
+			}
+		},
+		lookup: func(hinted bool, k [16]byte) (MAC, bool) { return pick(hinted).Cache().Lookup(k) },
+	}
+	o.run(5000)
+}
+
+func TestHintND(t *testing.T) {
+	opts := func(k int) NDOptions {
+		o := NDOptions{MAC: ourMAC, Addr: netip.MustParseAddr(ownIP),
+			Subnets: []netip.Prefix{netip.MustParsePrefix("2001:db8:6::/64")}, Gateway: netip.MustParseAddr("fe80::1")}
+		switch k {
+		case 1:
+			o.Gateway = netip.Addr{} // every destination on-link
+		case 2:
+			o.Gateway = netip.MustParseAddr("2001:db8:6::3")
+			o.Subnets = []netip.Prefix{netip.MustParsePrefix("2001:db8:6::/127")}
+		}
+		return o
+	}
+	var n [2]*ND
+	for i := range n {
+		var err error
+		if n[i], err = NewND(opts(0), &sink{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var learnHint, resolveHint Hint
+	o := &hintOps{
+		t: t, rng: rand.New(rand.NewPCG(3, 4)), now: t0,
+		hosts: addrs("2001:db8:6::2", "2001:db8:6::3", "fe80::1", "2001:db8:99::5", "ff02::1"),
+		dsts:  addrs("2001:db8:6::2", "2001:db8:6::3", "fe80::1", "2001:db8:99::5", "2001:db8:6::9"),
+		macs:  []MAC{hostMAC, {0x02, 0, 0, 0, 0, 0x33}, {0x33, 0x33, 0, 0, 0, 1}},
+		learn: func(hinted bool, f []byte, _ netip.Addr) ([16]byte, MAC, bool) {
+			if hinted {
+				n[0].LearnHinted(&learnHint, f, t0)
+			} else {
+				n[1].Learn(f, t0)
+			}
+			return [16]byte{}, MAC{}, false
+		},
+		resolve: func(hinted bool, _ []byte, dst netip.Addr) ([16]byte, MAC, bool) {
+			if hinted {
+				return n[0].Resolve(&resolveHint, dst.As16())
+			}
+			k := n[1].NextHop(dst.As16())
+			m, ok := n[1].Cache().Lookup(k)
+			return k, m, ok
+		},
+		reconfigure: func(k int, _ time.Time) {
+			for _, x := range n {
+				if err := x.Reconfigure(opts(k)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		},
+		tick: func(_ int, now time.Time) {
+			for _, x := range n {
+				x.Cache().Tick(now)
+			}
+		},
+		lookup: func(hinted bool, k [16]byte) (MAC, bool) {
+			if hinted {
+				return n[0].Cache().Lookup(k)
+			}
+			return n[1].Cache().Lookup(k)
+		},
+	}
+	o.run(5000)
+}
+
+// TestHintKinds: a hint of resolution never stands in for one of
+// learning. With a gateway and no subnets, every IPv6 destination goes
+// through the gateway while every source is on-link: the hint of resolving
+// 2001:db8:99::5 holds that address and the gateway's MAC, and a frame from
+// 2001:db8:99::5 sent with that MAC must still be learned.
+func TestHintKinds(t *testing.T) {
+	n, err := NewND(NDOptions{MAC: ourMAC, Addr: netip.MustParseAddr(ownIP), Gateway: netip.MustParseAddr("fe80::1")}, &sink{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, host := netip.MustParseAddr("fe80::1"), netip.MustParseAddr("2001:db8:99::5")
+	n.Cache().Learn(gw.As16(), hostMAC, t0)
+	var h Hint
+	if k, m, ok := n.Resolve(&h, host.As16()); !ok || m != hostMAC || k != gw.As16() {
+		t.Fatalf("%s resolves to %s %s %v", host, keyAddr(k), m, ok)
+	}
+	n.LearnHinted(&h, ipFrame(hostMAC, host), t0)
+	if m, ok := n.Cache().Lookup(host.As16()); !ok || m != hostMAC {
+		t.Fatalf("%s not learned through a hint of resolution: %s %v", host, m, ok)
+	}
+}
+
+func addrs(s ...string) []netip.Addr {
+	var a []netip.Addr
+	for _, x := range s {
+		a = append(a, netip.MustParseAddr(x))
+	}
+	return a
+}
