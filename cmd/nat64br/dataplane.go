@@ -101,6 +101,8 @@ type worker struct {
 	tx      [3]batchWriter // where each side's output goes
 	scratch [][]byte       // replies and fragments of the current batch
 	used    int
+	// The last neighbor learned on each side, and resolved towards it.
+	learned, resolved [3]arpnd.Hint
 }
 
 // batchWriter is a port, or a queue's own sending socket.
@@ -334,13 +336,13 @@ func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
 			return
 		}
 		w.used-- // the scratch buffer was not needed
-		d.nd.Learn(f, now)
+		d.nd.LearnHinted(&w.learned[xlat.Side6], f, now)
 	case etherTypeIPv4:
 		if w.side != xlat.Side4 {
 			w.drop(cWrongSide, f)
 			return
 		}
-		d.arp.Learn(f, now)
+		d.arp.LearnHinted(&w.learned[xlat.Side4], f, now)
 	case arpnd.EtherTypeARP:
 		if w.side != xlat.Side4 {
 			w.drop(cWrongSide, f)
@@ -411,10 +413,9 @@ func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
 // passed through whole; those are not held.
 func (w *worker) send(s xlat.Side, frame []byte, g wire.GSO, now time.Time) {
 	d := w.d
-	cache, key := d.nextHop(s, frame[ethLen:])
-	arpnd.PutEth(frame, arpnd.MAC{}, d.macs[s], etherTypeOf(frame[ethLen]))
-	if mac, ok := cache.Lookup(key); ok {
-		copy(frame[0:6], mac[:])
+	cache, key, mac, ok := d.resolve(&w.resolved[s], s, frame[ethLen:])
+	arpnd.PutEth(frame, mac, d.macs[s], etherTypeOf(frame[ethLen]))
+	if ok {
 		w.queue(s, frame, g)
 		w.c[cOut6+counter(s-xlat.Side6)]++
 		w.c[cBytesOut6+counter(s-xlat.Side6)] += uint64(len(frame))
@@ -432,13 +433,16 @@ func (w *worker) send(s xlat.Side, frame []byte, g wire.GSO, now time.Time) {
 	}
 }
 
-// nextHop returns the neighbor cache of side s and the key of the next hop
-// for the IP packet p.
-func (d *dataplane) nextHop(s xlat.Side, p []byte) (*arpnd.Cache, [16]byte) {
+// resolve returns the neighbor cache of side s, the next hop for the IP
+// packet p and, if that neighbor is resolved, its MAC address; h is the
+// caller's hint for side s.
+func (d *dataplane) resolve(h *arpnd.Hint, s xlat.Side, p []byte) (cache *arpnd.Cache, key [16]byte, mac arpnd.MAC, ok bool) {
 	if s == xlat.Side4 {
-		return d.arp.Cache(), d.arp.NextHop([4]byte(p[16:20]))
+		key, mac, ok = d.arp.Resolve(h, [4]byte(p[16:20]))
+		return d.arp.Cache(), key, mac, ok
 	}
-	return d.nd.Cache(), d.nd.NextHop([16]byte(p[24:40]))
+	key, mac, ok = d.nd.Resolve(h, [16]byte(p[24:40]))
+	return d.nd.Cache(), key, mac, ok
 }
 
 func etherTypeOf(version byte) uint16 {
@@ -488,10 +492,10 @@ func (d *dataplane) sendControl(b []byte, v xlat.Verdict, now time.Time) {
 	c[cReplies]++
 	c[cReplyBase+counter(v.Reason())]++
 	frame := b[v.Off-ethLen : v.Off+v.Len]
-	cache, key := d.nextHop(v.Side(), frame[ethLen:])
-	arpnd.PutEth(frame, arpnd.MAC{}, d.macs[v.Side()], etherTypeOf(frame[ethLen]))
-	if mac, ok := cache.Lookup(key); ok {
-		copy(frame[0:6], mac[:])
+	var h arpnd.Hint
+	cache, key, mac, ok := d.resolve(&h, v.Side(), frame[ethLen:])
+	arpnd.PutEth(frame, mac, d.macs[v.Side()], etherTypeOf(frame[ethLen]))
+	if ok {
 		_, _ = d.ports[v.Side()].WriteBatch([][]byte{frame}, 0)
 		c[cOut6+counter(v.Side()-xlat.Side6)]++
 		c[cBytesOut6+counter(v.Side()-xlat.Side6)] += uint64(len(frame))
