@@ -33,28 +33,36 @@ type memLab struct {
 	stop         chan struct{}
 }
 
-func newMemLab(t *testing.T) *memLab {
-	t.Helper()
-	cfg, err := config.Parse("mem.yaml", []byte(demoConfig))
+// memDataplane is a data plane, not started, on two in-memory links
+// whose ports hold queue frames; peer6 and peer4 are the hosts' ends.
+func memDataplane(tb testing.TB, name, yaml string, queue int) (d *dataplane, p6, p4, peer6, peer4 *wire.MemoryPort) {
+	tb.Helper()
+	cfg, err := config.Parse(name, []byte(yaml))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	tr, err := newTranslator(cfg)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	p6, peer6 := wire.NewMemoryPair(1024)
-	p4, peer4 := wire.NewMemoryPair(1024)
-	d := &dataplane{log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))}
+	p6, peer6 = wire.NewMemoryPair(queue)
+	p4, peer4 = wire.NewMemoryPair(queue)
+	d = &dataplane{log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))}
 	d.ports[xlat.Side6], d.ports[xlat.Side4] = p6, p4
 	d.macs[xlat.Side6], d.macs[xlat.Side4] = mac6, mac4
 	d.gen.Store(&generation{n: 1, tr: tr})
 	if d.arp, err = arpnd.NewARP(arpOptions(cfg, mac4), p4, func(p []byte) { d.neighborFailed(xlat.Side4, p) }); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if d.nd, err = arpnd.NewND(ndOptions(cfg, mac6, 1500), p6, func(p []byte) { d.neighborFailed(xlat.Side6, p) }); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return d, p6, p4, peer6, peer4
+}
+
+func newMemLab(t *testing.T) *memLab {
+	t.Helper()
+	d, p6, p4, peer6, peer4 := memDataplane(t, "mem.yaml", demoConfig, 1024)
 	l := &memLab{d: d, peer6: peer6, peer4: peer4, stop: make(chan struct{})}
 	goroutines := runtime.NumGoroutine()
 	d.start()
