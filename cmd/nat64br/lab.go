@@ -789,12 +789,20 @@ func runLab(ctx context.Context, title string, opts labOptions, w io.Writer) (*l
 			}
 		}
 	}()
+	pins := l.watchPins()
 	n, sum, dur, err := l.download(l.c6, labClient6, "http://["+labVia6+"]/demo.bin")
 	close(stopScrape)
 	<-scraped
+	pinsOK, pinsWhat := true, ""
+	if pins != nil {
+		pinsOK, pinsWhat = pins.done()
+	}
 	want := payloadSHA(1, opts.HTTPBytes)
 	rep.add(fmt.Sprintf("HTTP %d MB from %s (IPv6 client)", opts.HTTPBytes>>20, labServer4), err == nil && n == opts.HTTPBytes && sum == want,
 		"%s, sha256 %s, %s", byteCount(n), shaVerdict(sum, want), rate(n, dur, err))
+	if pins != nil {
+		rep.add("busy workers not pinned", pinsOK, "%s", pinsWhat)
+	}
 	if opts.Config == nil { // the demo configuration serves metrics
 		after, problems, err := l.scrape()
 		b0, b1 := metricValue(before, out6), metricValue(after, out6)

@@ -70,27 +70,8 @@ func (l *lab) ctlCheck() (bool, string) {
 // process pid that may run on it alone: a worker of an idle link pins
 // itself to its CPU (queueWorker).
 func idlePinned(pid int, cpus []int) (bool, string) {
-	var alone map[string]int
 	for deadline := time.Now().Add(time.Second); ; time.Sleep(50 * time.Millisecond) {
-		alone = map[string]int{}
-		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
-		for _, f := range tasks {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				continue // the thread ended
-			}
-			for _, line := range strings.Split(string(b), "\n") {
-				if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
-					alone[strings.TrimSpace(v)]++
-				}
-			}
-		}
-		missing := 0
-		for _, c := range cpus {
-			if alone[strconv.Itoa(c)] == 0 {
-				missing++
-			}
-		}
+		missing, alone := pinnedAlone(pid, cpus)
 		if missing == 0 {
 			return true, ""
 		}
@@ -98,6 +79,82 @@ func idlePinned(pid int, cpus []int) (bool, string) {
 			return false, fmt.Sprintf("status says the workers are pinned to CPUs %v, but %d of them have no thread pinned to them after a second of idle link (threads by allowed CPUs: %v)", cpus, missing, alone)
 		}
 	}
+}
+
+// pinnedAlone reads the allowed CPUs of each thread of process pid and
+// returns how many of cpus have no thread that may run on that CPU alone,
+// and the number of threads for each allowed-CPU list.
+func pinnedAlone(pid int, cpus []int) (missing int, alone map[string]int) {
+	alone = map[string]int{}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread ended
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+				alone[strings.TrimSpace(v)]++
+			}
+		}
+	}
+	for _, c := range cpus {
+		if alone[strconv.Itoa(c)] == 0 {
+			missing++
+		}
+	}
+	return missing, alone
+}
+
+// pinWatch samples, while traffic flows, how many of the workers' CPUs
+// have a thread pinned to them: a worker that has frames to translate
+// must not stay pinned (queueWorker), or the scheduler cannot move it
+// away from the sender and receiver sharing its CPU.
+type pinWatch struct {
+	cpus          []int
+	stop, stopped chan struct{}
+	samples       int
+	unpinned      int // samples in which some worker CPU had no thread pinned to it
+}
+
+// watchPins starts sampling nat64br's threads every 10 ms; it returns nil
+// if status names no worker CPUs.
+func (l *lab) watchPins() *pinWatch {
+	var st statusReply
+	if code, out := l.ctl("status", "--json"); code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.WorkerCPUs) == 0 {
+		return nil
+	}
+	w := &pinWatch{cpus: st.WorkerCPUs, stop: make(chan struct{}), stopped: make(chan struct{})}
+	go func() {
+		defer close(w.stopped)
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+				if missing, _ := pinnedAlone(st.PID, w.cpus); missing > 0 {
+					w.unpinned++
+				}
+				w.samples++
+			}
+		}
+	}()
+	return w
+}
+
+// minPinSamples is how many samples a transfer must last for the watch to
+// judge it: the first and last may fall before the first frame or after
+// the workers went back to sleep.
+const minPinSamples = 4
+
+// done stops the sampling and judges it.
+func (w *pinWatch) done() (ok bool, what string) {
+	close(w.stop)
+	<-w.stopped
+	if w.samples < minPinSamples {
+		return true, fmt.Sprintf("transfer too short to judge: %d samples of the workers' CPUs %v", w.samples, w.cpus)
+	}
+	return w.unpinned > 0, fmt.Sprintf("%d of %d samples during the transfer had a worker CPU %v with no thread pinned to it", w.unpinned, w.samples, w.cpus)
 }
 
 // superFrameCheck reads the ports' counters: with the veths' offloads on,
