@@ -128,6 +128,7 @@ type statusReply struct {
 	DataPath   string       `json:"data_path"`
 	Workers    int          `json:"workers"`
 	WorkerCPUs []int        `json:"worker_cpus,omitempty"` // the CPU each worker is pinned to while its link is idle
+	Spread     string       `json:"spread,omitempty"`      // how frames are spread over the workers: ports, or hash (the kernel's flow hash)
 	Prefix     string       `json:"prefix,omitempty"`
 	Metrics    string       `json:"metrics,omitempty"`
 	Ports      []portStatus `json:"ports"`
@@ -155,6 +156,9 @@ func (r *runner) status() statusReply {
 		Version: version, Go: runtime.Version(), PID: os.Getpid(), Started: r.started,
 		Uptime: time.Since(r.started).Round(time.Second).String(), Config: cfg.Path, Mode: string(cfg.Mode),
 		DataPath: cfg.DataPath.IO, Workers: max(1, len(r.d.queues[xlat.Side6])), WorkerCPUs: r.d.cpus, Metrics: cfg.Metrics.Listen,
+	}
+	if cfg.DataPath.IO == "ring" {
+		s.Spread = r.spread(cfg)
 	}
 	if cfg.Prefix.IsValid() {
 		s.Prefix = cfg.Prefix.String()

@@ -224,7 +224,11 @@ func ctlPrint(name string, body []byte, explain bool, w io.Writer) error {
 			}
 			pinned = ", idle ones pinned to CPUs " + strings.Join(cpus, ", ")
 		}
-		fmt.Fprintf(tw, "data path\t%s, %d worker(s)%s\n", s.DataPath, s.Workers, pinned)
+		spread := ""
+		if s.Spread != "" {
+			spread = ", spread by " + s.Spread
+		}
+		fmt.Fprintf(tw, "data path\t%s, %d worker(s)%s%s\n", s.DataPath, s.Workers, spread, pinned)
 		fmt.Fprintf(tw, "metrics\t%s\n", orNone(s.Metrics))
 		tw.Flush()
 		fmt.Fprintln(w)

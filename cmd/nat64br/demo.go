@@ -64,7 +64,7 @@ func demoPasses(base labOptions, garbage time.Duration) []struct {
 		{"veth offloads off; 64:ff9b::/96 on-link (nat64br answers Neighbor Solicitations by proxy); take-over; SIGHUP reload", p2},
 		{"no static route: Router Advertisements (RFC 4191 route, RFC 8781 PREF64); malformed frames; nat64br's ports without checksum offload (the kernel cuts and sums in software, the hosts verify)", p3},
 		{"stateful NAT64: 50 IPv6 clients share 192.0.2.1 (pool4); a port forward; a UDP binding expires", p4},
-		{"TAYGA's dynamic pool: an IPv4 address for each IPv6 client, kept across a restart", p5},
+		{"TAYGA's dynamic pool: an IPv4 address for each IPv6 client, kept across a restart; frames spread by the kernel's flow hash", p5},
 	}
 }
 

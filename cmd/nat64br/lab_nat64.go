@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -38,9 +39,10 @@ const (
 )
 
 // dynamicConfig is the dynamic pass's configuration, its mappings kept in
-// dir/data.
+// dir/data; its frames are spread over the workers by the kernel's flow
+// hash.
 func dynamicConfig(dir string) string {
-	return strings.Replace(demoConfig, "eam:\n", "dynamic-pool: "+labDynamicPool+"\ndata-dir: "+filepath.Join(dir, "data")+"\nmapping-log: true\neam:\n", 1)
+	return strings.Replace(demoConfig, "eam:\n", "dynamic-pool: "+labDynamicPool+"\ndata-dir: "+filepath.Join(dir, "data")+"\nmapping-log: true\ndata-path:\n  spread: hash\neam:\n", 1)
 }
 
 func nat64Config(string) string { return demoNAT64Config }
@@ -386,6 +388,13 @@ func (l *lab) dynamicChecks(ctx context.Context, rep *labReport, dir string) err
 	if err != nil {
 		return nil
 	}
+	// This pass's configuration leaves the spreading to the kernel's flow
+	// hash: no program, so no worker is pinned.
+	var st statusReply
+	code, out := l.ctl("status", "--json")
+	ok := code == 0 && json.Unmarshal([]byte(out), &st) == nil
+	rep.add("data-path.spread: hash", ok && st.Spread == "hash" && len(st.WorkerCPUs) == 0,
+		"status says %d worker(s), spread by %s, pinned to CPUs %v", st.Workers, orNone(st.Spread), st.WorkerCPUs)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
