@@ -155,10 +155,7 @@ func (r *runner) status() statusReply {
 	s := statusReply{
 		Version: version, Go: runtime.Version(), PID: os.Getpid(), Started: r.started,
 		Uptime: time.Since(r.started).Round(time.Second).String(), Config: cfg.Path, Mode: string(cfg.Mode),
-		DataPath: cfg.DataPath.IO, Workers: max(1, len(r.d.queues[xlat.Side6])), WorkerCPUs: r.d.cpus, Metrics: cfg.Metrics.Listen,
-	}
-	if cfg.DataPath.IO == "ring" {
-		s.Spread = r.spread(cfg)
+		DataPath: cfg.DataPath.IO, Workers: max(1, len(r.d.queues[xlat.Side6])), WorkerCPUs: r.d.cpus, Spread: r.spread(cfg), Metrics: cfg.Metrics.Listen,
 	}
 	if cfg.Prefix.IsValid() {
 		s.Prefix = cfg.Prefix.String()

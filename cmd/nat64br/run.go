@@ -268,14 +268,10 @@ func (r *runner) start(cfg *config.Config) error {
 	if err := r.d.nd.Announce(); err != nil {
 		r.log.Warn("unsolicited neighbor advertisement failed", "err", err)
 	}
-	spread := ""
-	if cfg.DataPath.IO == "ring" {
-		spread = r.spread(cfg)
-	}
 	r.log.Info("nat64br running", "version", version, "config", cfg.Path,
 		"ipv6_port", cfg.IPv6Interface, "ipv6_mac", r.ports[xlat.Side6].MAC().String(), "link_local", r.d.nd.LinkLocal(),
 		"ipv4_port", cfg.IPv4Interface, "ipv4_mac", r.ports[xlat.Side4].MAC().String(),
-		"data_path", cfg.DataPath.IO, "workers", max(1, len(r.d.queues[xlat.Side6])), "worker_cpus", fmt.Sprint(r.d.cpus), "spread", spread, "busy_poll", cfg.DataPath.BusyPoll,
+		"data_path", cfg.DataPath.IO, "workers", max(1, len(r.d.queues[xlat.Side6])), "worker_cpus", fmt.Sprint(r.d.cpus), "spread", r.spread(cfg), "busy_poll", cfg.DataPath.BusyPoll,
 		"mode", cfg.Mode, "prefix", cfg.Prefix, "eam", len(cfg.EAM), "pool4", fmt.Sprint(cfg.Pool4), "dynamic_pool", cfg.DynamicPool,
 		"ipv4_addr", cfg.IPv4Addr, "ipv6_addr", cfg.IPv6Addr, "router_advertisements", cfg.RA.Enabled, "metrics", cfg.Metrics.Listen, "control_socket", cfg.ControlSocket)
 	return nil
@@ -611,8 +607,12 @@ func (r *runner) logCounters(msg string, ports [3]wire.Stats) {
 
 // spread says how the ring data path spreads frames over the workers:
 // "ports" (the fanout program, wire.PortSpread), or "hash" (the kernel's
-// flow hash, asked for or because the kernel refused the program).
+// flow hash, asked for or because the kernel refused the program); "" on
+// the other data paths, which have one worker per port.
 func (r *runner) spread(cfg *config.Config) string {
+	if cfg.DataPath.IO != "ring" {
+		return ""
+	}
 	if cfg.DataPath.Spread != "ports" {
 		return cfg.DataPath.Spread
 	}
