@@ -29,14 +29,22 @@ func (l *lab) ctl(args ...string) (int, string) {
 	return code, out.String()
 }
 
+// status runs status --json; ok is false if it failed or printed no
+// status, out is what it printed.
+func (l *lab) status() (st statusReply, out string, ok bool) {
+	code, out := l.ctl("status", "--json")
+	ok = code == 0 && json.Unmarshal([]byte(out), &st) == nil
+	return st, out, ok
+}
+
 // ctlCheck runs status, stats, neighbors and pool, in table and JSON form.
 func (l *lab) ctlCheck() (bool, string) {
 	code, out := l.ctl("status")
 	if code != 0 || !strings.Contains(out, "n6") || !strings.Contains(out, "n4") || !strings.Contains(out, l.configPath) {
 		return false, "status: " + out
 	}
-	var st statusReply
-	if code, out = l.ctl("status", "--json"); code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Ports) != 2 || st.Ports[0].Link != "up" {
+	st, out, ok := l.status()
+	if !ok || len(st.Ports) != 2 || st.Ports[0].Link != "up" {
 		return false, "status --json: " + out
 	}
 	var stats statsReply
@@ -120,8 +128,8 @@ type pinWatch struct {
 // watchPins starts sampling nat64br's threads every 10 ms; it returns nil
 // if status names no worker CPUs.
 func (l *lab) watchPins() *pinWatch {
-	var st statusReply
-	if code, out := l.ctl("status", "--json"); code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.WorkerCPUs) == 0 {
+	st, _, ok := l.status()
+	if !ok || len(st.WorkerCPUs) == 0 {
 		return nil
 	}
 	w := &pinWatch{cpus: st.WorkerCPUs, stop: make(chan struct{}), stopped: make(chan struct{})}

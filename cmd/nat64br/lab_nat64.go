@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	_ "embed"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -390,9 +389,7 @@ func (l *lab) dynamicChecks(ctx context.Context, rep *labReport, dir string) err
 	}
 	// This pass's configuration leaves the spreading to the kernel's flow
 	// hash: no program, so no worker is pinned.
-	var st statusReply
-	code, out := l.ctl("status", "--json")
-	ok := code == 0 && json.Unmarshal([]byte(out), &st) == nil
+	st, _, ok := l.status()
 	pinned := "none pinned"
 	if len(st.WorkerCPUs) > 0 {
 		pinned = fmt.Sprintf("pinned to CPUs %v", st.WorkerCPUs)
