@@ -1,6 +1,7 @@
 package arpnd
 
 import (
+	"errors"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -26,23 +27,34 @@ func ipFrame(mac MAC, src netip.Addr) []byte {
 	return f
 }
 
-// hintOps drives two copies of the same neighbor tables through one random
-// sequence of frames, replies, reconfigurations and timers: one copy is
-// used with Hints, the other without. After every step the hinted answers
-// must be the plain ones.
+// hintTable is what ARP and ND share for TestHintARP and TestHintND.
+type hintTable interface {
+	Learn(f []byte, now time.Time)
+	LearnHinted(h *Hint, f []byte, now time.Time)
+	Cache() *Cache
+}
+
+// hintOps drives two copies of the same neighbor table through one random
+// sequence of frames, resolutions, reconfigurations and timers: tables[0]
+// is used with Hints, tables[1] without. After every step the hinted
+// answers must be the plain ones.
 type hintOps struct {
-	t                 *testing.T
-	rng               *rand.Rand
-	now               time.Time
-	hosts, dsts       []netip.Addr
-	macs              []MAC
-	learn, resolve    func(hinted bool, f []byte, dst netip.Addr) ([16]byte, MAC, bool)
-	reconfigure, tick func(k int, now time.Time)
-	lookup            func(hinted bool, key [16]byte) (MAC, bool)
+	t           *testing.T
+	rng         *rand.Rand
+	now         time.Time
+	tables      [2]hintTable
+	hosts, dsts []netip.Addr
+	macs        []MAC
+	// resolve resolves dst in tables[0] with h, or in tables[1] with
+	// NextHop and Lookup if h is nil; reconfigure gives both tables the
+	// k-th configuration.
+	resolve     func(h *Hint, dst netip.Addr) ([16]byte, MAC, bool)
+	reconfigure func(k int) error
 }
 
 func (o *hintOps) run(steps int) {
 	t := o.t
+	var learnHint, resolveHint Hint
 	resolves, fast := 0, 0
 	for i := 0; i < steps; i++ {
 		switch o.rng.IntN(10) {
@@ -52,12 +64,12 @@ func (o *hintOps) run(steps int) {
 				h, m = o.hosts[0], o.macs[0]
 			}
 			f := ipFrame(m, h)
-			o.learn(true, f, netip.Addr{})
-			o.learn(false, f, netip.Addr{})
+			o.tables[0].LearnHinted(&learnHint, f, t0)
+			o.tables[1].Learn(f, t0)
 			for _, a := range o.hosts {
 				k := KeyAddr(a)
-				m1, ok1 := o.lookup(true, k)
-				m2, ok2 := o.lookup(false, k)
+				m1, ok1 := o.tables[0].Cache().Lookup(k)
+				m2, ok2 := o.tables[1].Cache().Lookup(k)
 				if m1 != m2 || ok1 != ok2 {
 					t.Fatalf("step %d: after a frame from %s (%s): %s is %v %v with hints, %v %v without", i, h, m, a, m1, ok1, m2, ok2)
 				}
@@ -67,8 +79,8 @@ func (o *hintOps) run(steps int) {
 			if o.rng.IntN(2) == 0 {
 				d = o.dsts[0]
 			}
-			k1, m1, ok1 := o.resolve(true, nil, d)
-			k2, m2, ok2 := o.resolve(false, nil, d)
+			k1, m1, ok1 := o.resolve(&resolveHint, d)
+			k2, m2, ok2 := o.resolve(nil, d)
 			if k1 != k2 || m1 != m2 || ok1 != ok2 {
 				t.Fatalf("step %d: %s resolves to %s %v %v with a hint, %s %v %v without", i, d, keyAddr(k1), m1, ok1, keyAddr(k2), m2, ok2)
 			}
@@ -77,10 +89,14 @@ func (o *hintOps) run(steps int) {
 				fast++
 			}
 		case 8:
-			o.reconfigure(o.rng.IntN(3), o.now)
+			if err := o.reconfigure(o.rng.IntN(3)); err != nil {
+				t.Fatal(err)
+			}
 		case 9:
 			o.now = o.now.Add(time.Duration(o.rng.IntN(40)) * time.Second)
-			o.tick(0, o.now)
+			for _, x := range o.tables {
+				x.Cache().Tick(o.now)
+			}
 		}
 	}
 	if resolves == 0 || fast == 0 {
@@ -107,47 +123,20 @@ func TestHintARP(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var learnHint, resolveHint Hint
-	pick := func(hinted bool) *ARP {
-		if hinted {
-			return a[0]
-		}
-		return a[1]
-	}
 	o := &hintOps{
-		t: t, rng: rand.New(rand.NewPCG(1, 2)), now: t0,
+		t: t, rng: rand.New(rand.NewPCG(1, 2)), now: t0, tables: [2]hintTable{a[0], a[1]},
 		hosts: addrs("192.0.2.2", "192.0.2.3", "192.0.2.254", "203.0.113.5", "192.0.2.1"),
 		dsts:  addrs("192.0.2.2", "192.0.2.3", "192.0.2.9", "203.0.113.5", "198.51.100.1"),
 		macs:  []MAC{hostMAC, {0x02, 0, 0, 0, 0, 0x33}, {0x01, 0, 0x5e, 0, 0, 1}},
-		learn: func(hinted bool, f []byte, _ netip.Addr) ([16]byte, MAC, bool) {
-			if hinted {
-				a[0].LearnHinted(&learnHint, f, t0)
-			} else {
-				a[1].Learn(f, t0)
-			}
-			return [16]byte{}, MAC{}, false
-		},
-		resolve: func(hinted bool, _ []byte, dst netip.Addr) ([16]byte, MAC, bool) {
-			if hinted {
-				return a[0].Resolve(&resolveHint, dst.As4())
+		resolve: func(h *Hint, dst netip.Addr) ([16]byte, MAC, bool) {
+			if h != nil {
+				return a[0].Resolve(h, dst.As4())
 			}
 			k := a[1].NextHop(dst.As4())
 			m, ok := a[1].Cache().Lookup(k)
 			return k, m, ok
 		},
-		reconfigure: func(k int, _ time.Time) {
-			for _, x := range a {
-				if err := x.Reconfigure(opts(k)); err != nil {
-					t.Fatal(err)
-				}
-			}
-		},
-		tick: func(_ int, now time.Time) {
-			for _, x := range a {
-				x.Cache().Tick(now)
-			}
-		},
-		lookup: func(hinted bool, k [16]byte) (MAC, bool) { return pick(hinted).Cache().Lookup(k) },
+		reconfigure: func(k int) error { return errors.Join(a[0].Reconfigure(opts(k)), a[1].Reconfigure(opts(k))) },
 	}
 	o.run(5000)
 }
@@ -172,46 +161,20 @@ func TestHintND(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var learnHint, resolveHint Hint
 	o := &hintOps{
-		t: t, rng: rand.New(rand.NewPCG(3, 4)), now: t0,
+		t: t, rng: rand.New(rand.NewPCG(3, 4)), now: t0, tables: [2]hintTable{n[0], n[1]},
 		hosts: addrs("2001:db8:6::2", "2001:db8:6::3", "fe80::1", "2001:db8:99::5", "ff02::1"),
 		dsts:  addrs("2001:db8:6::2", "2001:db8:6::3", "fe80::1", "2001:db8:99::5", "2001:db8:6::9"),
 		macs:  []MAC{hostMAC, {0x02, 0, 0, 0, 0, 0x33}, {0x33, 0x33, 0, 0, 0, 1}},
-		learn: func(hinted bool, f []byte, _ netip.Addr) ([16]byte, MAC, bool) {
-			if hinted {
-				n[0].LearnHinted(&learnHint, f, t0)
-			} else {
-				n[1].Learn(f, t0)
-			}
-			return [16]byte{}, MAC{}, false
-		},
-		resolve: func(hinted bool, _ []byte, dst netip.Addr) ([16]byte, MAC, bool) {
-			if hinted {
-				return n[0].Resolve(&resolveHint, dst.As16())
+		resolve: func(h *Hint, dst netip.Addr) ([16]byte, MAC, bool) {
+			if h != nil {
+				return n[0].Resolve(h, dst.As16())
 			}
 			k := n[1].NextHop(dst.As16())
 			m, ok := n[1].Cache().Lookup(k)
 			return k, m, ok
 		},
-		reconfigure: func(k int, _ time.Time) {
-			for _, x := range n {
-				if err := x.Reconfigure(opts(k)); err != nil {
-					t.Fatal(err)
-				}
-			}
-		},
-		tick: func(_ int, now time.Time) {
-			for _, x := range n {
-				x.Cache().Tick(now)
-			}
-		},
-		lookup: func(hinted bool, k [16]byte) (MAC, bool) {
-			if hinted {
-				return n[0].Cache().Lookup(k)
-			}
-			return n[1].Cache().Lookup(k)
-		},
+		reconfigure: func(k int) error { return errors.Join(n[0].Reconfigure(opts(k)), n[1].Reconfigure(opts(k))) },
 	}
 	o.run(5000)
 }
