@@ -25,39 +25,59 @@ func (d *discard) WriteBatch(bufs [][]byte, _ int) (int, error) {
 	return len(bufs), nil
 }
 
-// benchWorker is a worker of a dataplane that is not started: the
-// benchmark hands it batches itself. The neighbors on both sides are
-// resolved.
-func benchWorker(tb testing.TB, yaml string) (*worker, *discard) {
+// benchWorker is a worker of an unstarted data plane with the SIIT or the
+// NAT64 demo configuration, both neighbors resolved, writing to out, and a
+// TCP segment with 1440 bytes of payload for each side to hand it
+// (frames[xlat.Side6] from the lab's client, frames[xlat.Side4] from its
+// server). In NAT64 the server's segment answers the session a SYN has
+// just made.
+func benchWorker(tb testing.TB, nat64 bool) (w *worker, out *discard, frames [3][]byte) {
 	tb.Helper()
+	yaml := demoConfig
+	if nat64 {
+		yaml = demoNAT64Config
+	}
 	d, _, _, _, _ := memDataplane(tb, "bench.yaml", yaml, 16)
 	now := time.Now()
 	d.arp.Cache().Learn(arpnd.Key4([4]byte(xlattest.IP(labServer4).To4())), srvMAC, now)
 	d.nd.Cache().Learn([16]byte(xlattest.IP(labClient6)), hostMAC, now)
-	w := d.newWorker(xlat.Side6)
-	out := &discard{}
+	w = d.newWorker(xlat.Side6)
+	out = &discard{}
 	w.tx[xlat.Side6], w.tx[xlat.Side4] = out, out
-	return w, out
+	frames[xlat.Side6] = tcp6Frame(&layers.TCP{SrcPort: 40000, DstPort: 5201, Seq: 1, Ack: 1, ACK: true, Window: 512}, 1440)
+	if !nat64 {
+		frames[xlat.Side4] = tcp4Frame(labClient6v4, 40000)
+		return w, out, frames
+	}
+	// Only a SYN makes a session (RFC 6146).
+	syn := tcp6Frame(&layers.TCP{SrcPort: 40000, DstPort: 5201, Seq: 0, SYN: true, Window: 512}, 0)
+	copy(w.bufs[0][frameHeadroom:], syn)
+	w.sizes[0] = len(syn)
+	w.batch(xlat.Side6, 1)
+	if out.frames != 1 || len(out.last) < ethLen+40 {
+		tb.Fatalf("the SYN was not translated (%d frames out)", out.frames)
+	}
+	out.frames = 0
+	frames[xlat.Side4] = tcp4Frame(labPool4, binary.BigEndian.Uint16(out.last[ethLen+20:])) // the source port pool4 gave it
+	return w, out, frames
 }
 
-// benchFrames returns a TCP segment with 1440 bytes of payload each way
-// between the lab's client and server, as Ethernet frames to nat64br.
-func benchFrames(tb testing.TB, nat64 bool) (from6, from4 []byte) {
-	tb.Helper()
+// tcp6Frame is the Ethernet frame of tcp with n bytes of payload from the
+// lab's client to the server's mapped address.
+func tcp6Frame(tcp *layers.TCP, n int) []byte {
 	ip6 := xlattest.IPv6(labClient6, labVia6, layers.IPProtocolTCP)
-	tcp6 := &layers.TCP{SrcPort: 40000, DstPort: 5201, Seq: 1, Ack: 1, ACK: true, Window: 512}
-	tcp6.SetNetworkLayerForChecksum(ip6)
-	from6 = xlattest.Serialize(eth(mac6, hostMAC, layers.EthernetTypeIPv6), ip6, tcp6, xlattest.Payload(1440))
-	dst4 := labClient6v4
-	if nat64 {
-		dst4 = "192.0.2.1" // pool4
-	}
-	ip4 := xlattest.IPv4(labServer4, dst4, layers.IPProtocolTCP)
+	tcp.SetNetworkLayerForChecksum(ip6)
+	return xlattest.Serialize(eth(mac6, hostMAC, layers.EthernetTypeIPv6), ip6, tcp, xlattest.Payload(n))
+}
+
+// tcp4Frame is the Ethernet frame of a TCP segment with 1440 bytes of
+// payload, DF set, from the lab's server port 5201 to dst port dport.
+func tcp4Frame(dst string, dport uint16) []byte {
+	ip4 := xlattest.IPv4(labServer4, dst, layers.IPProtocolTCP)
 	ip4.Flags = layers.IPv4DontFragment
-	tcp4 := &layers.TCP{SrcPort: 5201, DstPort: 40000, Seq: 1, Ack: 1, ACK: true, Window: 512}
+	tcp4 := &layers.TCP{SrcPort: 5201, DstPort: layers.TCPPort(dport), Seq: 1, Ack: 1, ACK: true, Window: 512}
 	tcp4.SetNetworkLayerForChecksum(ip4)
-	from4 = xlattest.Serialize(eth(mac4, srvMAC, layers.EthernetTypeIPv4), ip4, tcp4, xlattest.Payload(1440))
-	return from6, from4
+	return xlattest.Serialize(eth(mac4, srvMAC, layers.EthernetTypeIPv4), ip4, tcp4, xlattest.Payload(1440))
 }
 
 // BenchmarkWorkerBatch measures a worker's whole handling of a batch of 64
@@ -66,23 +86,16 @@ func benchFrames(tb testing.TB, nat64 bool) (from6, from4 []byte) {
 // counters, with the writes going nowhere. Reported per frame.
 func BenchmarkWorkerBatch(b *testing.B) {
 	for _, mode := range []struct {
-		name string
-		yaml string
-	}{{"SIIT", demoConfig}, {"NAT64", demoNAT64Config}} {
+		name  string
+		nat64 bool
+	}{{"SIIT", false}, {"NAT64", true}} {
 		for _, dir := range []struct {
 			name string
 			side xlat.Side
 		}{{"6to4", xlat.Side6}, {"4to6", xlat.Side4}} {
 			b.Run(mode.name+"/"+dir.name, func(b *testing.B) {
-				w, out := benchWorker(b, mode.yaml)
-				from6, from4 := benchFrames(b, mode.name == "NAT64")
-				if mode.name == "NAT64" {
-					from4 = natReturn(b, w, out)
-				}
-				f := from6
-				if dir.side == xlat.Side4 {
-					f = from4
-				}
+				w, out, frames := benchWorker(b, mode.nat64)
+				f := frames[dir.side]
 				for i := range w.bufs {
 					copy(w.bufs[i][frameHeadroom:], f)
 					w.sizes[i] = len(f)
@@ -105,48 +118,13 @@ func BenchmarkWorkerBatch(b *testing.B) {
 	}
 }
 
-// natReturn sends a SYN through w's NAT64 translator and returns the
-// server's answer to the session it made.
-func natReturn(tb testing.TB, w *worker, out *discard) []byte {
-	tb.Helper()
-	// Only a SYN makes a session (RFC 6146).
-	ip6 := xlattest.IPv6(labClient6, labVia6, layers.IPProtocolTCP)
-	syn := &layers.TCP{SrcPort: 40000, DstPort: 5201, Seq: 0, SYN: true, Window: 512}
-	syn.SetNetworkLayerForChecksum(ip6)
-	f := xlattest.Serialize(eth(mac6, hostMAC, layers.EthernetTypeIPv6), ip6, syn)
-	copy(w.bufs[0][frameHeadroom:], f)
-	w.sizes[0] = len(f)
-	w.batch(xlat.Side6, 1)
-	if out.frames != 1 || len(out.last) < ethLen+40 {
-		tb.Fatalf("the first segment was not translated (%d frames out)", out.frames)
-	}
-	out.frames = 0
-	port := binary.BigEndian.Uint16(out.last[ethLen+20:]) // the source port pool4 gave it
-	ip4 := xlattest.IPv4(labServer4, "192.0.2.1", layers.IPProtocolTCP)
-	ip4.Flags = layers.IPv4DontFragment
-	tcp4 := &layers.TCP{SrcPort: 5201, DstPort: layers.TCPPort(port), Seq: 1, Ack: 1, ACK: true, Window: 512}
-	tcp4.SetNetworkLayerForChecksum(ip4)
-	return xlattest.Serialize(eth(mac4, srvMAC, layers.EthernetTypeIPv4), ip4, tcp4, xlattest.Payload(1440))
-}
-
 // TestWorkerBatchNoAllocs: a worker handles a batch of translated TCP
 // segments, both modes and directions, without allocating.
 func TestWorkerBatchNoAllocs(t *testing.T) {
 	for _, nat64 := range []bool{false, true} {
-		yaml := demoConfig
-		if nat64 {
-			yaml = demoNAT64Config
-		}
-		w, out := benchWorker(t, yaml)
-		from6, from4 := benchFrames(t, nat64)
-		if nat64 {
-			from4 = natReturn(t, w, out)
-		}
+		w, out, frames := benchWorker(t, nat64)
 		for _, side := range []xlat.Side{xlat.Side6, xlat.Side4} {
-			f := from6
-			if side == xlat.Side4 {
-				f = from4
-			}
+			f := frames[side]
 			out.frames = 0
 			allocs := testing.AllocsPerRun(20, func() {
 				for i := range w.bufs {
