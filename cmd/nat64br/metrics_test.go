@@ -41,13 +41,18 @@ func TestMetrics(t *testing.T) {
 		Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4, Operation: 2,
 		SourceHwAddress: srvMAC[:], SourceProtAddress: xlattest.IP(labServer4).To4(), DstHwAddress: mac4[:], DstProtAddress: xlattest.IP("192.0.2.1").To4()}))
 	l.expect(t, l.peer4, "the translated datagram", func(p gopacket.Packet) bool { return p.Layer(layers.LayerTypeUDP) != nil })
+	// Workers publish their counters after each batch is sent: wait for
+	// every batch, not only the last one seen on the wire.
 	var k counters
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if k = l.d.stats.load(); k[cIn4] >= 1 && k[cOther] >= 1 {
+	counted := func() bool {
+		return k[cIn6] >= 2 && k[cIn4] >= 1 && k[cOther] == 1 && k[cBytesIn6] != 0 && k[cBatches] != 0
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if k = l.d.stats.load(); counted() {
 			break
 		}
 	}
-	if k[cIn6] < 2 || k[cIn4] < 1 || k[cOther] != 1 || k[cBytesIn6] == 0 || k[cBatches] == 0 {
+	if !counted() {
 		t.Fatalf("counters: %v", k)
 	}
 
