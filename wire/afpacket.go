@@ -141,14 +141,25 @@ var ErrNoInterface = errors.New("no such network interface")
 // down.
 var ErrInterfaceDown = errors.New("network interface is down")
 
-// ListenPacket opens an AF_PACKET port on the interface called name.
-func ListenPacket(name string, opts PacketOptions) (*PacketPort, error) {
+// UsableInterface returns the interface called name if ListenPacket can
+// open a port on it as far as existence and state go: it exists
+// (ErrNoInterface otherwise) and is up (ErrInterfaceDown).
+func UsableInterface(name string) (*net.Interface, error) {
 	ifi, err := net.InterfaceByName(name)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, ErrNoInterface)
 	}
 	if ifi.Flags&net.FlagUp == 0 {
 		return nil, fmt.Errorf("%s: %w (ip link set %s up)", name, ErrInterfaceDown, name)
+	}
+	return ifi, nil
+}
+
+// ListenPacket opens an AF_PACKET port on the interface called name.
+func ListenPacket(name string, opts PacketOptions) (*PacketPort, error) {
+	ifi, err := UsableInterface(name)
+	if err != nil {
+		return nil, err
 	}
 	if len(ifi.HardwareAddr) != 6 {
 		return nil, fmt.Errorf("%s: not an Ethernet interface (hardware address %q)", name, ifi.HardwareAddr)

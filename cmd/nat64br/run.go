@@ -37,8 +37,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "", "text or json (default: the configuration's log.format)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (default: the configuration's log.level)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to `file`")
+	waitIfs := fs.Duration("wait-for-interfaces", 0, "wait up to this long for the configured interfaces to appear and come up (a container's links are often added after it starts)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: nat64br run --config FILE [--take-over]")
+		fmt.Fprintln(stderr, "usage: nat64br run --config FILE [--take-over] [--wait-for-interfaces DURATION]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -84,12 +85,59 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			}
 		}()
 	}
+	if *waitIfs > 0 {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+		err := waitForInterfaces(log, *waitIfs, sig, cfg.IPv6Interface, cfg.IPv4Interface)
+		signal.Stop(sig)
+		if err != nil {
+			log.Error("cannot start", "err", err)
+			return 1
+		}
+	}
 	r := &runner{log: log, path: *cfgPath, takeOver: *takeOver || cfg.TakeOver}
 	if err := r.start(cfg); err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
 	return r.loop()
+}
+
+// waitForInterfaces returns once ListenPacket can use every named interface
+// (it exists and is up), or wire.UsableInterface's error for the first that
+// is not when d has passed, or an error when a signal came on stop.
+// Containerlab and "ip link set ... netns" add a container's links, and set
+// them up, after its process started.
+func waitForInterfaces(log *slog.Logger, d time.Duration, stop <-chan os.Signal, names ...string) error {
+	const every = 100 * time.Millisecond
+	deadline := time.Now().Add(d)
+	logged := false
+	for {
+		var err error
+		for _, n := range names {
+			if n == "" {
+				continue // start says that both are required
+			}
+			if _, err = wire.UsableInterface(n); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			return nil
+		}
+		if !logged {
+			log.Info("waiting for the interfaces to be there and up", "waiting_for", err, "for", d)
+			logged = true
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w, after waiting %v", err, d)
+		}
+		select {
+		case s := <-stop:
+			return fmt.Errorf("%v while waiting: %w", s, err)
+		case <-time.After(every):
+		}
+	}
 }
 
 func printConfigError(w io.Writer, err error) {
