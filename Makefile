@@ -6,7 +6,7 @@ FUZZTIME  ?= 30s
 CONFORMANCE ?= ../shared/conformance/run-conformance
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test vet bench bench-lab fuzz conformance demo clean install uninstall check-unit
+.PHONY: all build test vet bench bench-lab fuzz conformance demo clean install uninstall check-unit image
 
 # make install: the binary, the systemd unit and (unless one is there) the
 # example configuration. DESTDIR stages it for packaging.
@@ -18,6 +18,12 @@ all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/nat64br
+
+# The container image from the binary built here (no registry needed; see
+# contrib/container/Dockerfile). IMAGE names it.
+IMAGE ?= nat64br
+image: build
+	docker build -f contrib/container/Dockerfile.prebuilt -t $(IMAGE) .
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/nat64br
