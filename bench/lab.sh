@@ -15,6 +15,9 @@
 #   bridge        Linux bridge br0 enslaving xc6+xs4 (pure L2, no translation)
 #   gofwd-MODE    gofwd (./gofwd, AF_PACKET frame copier, no translation),
 #                 MODE = single | block | mmsg | ring | ring2 (see gofwd/main.go)
+#   cfloor[-spin] cfloor (./cfloor, C, poll + recvfrom + send, one frame at a
+#                 time): the latency floor of a sleeping forwarder; not in
+#                 the default bench (needs a C compiler)
 #   nat64br-siit  nat64br run between xc6 and xs4: prefix 2001:db8:64::/96 and
 #                 one EAM entry for the client (a TAYGA map line)
 #   nat64br-nat64 nat64br run, stateful: the client shares pool4 192.0.2.1
@@ -27,6 +30,7 @@
 #   up [on|off]          create namespaces + veths, veth offloads on/off (default off)
 #   down                 stop every process in c6/xl/s4 (by PID), delete them
 #   run-kernel | run-bridge | run-tayga [masq|1to1] | run-gofwd [single|block|mmsg|ring|ring2]
+#   run-cfloor [spin]
 #   run-nat64br [siit|nat64]
 #                        (re)build the topology and configure that variant
 #   measure [reps]       run all metrics against the configured variant
@@ -40,7 +44,8 @@
 # loop the report divides by, gofwd-ring2), NAT64BR_EXTRA (a YAML line added to
 # nat64br's configuration), PROFILE_DIR (nat64br writes a CPU profile there;
 # bench sets it to the results dir), STATE (/tmp/nat64br-bench),
-# QUIET_IDLE (90), QUIET_MAX (1800), FORK_MAX (60), RETRIES (3): see "guarding" below.
+# QUIET_IDLE (90), QUIET_MAX (1800), FORK_MAX (60), STEAL_MAX (10), RETRIES (3): see
+# "guarding" below.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -50,7 +55,7 @@ REPS="${REPS:-3}"
 OFFLOAD="${OFFLOAD:-off}"
 PING_N="${PING_N:-100}"
 PING_I="${PING_I:-0.02}"
-ALL_VARIANTS="tayga tayga-1to1 kernel bridge gofwd-single gofwd-block gofwd-mmsg gofwd-ring gofwd-ring2 nat64br-siit nat64br-nat64"
+ALL_VARIANTS="tayga tayga-1to1 kernel bridge gofwd-single gofwd-block gofwd-mmsg gofwd-ring gofwd-ring2 cfloor cfloor-spin nat64br-siit nat64br-nat64"
 BENCH_VARIANTS="${BENCH_VARIANTS:-tayga kernel gofwd-mmsg gofwd-ring2 nat64br-siit nat64br-nat64}"
 ON_VARIANTS="${ON_VARIANTS:-tayga kernel nat64br-siit nat64br-nat64}"
 REPO="$(cd "$HERE/.." && pwd)"
@@ -58,6 +63,7 @@ COPY_REF="${COPY_REF:-gofwd-ring2}"   # the copy loop the report compares with
 QUIET_IDLE="${QUIET_IDLE:-90}"   # % idle the machine must show before/after each test
 QUIET_MAX="${QUIET_MAX:-1800}"   # longest wait for quiet, seconds
 FORK_MAX="${FORK_MAX:-60}"       # forks during one test above which it counts as disturbed
+STEAL_MAX="${STEAL_MAX:-10}"     # % of the machine's time the host took during one test, beyond which ditto
 RETRIES="${RETRIES:-3}"
 
 NS_C=c6 NS_X=xl NS_S=s4
@@ -164,7 +170,7 @@ cmd_down() {
     done
     ip netns del "$ns"
   done
-  rm -f "$STATE/variant" "$STATE/target" "$STATE/xpid" "$STATE/gofwd.log" "$STATE/tayga.log" "$STATE/nat64br.log" "$STATE/iperf3-server.log"
+  rm -f "$STATE/variant" "$STATE/target" "$STATE/xpid" "$STATE"/gofwd*.log "$STATE"/cfloor*.log "$STATE/tayga.log" "$STATE/nat64br.log" "$STATE/iperf3-server.log"
   [ "${1:-}" = quiet ] || log "topology down"
 }
 
@@ -214,17 +220,32 @@ silence_middle() {
 cmd_run_gofwd() {
   local mode=${1:-single}
   [ -x "$STATE/bin/gofwd" ] || cmd_build
+  start_copier "gofwd-$mode" "AF_PACKET copy" "$STATE/bin/gofwd" -a xc6 -b xs4 -mode "$mode"
+}
+
+# start_copier VARIANT WHAT CMD...: a frame copier between xc6 and xs4 on one
+# L2 segment (c6 $L2_C, s4 $L2_S), its output in $STATE/VARIANT.log.
+start_copier() {
+  local variant=$1 what=$2; shift 2
   cmd_up "$OFFLOAD"
   silence_middle
   nsx "$NS_C" ip -6 addr add $L2_C/64 dev c6x nodad
   nsx "$NS_S" ip -6 addr add $L2_S/64 dev s4x nodad
-  ip netns exec "$NS_X" "$STATE/bin/gofwd" -a xc6 -b xs4 -mode "$mode" >"$STATE/gofwd.log" 2>&1 &
+  ip netns exec "$NS_X" "$@" >"$STATE/$variant.log" 2>&1 &
   local pid=$!
   sleep 0.5
-  kill -0 $pid 2>/dev/null || { cat "$STATE/gofwd.log" >&2; die "gofwd did not start"; }
+  kill -0 $pid 2>/dev/null || { cat "$STATE/$variant.log" >&2; die "$variant did not start"; }
   start_iperf_server
-  set_variant "gofwd-$mode" $L2_S $pid
-  log "gofwd ($mode, pid $pid): c6 $L2_C == AF_PACKET copy == s4 $L2_S"
+  set_variant "$variant" $L2_S $pid
+  log "$variant (pid $pid): c6 $L2_C == $what == s4 $L2_S"
+}
+
+cmd_run_cfloor() {
+  local spin=${1:-}
+  local cc; cc="$(command -v cc || command -v gcc)" || die "cfloor needs a C compiler (apt-get install gcc)"
+  mkdir -p "$STATE/bin"
+  "$cc" -O2 -Wall -o "$STATE/bin/cfloor" "$HERE/cfloor/cfloor.c"
+  start_copier "cfloor${spin:+-$spin}" "poll, recvfrom, send" "$STATE/bin/cfloor" xc6 xs4 $spin
 }
 
 cmd_run_tayga() {
@@ -314,6 +335,8 @@ run_variant() { # variant name as in ALL_VARIANTS
     kernel) cmd_run_kernel ;;
     bridge) cmd_run_bridge ;;
     gofwd-*) cmd_run_gofwd "${1#gofwd-}" ;;
+    cfloor) cmd_run_cfloor ;;
+    cfloor-spin) cmd_run_cfloor spin ;;
     nat64br-*) cmd_run_nat64br "${1#nat64br-}" ;;
     *) die "unknown variant $1" ;;
   esac
@@ -324,7 +347,8 @@ run_variant() { # variant name as in ALL_VARIANTS
 CLK_TCK=$(getconf CLK_TCK)
 NCPU=$(nproc)
 now() { date +%s.%N; }
-cpu_snap() { awk '/^cpu /{t=0; for(i=2;i<=NF;i++) t+=$i; print t, $5+$6, $8}' /proc/stat; }
+# cpu_snap: "total idle+iowait softirq steal" of the whole machine, in ticks.
+cpu_snap() { awk '/^cpu /{t=0; for(i=2;i<=NF;i++) t+=$i; print t, $5+$6, $8, $9}' /proc/stat; }
 proc_ticks() { # utime+stime of a whole process (all threads)
   if [ -n "${1:-}" ] && [ -r "/proc/$1/stat" ]; then
     sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12+$13}'
@@ -333,10 +357,10 @@ proc_ticks() { # utime+stime of a whole process (all threads)
 
 # window_start / window_end bracket a test; window_end prints
 # "translator_cpu_pct_of_one_core system_busy_pct softirq_pct"
-window_start() { W_T0=$(now); W_P0=$(proc_ticks "$XPID"); read -r W_C0 W_I0 W_S0 < <(cpu_snap); }
+window_start() { W_T0=$(now); W_P0=$(proc_ticks "$XPID"); read -r W_C0 W_I0 W_S0 _ < <(cpu_snap); }
 window_end() {
   local t1 p1 c1 i1 s1
-  t1=$(now); p1=$(proc_ticks "$XPID"); read -r c1 i1 s1 < <(cpu_snap)
+  t1=$(now); p1=$(proc_ticks "$XPID"); read -r c1 i1 s1 _ < <(cpu_snap)
   awk -v t0="$W_T0" -v t1="$t1" -v p0="$W_P0" -v p1="$p1" -v hz="$CLK_TCK" -v x="$XPID" \
       -v c0="$W_C0" -v c1="$c1" -v i0="$W_I0" -v i1="$i1" -v s0="$W_S0" -v s1="$s1" 'BEGIN{
     xc = (x == "") ? "n/a" : sprintf("%.0f", 100*(p1-p0)/hz/(t1-t0));
@@ -351,11 +375,17 @@ emit() { printf '%s\t%s\t%s\t%s\t%s\n' "$OFFLOAD_NOW" "$VARIANT" "$REP" "$1" "$2
 # (>= QUIET_IDLE % idle over 1 s), counts the processes forked during the test
 # (ours are a handful) and checks that the machine is quiet again right after.
 # A test that overlapped foreign activity is re-run (RETRIES), and a sample
-# that stays dirty is flagged in raw.tsv (<test>_dirty = 1).
+# that stays dirty is flagged in raw.tsv (<test>_dirty = 1). In a VM the host
+# can take the CPUs away during a test, which the guest sees only as steal
+# time: a test with more than STEAL_MAX % of the machine's time stolen is
+# re-run too (<test>_steal in raw.tsv).
 forks() { local k v; while read -r k v _; do [ "$k" = processes ] && { echo "$v"; return; }; done < /proc/stat; }
+snap_pct() { # snap_pct A B I: % of the machine's time between cpu_snaps A and B in their field I
+  echo "$1 $2" | awk -v i="$3" '{dt = $5 - $1; printf "%d", (dt > 0) ? 100 * ($(4 + i) - $i) / dt : 0}'
+}
 idle_pct() { # idle % of the whole machine over $1 seconds
   local a b; a=$(cpu_snap); sleep "$1"; b=$(cpu_snap)
-  echo "$a $b" | awk '{dt = $4 - $1; printf "%d", (dt > 0) ? 100 * ($5 - $2) / dt : 0}'
+  snap_pct "$a" "$b" 2
 }
 quiet_gate() {
   local waited=0 idle
@@ -368,22 +398,24 @@ quiet_gate() {
   done
 }
 guarded() { # guarded NAME FUNCTION ARGS...: run a test, retry it if foreign load overlapped
-  local name=$1 try f0 f1 idle dirty=1; shift
+  local name=$1 try f0 f1 c0 c1 steal idle dirty=1; shift
   for try in $(seq "$RETRIES"); do
     quiet_gate
     : > "$PENDING"
-    f0=$(forks)
+    f0=$(forks); c0=$(cpu_snap)
     "$@"
-    f1=$(forks)
+    f1=$(forks); c1=$(cpu_snap)
+    steal=$(snap_pct "$c0" "$c1" 4)
     sleep 2                       # let our own iperf3 server drain
     idle=$(idle_pct 1)
     dirty=0
-    { [ $((f1 - f0)) -gt "$FORK_MAX" ] || [ "$idle" -lt "$QUIET_IDLE" ]; } && dirty=1
+    { [ $((f1 - f0)) -gt "$FORK_MAX" ] || [ "$idle" -lt "$QUIET_IDLE" ] || [ "$steal" -gt "$STEAL_MAX" ]; } && dirty=1
     [ "$dirty" = 0 ] && break
-    log "$VARIANT $name: foreign activity (forks $((f1 - f0)), idle after $idle%), try $try/$RETRIES"
+    log "$VARIANT $name: foreign activity (forks $((f1 - f0)), idle after $idle%, stolen $steal%), try $try/$RETRIES"
   done
   emit "${name}_dirty" "$dirty"
   emit "${name}_forks" "$((f1 - f0))"
+  emit "${name}_steal" "$steal"
   cat "$PENDING" >> "$TSV"
 }
 
@@ -471,7 +503,7 @@ cmd_measure() {
     {
       echo "== $VARIANT offloads=$OFFLOAD_NOW rep=$REP"
       case "$VARIANT" in
-        gofwd-*) cat "$STATE/gofwd.log" 2>/dev/null || true ;;
+        gofwd-*|cfloor*) cat "$STATE/$VARIANT.log" 2>/dev/null || true ;;
         tayga*) cat "$STATE/tayga.log" 2>/dev/null || true ;;
         nat64br-*) for _ in $(seq 30); do grep -q "final counters" "$STATE/nat64br.log" && break; sleep 0.1; done
                    grep -E "final counters|level=(WARN|ERROR)" "$STATE/nat64br.log" 2>/dev/null || true ;;
@@ -502,7 +534,7 @@ cmd_bench() {
     echo "iperf3: $(iperf3 --version | head -1)"
     echo "go: $("$(find_go)" version | awk '{print $3}')"
     echo "nat64br: $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)"
-    echo "DUR=$DUR REPS=$REPS PING_N=$PING_N PING_I=$PING_I QUIET_IDLE=$QUIET_IDLE FORK_MAX=$FORK_MAX RETRIES=$RETRIES"
+    echo "DUR=$DUR REPS=$REPS PING_N=$PING_N PING_I=$PING_I QUIET_IDLE=$QUIET_IDLE FORK_MAX=$FORK_MAX STEAL_MAX=$STEAL_MAX RETRIES=$RETRIES"
     echo "variants(off): $variants"
     echo "variants(on): $ON_VARIANTS"
   } > "$out/machine.txt"
@@ -541,7 +573,8 @@ cmd_report() {
   function ratio(v, r) { return (num(v) && num(r) && r != 0) ? sprintf("%.2f", v / r) : "–" }
   function nspp(cpu, kpps) { return (num(cpu) && num(kpps) && kpps > 0) ? sprintf("%.0f", cpu * 10000 / kpps) : "–" }
   { vals[$1 SUBSEP $2 SUBSEP $4] = vals[$1 SUBSEP $2 SUBSEP $4] " " $5; seen[$1 SUBSEP $2] = 1; offs[$1] = 1
-    if ($4 ~ /_dirty$/) { tests[$1]++; if ($5 == 1) { dirty[$1]++; dl[$1] = dl[$1] " " $2 "/" $4 "/r" $3 } } }
+    if ($4 ~ /_dirty$/) { tests[$1]++; if ($5 == 1) { dirty[$1]++; dl[$1] = dl[$1] " " $2 "/" $4 "/r" $3 } }
+    if ($4 ~ /_steal$/ && $5 + 0 > steal[$1]) steal[$1] = $5 + 0 }
   END {
     nv = split(order, vo, " ")
     for (oi = 1; oi <= 2; oi++) {
@@ -566,7 +599,7 @@ cmd_report() {
           nspp(med(k "udp_xcpu"), f),
           fmt(med(k "tcp1_sys"), 0), fmt(med(k "tcp4_sys"), 0), fmt(med(k "udp_sys"), 0)
       }
-      printf "\nSamples disturbed by foreign load even after retries: %d of %d%s\n", dirty[o], tests[o], dl[o] ? " (" substr(dl[o], 2) ")" : ""
+      printf "\nSamples disturbed by foreign load even after retries: %d of %d%s; most time stolen by the host in one test: %d %%\n", dirty[o], tests[o], dl[o] ? " (" substr(dl[o], 2) ")" : "", steal[o]
     }
   }' "$dir/raw.tsv"
 }
@@ -583,9 +616,10 @@ case "$cmd" in
   run-bridge) cmd_run_bridge ;;
   run-tayga) cmd_run_tayga "${1:-masq}" ;;
   run-gofwd) cmd_run_gofwd "${1:-single}" ;;
+  run-cfloor) cmd_run_cfloor "${1:-}" ;;
   run-nat64br) cmd_run_nat64br "${1:-siit}" ;;
   measure) cmd_measure "${1:-$REPS}" ;;
   bench) cmd_bench "$@" ;;
   report) cmd_report "${1:-}" ;;
-  *) sed -n '2,45p' "$0"; exit 2 ;;
+  *) sed -n '2,47p' "$0"; exit 2 ;;
 esac
