@@ -64,6 +64,7 @@ type DataPath struct {
 	IO          string        // ring (TPACKET_V2 receive rings in a fanout group) or mmsg (recvmmsg/sendmmsg, one goroutine per port)
 	Workers     int           // ring: receive queues per port, one worker each; 0 = one per CPU
 	BusyPoll    time.Duration // ring: how long a worker keeps looking at its rings after traffic before it sleeps
+	HotWait     time.Duration // ring: how long after traffic an idle worker sleeps keeping its Go P (wire.Poller.WaitHot); 0 = never
 	Spread      string        // ring: how frames are spread over the queues: "ports" (wire.PortSpread) or "hash" (the kernel's flow hash)
 	PinWorkers  string        // ring: an idle worker waits pinned to its own CPU: "auto" (when there is one worker per CPU the process may use), "true" or "false"; only with Spread "ports"
 	QdiscBypass bool          // ring: send past the interfaces' queueing discipline
@@ -239,6 +240,7 @@ type rawDataPath struct {
 	IO          *string `yaml:"io"`
 	Workers     *string `yaml:"workers"`
 	BusyPoll    *string `yaml:"busy-poll"`
+	HotWait     *string `yaml:"hot-wait"`
 	PinWorkers  *string `yaml:"pin-workers"`
 	Spread      *string `yaml:"spread"`
 	QdiscBypass *bool   `yaml:"qdisc-bypass"`

@@ -19,7 +19,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("defaults: %+v", c)
 	case !c.SourceICMPv6ErrorsBetter, c.MaximumSimultaneousOpens != 10, c.Prefix.IsValid():
 		t.Fatalf("defaults: %+v", c)
-	case c.DataPath != (DataPath{IO: "ring", BusyPoll: 50 * time.Microsecond, PinWorkers: "auto", Spread: "ports", QdiscBypass: true, PassGSO: true}):
+	case c.DataPath != (DataPath{IO: "ring", BusyPoll: 50 * time.Microsecond, HotWait: 2 * time.Second, PinWorkers: "auto", Spread: "ports", QdiscBypass: true, PassGSO: true}):
 		t.Fatalf("data-path defaults: %+v", c.DataPath)
 	}
 }

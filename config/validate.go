@@ -270,7 +270,7 @@ func (v *validator) build(r *raw) *Config {
 			v.errorf("router-advertisements.enabled", "router advertisements announce the NAT64 prefix, and prefix is not set")
 		}
 	}
-	c.DataPath = DataPath{IO: "ring", BusyPoll: 50 * time.Microsecond, PinWorkers: "auto", Spread: "ports", QdiscBypass: true, PassGSO: true}
+	c.DataPath = DataPath{IO: "ring", BusyPoll: 50 * time.Microsecond, HotWait: 2 * time.Second, PinWorkers: "auto", Spread: "ports", QdiscBypass: true, PassGSO: true}
 	if dp := r.DataPath; dp != nil {
 		v.choice(&c.DataPath.IO, "data-path.io", dp.IO, "%q is not a data path: use ring or mmsg", "ring", "mmsg")
 		if dp.Workers != nil && *dp.Workers != "auto" {
@@ -283,6 +283,9 @@ func (v *validator) build(r *raw) *Config {
 		}
 		if dp.BusyPoll != nil {
 			c.DataPath.BusyPoll = v.duration("data-path.busy-poll", *dp.BusyPoll, 0, time.Second)
+		}
+		if dp.HotWait != nil {
+			c.DataPath.HotWait = v.duration("data-path.hot-wait", *dp.HotWait, 0, time.Hour)
 		}
 		v.choice(&c.DataPath.PinWorkers, "data-path.pin-workers", dp.PinWorkers, "%q is not auto, true or false", "auto", "true", "false")
 		v.choice(&c.DataPath.Spread, "data-path.spread", dp.Spread, "%q is not a way to spread frames over the workers: use ports or hash", "ports", "hash")

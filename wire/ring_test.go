@@ -334,6 +334,80 @@ func TestPollerWaitFor(t *testing.T) {
 	}
 }
 
+// TestPollerWaitHot: a hot wait on a quiet link keeps its deadline through
+// sysmon's preemptions, lets garbage collections stop the world while it
+// waits (each would take until the wait's end otherwise), and returns when
+// a datagram comes.
+func TestPollerWaitHot(t *testing.T) {
+	l, qs := queueLab(t, 1)
+	pl := newPoller(t, qs)
+	drain := func() {
+		buf := [][]byte{make([]byte, 2048)}
+		for n, _ := qs[0].ReadBatch(buf, []int{0}, 0); n > 0; n, _ = qs[0].ReadBatch(buf, []int{0}, 0) {
+		}
+	}
+	type result struct {
+		ready bool
+		err   error
+		took  time.Duration
+	}
+	hot := func(d time.Duration) <-chan result {
+		c := make(chan result, 1)
+		go func() {
+			runtime.LockOSThread() // as the workers do
+			defer runtime.UnlockOSThread()
+			start := time.Now()
+			ready, err := pl.WaitHot(d)
+			c <- result{ready, err, time.Since(start)}
+		}()
+		return c
+	}
+	// The kernel may send the link's own frames (ND, MLD) at first.
+	var r result
+	for i := 0; i < 50; i++ {
+		drain()
+		if r = <-hot(50 * time.Millisecond); !r.ready {
+			break
+		}
+	}
+	if r.err != nil || r.ready || r.took < 50*time.Millisecond || r.took > time.Second {
+		t.Fatalf("WaitHot(50ms) on a quiet link: %+v", r)
+	}
+	// Hot waits of 3 s, one after another for 3 s (the kernel's frames
+	// may end one early), while the test collects garbage.
+	waiting := make(chan struct{})
+	c := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		close(waiting)
+		var r result
+		for start := time.Now(); time.Since(start) < 3*time.Second && r.err == nil; r.took = time.Since(start) {
+			drain()
+			r.ready, r.err = pl.WaitHot(3*time.Second - time.Since(start))
+		}
+		c <- r
+	}()
+	<-waiting
+	time.Sleep(20 * time.Millisecond)
+	for i := range 5 {
+		start := time.Now()
+		runtime.GC()
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("garbage collection %d took %v during a hot wait", i, d)
+		}
+	}
+	if r = <-c; r.err != nil || r.took > 4*time.Second {
+		t.Fatalf("hot waits for 3 s, through 5 collections: %+v", r)
+	}
+	drain()
+	c5 := hot(5 * time.Second)
+	go sendUDP(l, 42100, 1, 9996)
+	if r = <-c5; r.err != nil || !r.ready || r.took > 4*time.Second {
+		t.Fatalf("WaitHot(5s) with a datagram sent: %+v", r)
+	}
+}
+
 // TestTimeoutMillis: WaitFor's timeout rounds up to whole milliseconds,
 // and a deadline already past only looks, rather than waiting for ever as
 // a negative timeout would make epoll_wait do.

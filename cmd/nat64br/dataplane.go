@@ -48,6 +48,9 @@ type dataplane struct {
 	// one-goroutine-per-port loop.
 	queues   [3][]*wire.Queue
 	busyPoll time.Duration
+	// hotWait is how long after its rings' last frame a worker sleeps
+	// hot (wire.Poller.WaitHot); the runner left it GOMAXPROCS room.
+	hotWait time.Duration
 	// cpus, when set, is the CPU each queue worker pins its thread to
 	// while idle, and anywhere the CPUs it may run on otherwise.
 	cpus     []int
@@ -175,10 +178,10 @@ func (d *dataplane) queueWorker(q6, q4 *wire.Queue, cpu int) {
 	// Empty looks since the last frame. Between looks the worker yields
 	// its CPU to any other thread ready to run there; the clock is read
 	// when the rings first come up empty and every 16th look after. It
-	// does not yield its P: with one worker per P (workers: auto), the
-	// timers and the control plane run when a worker sleeps, or after the
-	// runtime preempts it (a runtime.Gosched every 16th look cost 4 % of
-	// nat64br's CPU time in a UDP flood).
+	// does not yield its P: the timers and the control plane run on the
+	// Ps the runner adds for hot waits, or when a worker sleeps cold, or
+	// after the runtime preempts it (a runtime.Gosched every 16th look
+	// cost 4 % of nat64br's CPU time in a UDP flood).
 	const looksPerClock = 16
 	looks := 0
 	var idleSince time.Time
@@ -205,18 +208,16 @@ func (d *dataplane) queueWorker(q6, q4 *wire.Queue, cpu int) {
 			}
 			continue
 		}
-		if d.busyPoll > 0 {
-			if looks == 0 {
-				idleSince = time.Now()
-			}
-			looks++
-			if looks%looksPerClock != 0 || time.Since(idleSince) < d.busyPoll {
-				wire.Yield()
-				continue
-			}
+		if looks == 0 {
+			idleSince = time.Now()
+		}
+		looks++
+		if d.busyPoll > 0 && (looks%looksPerClock != 0 || time.Since(idleSince) < d.busyPoll) {
+			wire.Yield()
+			continue
 		}
 		if cpu >= 0 && !pinned {
-			ready, err := pl.WaitFor(pinAfter)
+			ready, err := d.sleep(pl, pinAfter, idleSince)
 			if err != nil {
 				return
 			}
@@ -231,11 +232,34 @@ func (d *dataplane) queueWorker(q6, q4 *wire.Queue, cpu int) {
 				pinned = true
 			}
 		}
-		if err := pl.Wait(); err != nil {
+		if _, err := d.sleep(pl, -1, idleSince); err != nil {
 			return
 		}
 		looks = 0
 	}
+}
+
+// sleep waits until pl's rings have frames, or for at most limit (limit <
+// 0: no limit), and reports which. Until hotWait after idleSince, when
+// the rings last came up empty, it waits hot: a quiet link's next frame,
+// a ping's say, wakes the worker ~30 µs sooner on the bench lab's VM
+// (docs/performance.md, "Hot waits").
+func (d *dataplane) sleep(pl *wire.Poller, limit time.Duration, idleSince time.Time) (bool, error) {
+	if hot := d.hotWait - time.Since(idleSince); hot > 0 {
+		if limit >= 0 && limit <= hot {
+			return pl.WaitHot(limit)
+		}
+		if ready, err := pl.WaitHot(hot); ready || err != nil {
+			return ready, err
+		}
+		if limit >= 0 {
+			limit = max(0, limit-hot)
+		}
+	}
+	if limit < 0 {
+		return true, pl.Wait()
+	}
+	return pl.WaitFor(limit)
 }
 
 // pinAfter is how long a worker with a CPU sleeps unpinned before it pins

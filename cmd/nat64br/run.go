@@ -221,8 +221,9 @@ func (r *runner) start(cfg *config.Config) error {
 	if cfg.DataPath.IO == "ring" {
 		n := cfg.DataPath.Workers
 		if n == 0 {
-			n = runtime.GOMAXPROCS(0) // the CPUs, or the container's CPU limit
+			n = baseProcs // the CPUs, or the container's CPU limit
 		}
+		r.d.hotWait = r.hotWait(cfg.DataPath.HotWait, n)
 		// The two ports spread frames over their queues by the flows'
 		// ports, the IPv4 port one queue further on: a flow's two
 		// directions go to different workers (wire.PortSpread). Pinned
@@ -319,7 +320,7 @@ func (r *runner) start(cfg *config.Config) error {
 	r.log.Info("nat64br running", "version", version, "config", cfg.Path,
 		"ipv6_port", cfg.IPv6Interface, "ipv6_mac", r.ports[xlat.Side6].MAC().String(), "link_local", r.d.nd.LinkLocal(),
 		"ipv4_port", cfg.IPv4Interface, "ipv4_mac", r.ports[xlat.Side4].MAC().String(),
-		"data_path", cfg.DataPath.IO, "workers", max(1, len(r.d.queues[xlat.Side6])), "worker_cpus", fmt.Sprint(r.d.cpus), "spread", r.spread(cfg), "busy_poll", cfg.DataPath.BusyPoll,
+		"data_path", cfg.DataPath.IO, "workers", max(1, len(r.d.queues[xlat.Side6])), "worker_cpus", fmt.Sprint(r.d.cpus), "spread", r.spread(cfg), "busy_poll", cfg.DataPath.BusyPoll, "hot_wait", r.d.hotWait,
 		"mode", cfg.Mode, "prefix", cfg.Prefix, "eam", len(cfg.EAM), "pool4", fmt.Sprint(cfg.Pool4), "dynamic_pool", cfg.DynamicPool,
 		"ipv4_addr", cfg.IPv4Addr, "ipv6_addr", cfg.IPv6Addr, "router_advertisements", cfg.RA.Enabled, "metrics", cfg.Metrics.Listen, "control_socket", cfg.ControlSocket)
 	return nil
@@ -670,4 +671,27 @@ func (r *runner) spread(cfg *config.Config) string {
 		}
 	}
 	return "ports"
+}
+
+// baseProcs is GOMAXPROCS as the process started: the CPUs, or the
+// container's CPU limit.
+var baseProcs = runtime.GOMAXPROCS(0)
+
+// hotWait returns how long the n queue workers may wait hot after traffic
+// (wire.Poller.WaitHot), and makes room for that: a hot wait keeps its
+// P, so GOMAXPROCS grows by a P per worker, and the rest of the process
+// keeps baseProcs. Hot waits need asynchronous preemption to let garbage
+// collections through; without it, they are off.
+func (r *runner) hotWait(d time.Duration, n int) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	if strings.Contains(os.Getenv("GODEBUG"), "asyncpreemptoff=1") {
+		r.log.Warn("GODEBUG=asyncpreemptoff=1: data-path.hot-wait is off (a hot wait would hold up garbage collections)")
+		return 0
+	}
+	if want := baseProcs + n; runtime.GOMAXPROCS(0) < want {
+		runtime.GOMAXPROCS(want)
+	}
+	return d
 }
