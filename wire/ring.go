@@ -699,25 +699,15 @@ func (pl *Poller) waitWith(ms int, hot bool) (bool, error) {
 		deadline = time.Now().Add(time.Duration(ms) * time.Millisecond)
 	}
 	for {
-		var n int
-		var err error
-		if hot {
-			r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(pl.epfd), uintptr(unsafe.Pointer(&pl.events[0])), uintptr(len(pl.events)), uintptr(ms), 0, 0)
-			if n = int(r); e != 0 {
-				n, err = 0, e
-			}
-			if err == unix.EINTR {
+		n, err := pl.epollWait(ms, hot)
+		if err == unix.EINTR {
+			if hot {
 				runtime.Gosched() // a preemption, maybe for a stop of the world: let it happen
 				if !deadline.IsZero() {
 					ms = timeoutMillis(time.Until(deadline))
 				}
-				continue
 			}
-		} else {
-			n, err = unix.EpollWait(pl.epfd, pl.events, ms)
-		}
-		if err == unix.EINTR {
-			continue // a signal; the rest of a timeout starts anew
+			continue // otherwise a signal; the rest of a timeout starts anew
 		}
 		if err != nil {
 			return false, err
@@ -729,6 +719,19 @@ func (pl *Poller) waitWith(ms int, hot bool) (bool, error) {
 		}
 		return n > 0, nil
 	}
+}
+
+// epollWait is epoll_wait(2) on pl's events; hot, through RawSyscall6,
+// which keeps the goroutine's P (see WaitHot).
+func (pl *Poller) epollWait(ms int, hot bool) (int, error) {
+	if !hot {
+		return unix.EpollWait(pl.epfd, pl.events, ms)
+	}
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(pl.epfd), uintptr(unsafe.Pointer(&pl.events[0])), uintptr(len(pl.events)), uintptr(ms), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
 }
 
 // Close releases the Poller.
