@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nat64br/nat64br/config"
+	"github.com/nat64br/nat64br/dataplane"
 	"github.com/nat64br/nat64br/xlat"
 )
 
@@ -74,7 +75,7 @@ func startControl(r *runner, path string) (*controlServer, error) {
 			names[side] = r.ports[side].Name()
 		}
 	}
-	mux.HandleFunc("POST /trace", func(w http.ResponseWriter, q *http.Request) { r.d.serveTrace(w, q, names) })
+	mux.HandleFunc("POST /trace", func(w http.ResponseWriter, q *http.Request) { serveTrace(r.d, w, q, names) })
 	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, _ *http.Request) {
 		changed, problems := r.reloadResult()
 		reply(w, reloadReply{Applied: problems == nil, Changed: changed, Problems: problems}, nil)
@@ -145,8 +146,8 @@ type portStatus struct {
 
 // config returns the running configuration, which a reload may replace.
 func (r *runner) config() *config.Config {
-	reloadMu.Lock()
-	defer reloadMu.Unlock()
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
 	return r.cfg
 }
 
@@ -155,7 +156,7 @@ func (r *runner) status() statusReply {
 	s := statusReply{
 		Version: version, Go: runtime.Version(), PID: os.Getpid(), Started: r.started,
 		Uptime: time.Since(r.started).Round(time.Second).String(), Config: cfg.Path, Mode: string(cfg.Mode),
-		DataPath: cfg.DataPath.IO, Workers: max(1, len(r.d.queues[xlat.Side6])), WorkerCPUs: r.d.cpus, Spread: r.spread(cfg), Metrics: cfg.Metrics.Listen,
+		DataPath: cfg.DataPath.IO, Workers: r.d.Workers(), WorkerCPUs: r.d.CPUs(), Spread: r.spread(cfg), Metrics: cfg.Metrics.Listen,
 	}
 	if cfg.Prefix.IsValid() {
 		s.Prefix = cfg.Prefix.String()
@@ -171,7 +172,7 @@ func (r *runner) status() statusReply {
 		}
 		ps := portStatus{Side: side.String(), Interface: p.Name(), MAC: p.MAC().String(), MTU: p.MTU(), Link: linkState(p.Name())}
 		if side == xlat.Side6 {
-			ps.Answers = append(ps.Answers, r.d.nd.LinkLocal().String())
+			ps.Answers = append(ps.Answers, r.d.ND().LinkLocal().String())
 			if cfg.IPv6Addr.IsValid() {
 				ps.Answers = append(ps.Answers, cfg.IPv6Addr.String())
 			}
@@ -217,10 +218,10 @@ type statsReply struct {
 }
 
 func (r *runner) statsReply() statsReply {
-	k := r.d.stats.load()
+	k := r.d.Counters()
 	s := statsReply{Counters: map[string]uint64{}, Ports: map[string]any{}}
-	for c := counter(0); c < numCounters; c++ {
-		if c == cDropBase || c == cReplyBase { // ReasonNone
+	for c := dataplane.Counter(0); c < dataplane.NumCounters; c++ {
+		if c == dataplane.Drop(0) || c == dataplane.Reply(0) { // ReasonNone
 			continue
 		}
 		s.Counters[c.String()] = k[c]
@@ -230,7 +231,7 @@ func (r *runner) statsReply() statsReply {
 		s.Ports[side.String()] = ports[side]
 	}
 	if r.config().Mode == config.ModeNAT64 {
-		st := r.d.gen.Load().tr.NATStats()
+		st := r.d.Translator().NATStats()
 		s.NAT64 = &st
 	}
 	return s
@@ -245,10 +246,10 @@ type neighborReply struct {
 
 func (r *runner) neighbors() []neighborReply {
 	out := []neighborReply{}
-	for _, n := range r.d.nd.Cache().Neighbors() {
+	for _, n := range r.d.ND().Cache().Neighbors() {
 		out = append(out, neighborReply{"ipv6", n.Addr.String(), n.MAC.String(), n.State.String()})
 	}
-	for _, n := range r.d.arp.Cache().Neighbors() {
+	for _, n := range r.d.ARP().Cache().Neighbors() {
 		out = append(out, neighborReply{"ipv4", n.Addr.String(), n.MAC.String(), n.State.String()})
 	}
 	return out
@@ -268,7 +269,7 @@ type dynamicUse struct {
 // pool reports pool4's use (none in SIIT mode) and the dynamic pool's.
 func (r *runner) pool() poolReply {
 	cfg := r.config()
-	tr := r.d.gen.Load().tr
+	tr := r.d.Translator()
 	p := poolReply{Pool4: tr.Pool4Usage(nil)}
 	if cfg.DynamicPool.IsValid() {
 		ms, _ := tr.DynamicMappings()
@@ -308,7 +309,7 @@ func (r *runner) natList(q *http.Request, sessions bool) (natListReply, error) {
 		out.Entries = append(out.Entries, e)
 		return true
 	}
-	tr := r.d.gen.Load().tr
+	tr := r.d.Translator()
 	if sessions {
 		tr.Sessions(f, fn)
 	} else {

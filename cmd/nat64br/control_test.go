@@ -114,7 +114,7 @@ func TestControl(t *testing.T) {
 		code := run([]string{"trace", "--reason", "other_ethertype", "--count", "2", "--timeout", "10s", "--pcap", pcapPath, "--socket", sock}, &out, &errb)
 		done <- fmt.Sprintf("%d %s%s", code, out.String(), errb.String())
 	}()
-	for deadline := time.Now().Add(5 * time.Second); l.d.trace.Load() == nil && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); !l.d.Tracing() && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}
 	if code := run([]string{"trace", "--count", "1", "--pcap", filepath.Join(dir, "x"), "--socket", sock}, io.Discard, io.Discard); code != 1 {
@@ -152,7 +152,7 @@ func TestControl(t *testing.T) {
 	if _, _, err := pr.ReadPacketData(); err == nil {
 		t.Error("a third frame in the trace")
 	}
-	if l.d.trace.Load() != nil {
+	if l.d.Tracing() {
 		t.Error("the trace is still armed")
 	}
 
@@ -170,19 +170,5 @@ func TestControl(t *testing.T) {
 	errb.Reset()
 	if code := run([]string{"status", "--socket", filepath.Join(dir, "none.sock")}, io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "cannot reach nat64br") {
 		t.Errorf("status without a daemon: exit %d, %s", code, errb.String())
-	}
-}
-
-// TestDropCounter checks which names trace accepts: any, the frame path's
-// drops, and the translator's drop reasons with or without drop_.
-func TestDropCounter(t *testing.T) {
-	for name, want := range map[string]bool{
-		"any": true, "other_ethertype": true, "hop_limit_exceeded": true, "drop_hop_limit_exceeded": true,
-		"frames_in_ipv6": false, "reply_hop_limit_exceeded": false, "none": false, "drop_none": false,
-		"drop_other_ethertype": false, "nonsense": false,
-	} {
-		if _, ok := dropCounter(name); ok != want {
-			t.Errorf("dropCounter(%q) ok = %v, want %v", name, ok, want)
-		}
 	}
 }

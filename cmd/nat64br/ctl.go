@@ -21,6 +21,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/nat64br/nat64br/config"
+	"github.com/nat64br/nat64br/dataplane"
 	"github.com/nat64br/nat64br/xlat"
 )
 
@@ -251,7 +252,7 @@ func ctlPrint(name string, body []byte, explain bool, w io.Writer) error {
 			if v := s.Counters[k]; v != 0 || explain {
 				line := fmt.Sprintf("%s\t%d", k, v)
 				if explain {
-					line += "\t" + counterExplanation(k)
+					line += "\t" + explainCounter(k)
 				}
 				fmt.Fprintln(tw, line)
 			}
@@ -347,4 +348,12 @@ func ctlPrint(name string, body []byte, explain bool, w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// explainCounter says what the counter named name counts.
+func explainCounter(name string) string {
+	if c, ok := dataplane.CounterNamed(name); ok {
+		return c.Explain()
+	}
+	return ""
 }

@@ -26,8 +26,11 @@ var depRules = map[string]depRule{
 		why: "ARP/ND and the neighbor cache; no translation, no I/O ports, no config"},
 	module + "/wire": {allow: []string{"golang.org/x/sys/unix", "github.com/mdlayher/packet", "github.com/mdlayher/socket",
 		"github.com/gopacket/gopacket", "golang.org/x/net/bpf"}, why: "frame I/O only"},
-	module + "/wire/wiretest": {allow: []string{module + "/wire"}, why: "test helper: network namespaces for root tests"},
-	module + "/config":        {allow: []string{"gopkg.in/yaml.v3"}, why: "parsing only: typed values, no runtime"},
+	module + "/wire/wiretest": {allow: []string{module + "/wire", "github.com/gopacket/gopacket"},
+		why: "test helper: network namespaces for root tests, in-memory links with gopacket as an independent codec"},
+	module + "/dataplane": {allow: []string{"golang.org/x/sys/unix", module + "/wire", module + "/arpnd", module + "/xlat"},
+		forbid: []string{"net/http"}, why: "the frame path: ports through its own interfaces, no config, no HTTP, no metrics, no pcap codec"},
+	module + "/config": {allow: []string{"gopkg.in/yaml.v3"}, why: "parsing only: typed values, no runtime"},
 }
 
 // TestImportTable enforces STYLE.md's package boundaries on every

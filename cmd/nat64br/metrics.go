@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nat64br/nat64br/config"
+	"github.com/nat64br/nat64br/dataplane"
 	"github.com/nat64br/nat64br/wire"
 	"github.com/nat64br/nat64br/xlat"
 )
@@ -85,9 +86,9 @@ func (c *collector) Describe(chan<- *prometheus.Desc) {}
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	r := c.r
-	reloadMu.Lock()
+	r.reloadMu.Lock()
 	cfg, reloadsOK, reloadsFailed := r.cfg, r.reloadsOK, r.reloadsFailed
-	reloadMu.Unlock()
+	r.reloadMu.Unlock()
 	d, ports := r.d, r.ports
 	cnt := func(desc *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
@@ -101,35 +102,35 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	cnt(c.reloads, reloadsOK, "applied")
 	cnt(c.reloads, reloadsFailed, "refused")
 
-	k := d.stats.load()
+	k := d.Counters()
 	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
-		i := counter(s - xlat.Side6)
-		cnt(c.frames, k[cIn6+i], s.String(), "in")
-		cnt(c.frames, k[cOut6+i], s.String(), "out")
-		cnt(c.bytes, k[cBytesIn6+i], s.String(), "in")
-		cnt(c.bytes, k[cBytesOut6+i], s.String(), "out")
+		i := dataplane.Counter(s - xlat.Side6)
+		cnt(c.frames, k[dataplane.FramesIn6+i], s.String(), "in")
+		cnt(c.frames, k[dataplane.FramesOut6+i], s.String(), "out")
+		cnt(c.bytes, k[dataplane.BytesIn6+i], s.String(), "in")
+		cnt(c.bytes, k[dataplane.BytesOut6+i], s.String(), "out")
 	}
-	for _, f := range frameDrops {
+	for _, f := range dataplane.FrameDrops {
 		cnt(c.drops, k[f], f.String())
 	}
 	for rs := xlat.Reason(1); rs < xlat.NumReasons; rs++ {
-		cnt(c.drops, k[cDropBase+counter(rs)], rs.String())
-		cnt(c.replies, k[cReplyBase+counter(rs)], rs.String())
+		cnt(c.drops, k[dataplane.Drop(rs)], rs.String())
+		cnt(c.replies, k[dataplane.Reply(rs)], rs.String())
 	}
-	cnt(c.fragments, k[cFragments])
-	cnt(c.arp, k[cARP])
-	cnt(c.nd, k[cND])
-	cnt(c.linkAnswers, k[cLinkReply])
-	cnt(c.held, k[cHeld])
+	cnt(c.fragments, k[dataplane.Fragments])
+	cnt(c.arp, k[dataplane.ARPFrames])
+	cnt(c.nd, k[dataplane.NDFrames])
+	cnt(c.linkAnswers, k[dataplane.LinkReplies])
+	cnt(c.held, k[dataplane.Held])
 	buckets := map[float64]uint64{}
 	var cum uint64
-	for _, b := range batchBuckets {
-		cum += k[b.c]
-		buckets[float64(b.le)] = cum
+	for _, b := range dataplane.BatchBuckets() {
+		cum += k[b.Counter]
+		buckets[float64(b.Max)] = cum
 	}
-	ch <- prometheus.MustNewConstHistogram(c.batch, k[cBatches], float64(k[cIn6]+k[cIn4]), buckets)
+	ch <- prometheus.MustNewConstHistogram(c.batch, k[dataplane.Batches], float64(k[dataplane.FramesIn6]+k[dataplane.FramesIn4]), buckets)
 
-	a, n := d.arp.Cache().Stats(), d.nd.Cache().Stats()
+	a, n := d.ARP().Cache().Stats(), d.ND().Cache().Stats()
 	gauge(c.neighbors, float64(n.Entries), "ipv6")
 	gauge(c.neighbors, float64(a.Entries), "ipv4")
 	cnt(c.neighborFailed, n.Failed, "ipv6")
@@ -151,7 +152,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		cnt(c.txEr, st.TxErrors+st.TxOversize, s.String())
 	}
 
-	tr := d.gen.Load().tr
+	tr := d.Translator()
 	if cfg.Mode == config.ModeNAT64 {
 		s := tr.NATStats()
 		for i, p := range xlat.NATProtocols {

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/nat64br/nat64br/config"
+	"github.com/nat64br/nat64br/dataplane"
 	"github.com/nat64br/nat64br/xlat"
 	"github.com/nat64br/nat64br/xlat/xlattest"
 )
@@ -43,12 +44,12 @@ func TestMetrics(t *testing.T) {
 	l.expect(t, l.peer4, "the translated datagram", func(p gopacket.Packet) bool { return p.Layer(layers.LayerTypeUDP) != nil })
 	// Workers publish their counters after each batch is sent: wait for
 	// every batch, not only the last one seen on the wire.
-	var k counters
+	var k dataplane.Counters
 	counted := func() bool {
-		return k[cIn6] >= 2 && k[cIn4] >= 1 && k[cOther] == 1 && k[cBytesIn6] != 0 && k[cBatches] != 0
+		return k[dataplane.FramesIn6] >= 2 && k[dataplane.FramesIn4] >= 1 && k[dataplane.OtherEtherType] == 1 && k[dataplane.BytesIn6] != 0 && k[dataplane.Batches] != 0
 	}
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if k = l.d.stats.load(); counted() {
+		if k = l.d.Counters(); counted() {
 			break
 		}
 	}
@@ -66,7 +67,7 @@ nat64br_frames_total{direction="in",port="ipv4"} %d
 nat64br_frames_total{direction="in",port="ipv6"} %d
 nat64br_frames_total{direction="out",port="ipv4"} %d
 nat64br_frames_total{direction="out",port="ipv6"} %d
-`, k[cIn4], k[cIn6], k[cOut4], k[cOut6])
+`, k[dataplane.FramesIn4], k[dataplane.FramesIn6], k[dataplane.FramesOut4], k[dataplane.FramesOut6])
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "nat64br_frames_total"); err != nil {
 		t.Error(err)
 	}
@@ -93,7 +94,7 @@ nat64br_frames_total{direction="out",port="ipv6"} %d
 	for _, s := range []string{
 		`nat64br_drops_total{reason="other_ethertype"} 1`,
 		fmt.Sprintf(`nat64br_drops_total{reason="%s"} 0`, xlat.ReasonTruncated),
-		fmt.Sprintf(`nat64br_bytes_total{direction="in",port="ipv6"} %d`, k[cBytesIn6]),
+		fmt.Sprintf(`nat64br_bytes_total{direction="in",port="ipv6"} %d`, k[dataplane.BytesIn6]),
 		`nat64br_neighbors{port="ipv4"} 1`,
 		`nat64br_batch_frames_bucket{le="64"}`,
 		`nat64br_build_info{data_path="ring",goversion=`,

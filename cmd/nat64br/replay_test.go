@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/nat64br/nat64br/xlat"
 )
 
 type stamped struct {
@@ -138,47 +141,66 @@ func TestReplayMergesByTimestamp(t *testing.T) {
 	}
 }
 
-// TestReplayEthernet reads Ethernet frames (pcapng on one side), writes
-// Ethernet frames with the right EtherType, keeps the MAC addresses of a
-// translated frame and swaps them for a reply.
+// TestReplayEthernet replays Ethernet frames (pcapng on one side) through
+// the frame path of the wire: the translated datagram waits for ARP to
+// resolve its next hop (the request goes out on the IPv4 side, the
+// server's reply comes in there), a reply goes back to its sender's MAC,
+// tagged frames and ARP on the IPv6 side are counted and dropped.
 func TestReplayEthernet(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, cfgBase)
-	macA := []byte{0x02, 0, 0, 0, 0, 0xa}
-	macB := []byte{0x02, 0, 0, 0, 0, 0xb}
-	eth := func(et uint16, pkt []byte) []byte {
-		f := append(append(append([]byte(nil), macB...), macA...), byte(et>>8), byte(et))
+	macA := []byte{0x02, 0, 0, 0, 0, 0xa} // the IPv6 client
+	macS := []byte{0x02, 0, 0, 0, 0, 0x5} // the IPv4 server
+	mac6, mac4 := replayMACs[xlat.Side6][:], replayMACs[xlat.Side4][:]
+	eth := func(dst, src []byte, et uint16, pkt []byte) []byte {
+		f := append(append(append([]byte(nil), dst...), src...), byte(et>>8), byte(et))
 		return append(f, pkt...)
 	}
 	t0 := time.Unix(1700000000, 0)
 	in6 := []stamped{
-		{t0, eth(0x86dd, udpPkt(v6(c6, s6, 64), 1, 2, 10))},
-		{t0.Add(time.Millisecond), eth(0x86dd, udpPkt(v6(c6, s6, 1), 1, 2, 10))}, // hop limit: a reply
-		{t0.Add(2 * time.Millisecond), eth(0x8100, []byte{0, 1, 0x86, 0xdd})},    // VLAN: dropped
-		{t0.Add(3 * time.Millisecond), eth(0x0806, make([]byte, 28))},            // ARP: dropped
+		{t0, eth(mac6, macA, 0x86dd, udpPkt(v6(c6, s6, 64), 1, 2, 10))},
+		{t0.Add(time.Millisecond), eth(mac6, macA, 0x86dd, udpPkt(v6(c6, s6, 1), 1, 2, 10))}, // hop limit: a reply
+		{t0.Add(2 * time.Millisecond), eth(mac6, macA, 0x8100, []byte{0, 1, 0x86, 0xdd})},    // VLAN: dropped
+		{t0.Add(3 * time.Millisecond), eth(mac6, macA, 0x0806, make([]byte, 28))},            // ARP on the IPv6 side: dropped
 	}
+	arpReply := make([]byte, 28)
+	copy(arpReply, []byte{0, 1, 8, 0, 6, 4, 0, 2})
+	copy(arpReply[8:], macS)
+	copy(arpReply[14:], net.ParseIP(s4).To4())
+	copy(arpReply[18:], mac4)
+	copy(arpReply[24:], net.ParseIP(t4).To4())
+	in4 := []stamped{{t0.Add(4 * time.Millisecond), eth(mac4, macS, 0x0806, arpReply)}}
 	writeCapture(t, filepath.Join(dir, "in6.pcapng"), layers.LinkTypeEthernet, true, in6)
-	code, msg := replay(t, "--config", cfg, "--in6", filepath.Join(dir, "in6.pcapng"),
+	writeCapture(t, filepath.Join(dir, "in4.pcap"), layers.LinkTypeEthernet, false, in4)
+	code, msg := replay(t, "--config", cfg, "--in6", filepath.Join(dir, "in6.pcapng"), "--in4", filepath.Join(dir, "in4.pcap"),
 		"--out6", filepath.Join(dir, "out6.pcap"), "--out4", filepath.Join(dir, "out4.pcap"))
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, msg)
 	}
-	if !strings.Contains(msg, "vlan_tagged") || !strings.Contains(msg, "other_ethertype") {
+	if !strings.Contains(msg, "vlan_tagged") || !strings.Contains(msg, "wrong_port") {
 		t.Errorf("frame drops not counted:\n%s", msg)
 	}
 	o6, o4 := readCapture(t, filepath.Join(dir, "out6.pcap")), readCapture(t, filepath.Join(dir, "out4.pcap"))
 	if o6.link != layers.LinkTypeEthernet || o4.link != layers.LinkTypeEthernet {
 		t.Fatalf("link types %v %v, want Ethernet", o6.link, o4.link)
 	}
-	if len(o4.pkts) != 1 || len(o6.pkts) != 1 {
-		t.Fatalf("%d IPv4 and %d IPv6 frames out, want 1 and 1", len(o4.pkts), len(o6.pkts))
+	if len(o4.pkts) != 2 || len(o6.pkts) != 1 {
+		t.Fatalf("%d IPv4 and %d IPv6 frames out, want 2 (ARP request, datagram) and 1", len(o4.pkts), len(o6.pkts))
 	}
-	f4 := o4.pkts[0].pkt
-	if !bytes.Equal(f4[0:6], macB) || !bytes.Equal(f4[6:12], macA) || binary.BigEndian.Uint16(f4[12:]) != 0x0800 || f4[14]>>4 != 4 {
+	req := o4.pkts[0].pkt
+	if !bytes.Equal(req[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) || !bytes.Equal(req[6:12], mac4) || binary.BigEndian.Uint16(req[12:]) != 0x0806 ||
+		!bytes.Equal(req[14+24:14+28], net.ParseIP(s4).To4()) {
+		t.Errorf("ARP request %x", req)
+	}
+	f4 := o4.pkts[1].pkt
+	if !bytes.Equal(f4[0:6], macS) || !bytes.Equal(f4[6:12], mac4) || binary.BigEndian.Uint16(f4[12:]) != 0x0800 || f4[14]>>4 != 4 {
 		t.Errorf("translated frame header %x", f4[:15])
 	}
+	if !o4.pkts[1].at.Equal(in4[0].at) {
+		t.Errorf("the held datagram left at %v, want when ARP answered (%v)", o4.pkts[1].at, in4[0].at)
+	}
 	f6 := o6.pkts[0].pkt
-	if !bytes.Equal(f6[0:6], macA) || !bytes.Equal(f6[6:12], macB) || binary.BigEndian.Uint16(f6[12:]) != 0x86dd || f6[14+40] != 3 {
+	if !bytes.Equal(f6[0:6], macA) || !bytes.Equal(f6[6:12], mac6) || binary.BigEndian.Uint16(f6[12:]) != 0x86dd || f6[14+40] != 3 {
 		t.Errorf("reply frame header %x, ICMPv6 type %d", f6[:15], f6[14+40])
 	}
 }

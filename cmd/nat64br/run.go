@@ -23,6 +23,7 @@ import (
 
 	"github.com/nat64br/nat64br/arpnd"
 	"github.com/nat64br/nat64br/config"
+	"github.com/nat64br/nat64br/dataplane"
 	"github.com/nat64br/nat64br/wire"
 	"github.com/nat64br/nat64br/xlat"
 )
@@ -173,8 +174,7 @@ type runner struct {
 	takeOver bool
 	cfg      *config.Config
 	ports    [3]*wire.PacketPort
-	d        *dataplane
-	stop     chan struct{}
+	d        *dataplane.Plane
 	started  time.Time
 
 	dyn    *dynamicStore // nil without data-dir or dynamic pool
@@ -183,6 +183,7 @@ type runner struct {
 
 	metrics                  *metricsServer // nil unless metrics.listen is set
 	control                  *controlServer // nil if control-socket is ""
+	reloadMu                 sync.Mutex     // serializes reloads (SIGHUP, the control socket)
 	reloadsOK, reloadsFailed uint64         // guarded by reloadMu
 }
 
@@ -200,7 +201,7 @@ func (r *runner) start(cfg *config.Config) error {
 		side xlat.Side
 		name string
 	}{{xlat.Side6, cfg.IPv6Interface}, {xlat.Side4, cfg.IPv4Interface}} {
-		opts := wire.PacketOptions{BatchSize: batchSize, Promiscuous: cfg.Promiscuous, AllMulticast: p.side == xlat.Side6}
+		opts := wire.PacketOptions{BatchSize: dataplane.BatchSize, Promiscuous: cfg.Promiscuous, AllMulticast: p.side == xlat.Side6}
 		if r.ports[p.side], err = wire.ListenPacket(p.name, opts); err != nil {
 			r.closePorts()
 			return err
@@ -213,50 +214,19 @@ func (r *runner) start(cfg *config.Config) error {
 			}
 		}
 	}
-	r.d = &dataplane{log: r.log, busyPoll: cfg.DataPath.BusyPoll}
+	var macs [3]arpnd.MAC
 	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
-		r.d.ports[s] = r.ports[s]
-		r.d.macs[s] = arpnd.MAC(r.ports[s].MAC())
+		macs[s] = arpnd.MAC(r.ports[s].MAC())
+	}
+	opts := dataplane.Options{Log: r.log, MACs: macs, BusyPoll: cfg.DataPath.BusyPoll, OnTick: r.onTick,
+		ARP: arpOptions(cfg, macs[xlat.Side4]), ND: ndOptions(cfg, macs[xlat.Side6], r.ports[xlat.Side6].MTU())}
+	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+		opts.Ports[s] = r.ports[s]
 	}
 	if cfg.DataPath.IO == "ring" {
-		n := cfg.DataPath.Workers
-		if n == 0 {
-			n = baseProcs // the CPUs, or the container's CPU limit
-		}
-		r.d.hotWait = r.hotWait(cfg.DataPath.HotWait, n)
-		// The two ports spread frames over their queues by the flows'
-		// ports, the IPv4 port one queue further on: a flow's two
-		// directions go to different workers (wire.PortSpread). Pinned
-		// idle workers take the ICMP their CPU receives, which only the
-		// program can do (docs/performance.md, "Latency"); spread: hash
-		// leaves both to the kernel's flow hash.
-		key := rand.Uint32() | 1
-		if cfg.DataPath.Spread == "ports" {
-			anywhere, allowed, err := allowedCPUs()
-			if err != nil {
-				r.log.Warn("cannot read the CPUs nat64br may run on; the workers are not pinned", "err", err)
-			}
-			r.d.cpus, r.d.anywhere = workerCPUs(cfg.DataPath.PinWorkers, allowed, n), anywhere
-		}
-		for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
-			var spread *wire.PortSpread
-			if cfg.DataPath.Spread == "ports" {
-				spread = &wire.PortSpread{Key: key, CPUs: r.d.cpus}
-				if s == xlat.Side4 {
-					spread.Offset = 1
-				}
-			}
-			qs, err := r.ports[s].OpenQueues(wire.QueueOptions{Queues: n, QdiscBypass: cfg.DataPath.QdiscBypass, PassGSO: cfg.DataPath.PassGSO,
-				Headroom: frameHeadroom, Tailroom: xlat.Tailroom, Spread: spread})
-			if err != nil {
-				r.closePorts()
-				return err
-			}
-			if err := r.ports[s].SpreadError(); err != nil {
-				r.log.Warn("the kernel refused the fanout program; frames are spread by its flow hash, so a TCP flow's two directions share a worker about half the time",
-					"interface", r.ports[s].Name(), "err", err)
-			}
-			r.d.queues[s] = qs
+		if err := r.openLanes(cfg, &opts); err != nil {
+			r.closePorts()
+			return err
 		}
 	}
 	tr, err := newTranslator(runTranslatorConfig(cfg, r.ports))
@@ -264,7 +234,7 @@ func (r *runner) start(cfg *config.Config) error {
 		r.closePorts()
 		return fmt.Errorf("%s: %w", cfg.Path, err)
 	}
-	r.d.gen.Store(&generation{n: 1, tr: tr})
+	opts.Translator = tr
 	if cfg.DynamicPool.IsValid() {
 		if r.dyn = newDynamicStore(cfg.DataDir); r.dyn != nil {
 			n, problems, err := r.dyn.load(tr, time.Now())
@@ -280,21 +250,16 @@ func (r *runner) start(cfg *config.Config) error {
 			r.log.Warn("dynamic pool without data-dir: its mappings are lost at restart", "dynamic_pool", cfg.DynamicPool)
 		}
 	}
-	r.d.onTick = r.onTick
-	r.d.arp, err = arpnd.NewARP(arpOptions(cfg, r.d.macs[xlat.Side4]), r.ports[xlat.Side4], func(p []byte) { r.d.neighborFailed(xlat.Side4, p) })
-	if err == nil {
-		r.d.nd, err = arpnd.NewND(ndOptions(cfg, r.d.macs[xlat.Side6], r.ports[xlat.Side6].MTU()), r.ports[xlat.Side6], func(p []byte) { r.d.neighborFailed(xlat.Side6, p) })
-	}
-	if err != nil {
+	if r.d, err = dataplane.New(opts); err != nil {
 		r.closePorts()
 		return err
 	}
-	for _, g := range r.d.nd.Groups() {
+	for _, g := range r.d.ND().Groups() {
 		if err := r.ports[xlat.Side6].JoinGroup(g); err != nil {
 			r.log.Warn("cannot join multicast group", "group", g, "err", err)
 		}
 	}
-	r.cfg, r.stop, r.started = cfg, make(chan struct{}), time.Now()
+	r.cfg, r.started = cfg, time.Now()
 	if cfg.Metrics.Listen != "" {
 		if r.metrics, err = startMetrics(r, cfg.Metrics.Listen); err != nil {
 			r.closePorts()
@@ -308,19 +273,17 @@ func (r *runner) start(cfg *config.Config) error {
 			return fmt.Errorf("control-socket: %w", err)
 		}
 	}
-	r.d.start()
-	r.d.wg.Add(1)
-	go r.d.tick(r.stop)
-	if err := r.d.arp.Announce(); err != nil {
+	r.d.Start()
+	if err := r.d.ARP().Announce(); err != nil {
 		r.log.Warn("gratuitous ARP failed", "err", err)
 	}
-	if err := r.d.nd.Announce(); err != nil {
+	if err := r.d.ND().Announce(); err != nil {
 		r.log.Warn("unsolicited neighbor advertisement failed", "err", err)
 	}
 	r.log.Info("nat64br running", "version", version, "config", cfg.Path,
-		"ipv6_port", cfg.IPv6Interface, "ipv6_mac", r.ports[xlat.Side6].MAC().String(), "link_local", r.d.nd.LinkLocal(),
+		"ipv6_port", cfg.IPv6Interface, "ipv6_mac", r.ports[xlat.Side6].MAC().String(), "link_local", r.d.ND().LinkLocal(),
 		"ipv4_port", cfg.IPv4Interface, "ipv4_mac", r.ports[xlat.Side4].MAC().String(),
-		"data_path", cfg.DataPath.IO, "workers", max(1, len(r.d.queues[xlat.Side6])), "worker_cpus", fmt.Sprint(r.d.cpus), "spread", r.spread(cfg), "busy_poll", cfg.DataPath.BusyPoll, "hot_wait", r.d.hotWait,
+		"data_path", cfg.DataPath.IO, "workers", r.d.Workers(), "worker_cpus", fmt.Sprint(r.d.CPUs()), "spread", r.spread(cfg), "busy_poll", cfg.DataPath.BusyPoll, "hot_wait", r.d.HotWait(),
 		"mode", cfg.Mode, "prefix", cfg.Prefix, "eam", len(cfg.EAM), "pool4", fmt.Sprint(cfg.Pool4), "dynamic_pool", cfg.DynamicPool,
 		"ipv4_addr", cfg.IPv4Addr, "ipv6_addr", cfg.IPv6Addr, "router_advertisements", cfg.RA.Enabled, "metrics", cfg.Metrics.Listen, "control_socket", cfg.ControlSocket)
 	return nil
@@ -333,7 +296,7 @@ func (r *runner) onTick(now time.Time, second bool) {
 	if r.events == nil {
 		r.events = make([]xlat.BIBEvent, 256)
 	}
-	tr := r.d.gen.Load().tr
+	tr := r.d.Translator()
 	for {
 		n, lost := tr.MappingEvents(r.events)
 		for _, e := range r.events[:n] {
@@ -515,16 +478,16 @@ func (r *runner) shutdown() {
 	r.metrics.close()
 	r.control.close()
 	ports := r.portStats()
-	close(r.stop)
-	r.closePorts()
-	r.d.wg.Wait()
+	if err := r.d.Close(); err != nil {
+		r.log.Warn("closing the ports", "err", err)
+	}
 	for _, p := range r.ports {
 		if p != nil {
 			p.ReleaseQueues()
 		}
 	}
 	if r.dyn != nil {
-		if err := r.dyn.save(r.d.gen.Load().tr, time.Now(), true); err != nil {
+		if err := r.dyn.save(r.d.Translator(), time.Now(), true); err != nil {
 			r.log.Error("cannot save the dynamic pool", "file", r.dyn.path, "err", err)
 		} else {
 			r.log.Info("dynamic pool mappings saved", "file", r.dyn.path)
@@ -541,8 +504,6 @@ func (r *runner) closePorts() {
 	}
 }
 
-var reloadMu sync.Mutex
-
 // reload applies the configuration file again if it validates; otherwise
 // the running one stays, and the log says why.
 func (r *runner) reload() { r.reloadResult() }
@@ -551,8 +512,8 @@ func (r *runner) reload() { r.reloadResult() }
 // or the problems (each with its line and key) that kept the running
 // configuration.
 func (r *runner) reloadResult() (changed, problems []string) {
-	reloadMu.Lock()
-	defer reloadMu.Unlock()
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
 	refuse := func(msg string, p ...string) ([]string, []string) {
 		r.reloadsFailed++
 		r.log.Error("reload refused: the running configuration stays", "reason", msg, "problems", strings.Join(p, "; "))
@@ -570,7 +531,7 @@ func (r *runner) reloadResult() (changed, problems []string) {
 	tr, err := newTranslator(runTranslatorConfig(cfg, r.ports))
 	if err == nil {
 		// Bindings, sessions and dynamic mappings carry over.
-		if kerr := tr.KeepState(r.d.gen.Load().tr); kerr != nil {
+		if kerr := tr.KeepState(r.d.Translator()); kerr != nil {
 			err = fmt.Errorf("%w: restart to apply that", kerr)
 		}
 	}
@@ -578,16 +539,15 @@ func (r *runner) reloadResult() (changed, problems []string) {
 		err = errors.New("data-dir changed: restart to apply that")
 	}
 	if err == nil {
-		err = r.d.arp.Reconfigure(arpOptions(cfg, r.d.macs[xlat.Side4]))
+		err = r.d.ARP().Reconfigure(arpOptions(cfg, r.d.MAC(xlat.Side4)))
 	}
 	if err == nil {
-		err = r.d.nd.Reconfigure(ndOptions(cfg, r.d.macs[xlat.Side6], r.ports[xlat.Side6].MTU()))
+		err = r.d.ND().Reconfigure(ndOptions(cfg, r.d.MAC(xlat.Side6), r.ports[xlat.Side6].MTU()))
 	}
 	if err != nil {
 		return refuse(err.Error())
 	}
-	g := r.d.gen.Load()
-	r.d.gen.Store(&generation{n: g.n + 1, tr: tr})
+	r.d.Swap(tr)
 	changed = configDiff(r.cfg, cfg)
 	r.cfg = cfg
 	r.reloadsOK++
@@ -626,10 +586,10 @@ func (r *runner) portStats() [3]wire.Stats {
 // logCounters logs the counters as attributes: the totals, every non-zero
 // drop and reply reason, and the ports' own books.
 func (r *runner) logCounters(msg string, ports [3]wire.Stats) {
-	c := r.d.stats.load()
+	c := r.d.Counters()
 	attrs := []any{"uptime", time.Since(r.started).Round(time.Second).String()}
-	for k := counter(0); k < numCounters; k++ {
-		if c[k] != 0 || k <= cOut4 {
+	for k := dataplane.Counter(0); k < dataplane.NumCounters; k++ {
+		if c[k] != 0 || k <= dataplane.FramesOut4 {
 			attrs = append(attrs, k.String(), c[k])
 		}
 	}
@@ -638,17 +598,17 @@ func (r *runner) logCounters(msg string, ports [3]wire.Stats) {
 		attrs = append(attrs, slog.Group("port_"+s.String(), "kernel_drops", st.KernelDrops, "checksums_completed", st.ChecksumsCompleted,
 			"super_frames", st.SuperFrames, "segments", st.Segments, "tx_errors", st.TxErrors+st.TxOversize, "truncated", st.Truncated, "vlan", st.VLAN))
 	}
-	a, n := r.d.arp.Cache().Stats(), r.d.nd.Cache().Stats()
+	a, n := r.d.ARP().Cache().Stats(), r.d.ND().Cache().Stats()
 	attrs = append(attrs, "neighbors_ipv4", a.Entries, "neighbors_ipv6", n.Entries, "neighbor_failures", a.Failed+n.Failed,
 		"neighbor_released", a.Released+n.Released)
 	if r.cfg.Mode == config.ModeNAT64 {
-		s := r.d.gen.Load().tr.NATStats()
+		s := r.d.Translator().NATStats()
 		attrs = append(attrs, slog.Group("nat64", "sessions", s.Sessions, "bib", s.BIB, "held_syns", s.HeldSYNs,
 			"sessions_created", s.SessionsCreated, "sessions_expired", s.SessionsExpired,
 			"bib_created", s.BIBCreated, "bib_expired", s.BIBExpired, "table_bytes", s.TableBytes))
 	}
 	if r.cfg.DynamicPool.IsValid() {
-		ms, _ := r.d.gen.Load().tr.DynamicMappings()
+		ms, _ := r.d.Translator().DynamicMappings()
 		attrs = append(attrs, "dynamic_mappings", len(ms))
 	}
 	r.log.Info(msg, attrs...)
@@ -673,25 +633,57 @@ func (r *runner) spread(cfg *config.Config) string {
 	return "ports"
 }
 
-// baseProcs is GOMAXPROCS as the process started: the CPUs, or the
-// container's CPU limit.
-var baseProcs = runtime.GOMAXPROCS(0)
-
-// hotWait returns how long the n queue workers may wait hot after traffic
-// (wire.Poller.WaitHot), and makes room for that: a hot wait keeps its
-// P, so GOMAXPROCS grows by a P per worker, and the rest of the process
-// keeps baseProcs. Hot waits need asynchronous preemption to let garbage
-// collections through; without it, they are off.
-func (r *runner) hotWait(d time.Duration, n int) time.Duration {
-	if d <= 0 {
-		return 0
+// openLanes opens the ring data path's receive queues, cfg.DataPath.Workers
+// of each port (default: GOMAXPROCS, the CPUs or the container's CPU
+// limit), and puts a lane per worker in opts. The two ports spread frames
+// over their queues by the flows' ports, the IPv4 port one queue further
+// on: a flow's two directions go to different workers (wire.PortSpread).
+// Pinned idle workers take the ICMP their CPU receives, which only the
+// program can do (docs/performance.md, "Latency"); spread: hash leaves
+// both to the kernel's flow hash.
+func (r *runner) openLanes(cfg *config.Config, opts *dataplane.Options) error {
+	n := cfg.DataPath.Workers
+	if n == 0 {
+		n = runtime.GOMAXPROCS(0)
 	}
-	if strings.Contains(os.Getenv("GODEBUG"), "asyncpreemptoff=1") {
-		r.log.Warn("GODEBUG=asyncpreemptoff=1: data-path.hot-wait is off (a hot wait would hold up garbage collections)")
-		return 0
+	opts.HotWait = cfg.DataPath.HotWait
+	key := rand.Uint32() | 1
+	if cfg.DataPath.Spread == "ports" {
+		allowed, err := dataplane.AllowedCPUs()
+		if err != nil {
+			r.log.Warn("cannot read the CPUs nat64br may run on; the workers are not pinned", "err", err)
+		}
+		opts.CPUs = dataplane.WorkerCPUs(cfg.DataPath.PinWorkers, allowed, n)
 	}
-	if want := baseProcs + n; runtime.GOMAXPROCS(0) < want {
-		runtime.GOMAXPROCS(want)
+	var qs [3][]*wire.Queue
+	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+		var spread *wire.PortSpread
+		if cfg.DataPath.Spread == "ports" {
+			spread = &wire.PortSpread{Key: key, CPUs: opts.CPUs}
+			if s == xlat.Side4 {
+				spread.Offset = 1
+			}
+		}
+		var err error
+		qs[s], err = r.ports[s].OpenQueues(wire.QueueOptions{Queues: n, QdiscBypass: cfg.DataPath.QdiscBypass, PassGSO: cfg.DataPath.PassGSO,
+			Headroom: dataplane.Headroom, Tailroom: xlat.Tailroom, Spread: spread})
+		if err != nil {
+			return err
+		}
+		if err := r.ports[s].SpreadError(); err != nil {
+			r.log.Warn("the kernel refused the fanout program; frames are spread by its flow hash, so a TCP flow's two directions share a worker about half the time",
+				"interface", r.ports[s].Name(), "err", err)
+		}
 	}
-	return d
+	for i := 0; i < n; i++ {
+		pl, err := wire.NewPoller(qs[xlat.Side6][i], qs[xlat.Side4][i])
+		if err != nil {
+			for _, l := range opts.Lanes {
+				l.Poller.Close()
+			}
+			return fmt.Errorf("cannot wait for the receive queues: %w", err)
+		}
+		opts.Lanes = append(opts.Lanes, dataplane.Lane{Queues: [3]dataplane.Queue{xlat.Side6: qs[xlat.Side6][i], xlat.Side4: qs[xlat.Side4][i]}, Poller: pl})
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package dataplane
 
 import (
 	"encoding/binary"
@@ -8,18 +8,19 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/nat64br/nat64br/arpnd"
+	"github.com/nat64br/nat64br/wire"
 	"github.com/nat64br/nat64br/xlat"
 	"github.com/nat64br/nat64br/xlat/xlattest"
 )
 
-// discard is a batchWriter that counts what it is given and keeps a copy
+// discard is a sender that counts what it is given and keeps a copy
 // of the last frame.
 type discard struct {
 	frames int
 	last   []byte
 }
 
-func (d *discard) WriteBatch(bufs [][]byte, _ int) (int, error) {
+func (d *discard) WriteBatchGSO(bufs [][]byte, _ []wire.GSO) (int, error) {
 	d.frames += len(bufs)
 	d.last = append(d.last[:0], bufs[len(bufs)-1]...)
 	return len(bufs), nil
@@ -33,15 +34,11 @@ func (d *discard) WriteBatch(bufs [][]byte, _ int) (int, error) {
 // just made.
 func benchWorker(tb testing.TB, nat64 bool) (w *worker, out *discard, frames [3][]byte) {
 	tb.Helper()
-	yaml := demoConfig
-	if nat64 {
-		yaml = demoNAT64Config
-	}
-	d, _, _, _, _ := memDataplane(tb, "bench.yaml", yaml, 16)
+	p, _, _ := memPlane(tb, labOptions(tb, nat64), 16)
 	now := time.Now()
-	d.arp.Cache().Learn(arpnd.Key4([4]byte(xlattest.IP(labServer4).To4())), srvMAC, now)
-	d.nd.Cache().Learn([16]byte(xlattest.IP(labClient6)), hostMAC, now)
-	w = d.newWorker(xlat.Side6)
+	p.arp.Cache().Learn(arpnd.Key4([4]byte(xlattest.IP(labServer4).To4())), srvMAC, now)
+	p.nd.Cache().Learn([16]byte(xlattest.IP(labClient6)), hostMAC, now)
+	w = p.newWorker()
 	out = &discard{}
 	w.tx[xlat.Side6], w.tx[xlat.Side4] = out, out
 	frames[xlat.Side6] = tcp6Frame(&layers.TCP{SrcPort: 40000, DstPort: 5201, Seq: 1, Ack: 1, ACK: true, Window: 512}, 1440)
@@ -51,9 +48,9 @@ func benchWorker(tb testing.TB, nat64 bool) (w *worker, out *discard, frames [3]
 	}
 	// Only a SYN makes a session (RFC 6146).
 	syn := tcp6Frame(&layers.TCP{SrcPort: 40000, DstPort: 5201, Seq: 0, SYN: true, Window: 512}, 0)
-	copy(w.bufs[0][frameHeadroom:], syn)
+	copy(w.bufs[0][Headroom:], syn)
 	w.sizes[0] = len(syn)
-	w.batch(xlat.Side6, 1)
+	w.batch(xlat.Side6, 1, now)
 	if out.frames != 1 || len(out.last) < ethLen+40 {
 		tb.Fatalf("the SYN was not translated (%d frames out)", out.frames)
 	}
@@ -97,21 +94,21 @@ func BenchmarkWorkerBatch(b *testing.B) {
 				w, out, frames := benchWorker(b, mode.nat64)
 				f := frames[dir.side]
 				for i := range w.bufs {
-					copy(w.bufs[i][frameHeadroom:], f)
+					copy(w.bufs[i][Headroom:], f)
 					w.sizes[i] = len(f)
 				}
 				const hdr = ethLen + 60 + 20 // the bytes translation rewrites
 				b.ReportAllocs()
-				b.SetBytes(int64(batchSize * len(f)))
+				b.SetBytes(int64(BatchSize * len(f)))
 				for b.Loop() {
 					for i := range w.bufs {
-						copy(w.bufs[i][frameHeadroom:frameHeadroom+hdr], f)
+						copy(w.bufs[i][Headroom:Headroom+hdr], f)
 					}
-					w.batch(dir.side, batchSize)
+					w.batch(dir.side, BatchSize, time.Now())
 				}
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchSize), "ns/frame")
-				if out.frames != b.N*batchSize {
-					b.Fatalf("%d frames out of %d", out.frames, b.N*batchSize)
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*BatchSize), "ns/frame")
+				if out.frames != b.N*BatchSize {
+					b.Fatalf("%d frames out of %d", out.frames, b.N*BatchSize)
 				}
 			})
 		}
@@ -128,13 +125,13 @@ func TestWorkerBatchNoAllocs(t *testing.T) {
 			out.frames = 0
 			allocs := testing.AllocsPerRun(20, func() {
 				for i := range w.bufs {
-					copy(w.bufs[i][frameHeadroom:], f)
+					copy(w.bufs[i][Headroom:], f)
 					w.sizes[i] = len(f)
 				}
-				w.batch(side, batchSize)
+				w.batch(side, BatchSize, time.Now())
 			})
-			if out.frames != 21*batchSize { // AllocsPerRun runs it once more first
-				t.Fatalf("nat64 %v side %v: %d frames out of %d", nat64, side, out.frames, 21*batchSize)
+			if out.frames != 21*BatchSize { // AllocsPerRun runs it once more first
+				t.Fatalf("nat64 %v side %v: %d frames out of %d", nat64, side, out.frames, 21*BatchSize)
 			}
 			if allocs != 0 {
 				t.Errorf("nat64 %v side %v: %.1f allocations per batch", nat64, side, allocs)

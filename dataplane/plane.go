@@ -1,0 +1,465 @@
+package dataplane
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nat64br/nat64br/arpnd"
+	"github.com/nat64br/nat64br/wire"
+	"github.com/nat64br/nat64br/xlat"
+)
+
+// Frame layout of the buffers the plane translates in: Headroom bytes
+// before the frame leave room for the translator's growth (xlat.Headroom)
+// plus a link header in front of the translated packet.
+const (
+	Headroom = 128
+	ethLen   = 14
+	maxFrame = 65535 + ethLen
+	// BufSize is the size of a frame buffer: Headroom, the largest frame
+	// and the translator's tailroom.
+	BufSize = Headroom + maxFrame + xlat.Tailroom
+	// BatchSize is the most frames a worker reads or writes in one call.
+	BatchSize = 64
+)
+
+// EtherTypes the frame path looks at.
+const (
+	etherTypeIPv4 = 0x0800
+	etherTypeIPv6 = 0x86dd
+	etherTypeVLAN = 0x8100
+	etherTypeQinQ = 0x88a8
+)
+
+// Link is how a side of the plane frames its packets.
+type Link int
+
+const (
+	_ Link = iota
+	// LinkEthernet frames carry an Ethernet header; the plane answers ARP
+	// or Neighbor Discovery on that side and resolves next hops.
+	LinkEthernet
+	// LinkIP frames are bare IP packets (pcap link types 101, 228, 229):
+	// no link header, no neighbors.
+	LinkIP
+)
+
+func (l Link) String() string {
+	switch l {
+	case LinkEthernet:
+		return "ethernet"
+	case LinkIP:
+		return "ip"
+	}
+	return "link(?)"
+}
+
+// Port is a link the plane reads frames from and writes frames to: an
+// AF_PACKET socket, a pair of pcap files, an in-memory link.
+type Port interface {
+	// ReadBatch reads up to len(bufs) frames into bufs[i][offset:] and
+	// sets sizes[i]; after Close it returns net.ErrClosed, at the end of
+	// a file io.EOF.
+	ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error)
+	// WriteBatch writes the frames bufs[i][offset:].
+	WriteBatch(bufs [][]byte, offset int) (int, error)
+	// Close releases the port; blocked calls return net.ErrClosed.
+	Close() error
+}
+
+// Queue is one receive queue of a port whose frames are read in place (a
+// TPACKET ring), with a socket of its own to send on that may pass TCP
+// super-frames whole (wire.Queue).
+type Queue interface {
+	// ReadBatchInPlace sets frames[i] to each frame (in the ring, or
+	// copied into bufs[i]) with offset bytes before it and tail after it,
+	// sizes[i] to its length and gso[i] to its super-frame description.
+	// The frames stay valid until the next call.
+	ReadBatchInPlace(frames, bufs [][]byte, sizes []int, gso []wire.GSO, offset, tail int) (int, error)
+	// WriteBatchGSO writes the frames bufs[i], each a super-frame if
+	// gso[i] says so.
+	WriteBatchGSO(bufs [][]byte, gso []wire.GSO) (int, error)
+}
+
+// Poller waits for a worker's queues to have frames (wire.Poller).
+type Poller interface {
+	Wait() error
+	WaitFor(d time.Duration) (bool, error)
+	WaitHot(d time.Duration) (bool, error)
+	Close() error
+}
+
+// Lane is what one ring worker serves: a receive queue of each side's
+// port and the poller that waits on both.
+type Lane struct {
+	Queues [3]Queue // by xlat.Side
+	Poller Poller
+}
+
+// Options configure a plane. Ports is required; the zero value of every
+// other field means its default.
+type Options struct {
+	Log *slog.Logger // nil: discard
+
+	// Ports are the two sides' links, by xlat.Side. The plane owns them
+	// from New on: Close closes them.
+	Ports [3]Port
+	// Links are the sides' link modes (default LinkEthernet).
+	Links [3]Link
+	// MACs are the Ethernet sides' own addresses.
+	MACs [3]arpnd.MAC
+	// ARP and ND configure the Ethernet sides' neighbor protocols.
+	ARP arpnd.ARPOptions
+	ND  arpnd.NDOptions
+
+	// Translator is the first generation's translator; Swap replaces it.
+	Translator *xlat.Translator
+
+	// Lanes, when set, are the ring data path: worker i serves Lanes[i]
+	// (queues of a PACKET_FANOUT group) instead of one worker per port
+	// reading with ReadBatch.
+	Lanes []Lane
+	// BusyPoll is how long a ring worker polls its empty rings before it
+	// sleeps.
+	BusyPoll time.Duration
+	// HotWait is how long after its rings' last frame a ring worker
+	// sleeps hot (wire.Poller.WaitHot): GOMAXPROCS grows by a P per
+	// worker while the plane runs. Off without asynchronous preemption.
+	HotWait time.Duration
+	// CPUs, when set, is the CPU each ring worker pins its thread to while
+	// idle (WorkerCPUs).
+	CPUs []int
+
+	// OnTick, if set, runs on the timer goroutine after the timers of each
+	// tick; second is true once a second.
+	OnTick func(now time.Time, second bool)
+}
+
+// Plane is a running frame path between two ports.
+type Plane struct {
+	log   *slog.Logger
+	ports [3]Port
+	links [3]Link
+	macs  [3]arpnd.MAC
+	arp   *arpnd.ARP // IPv4 side, if Ethernet
+	nd    *arpnd.ND  // IPv6 side, if Ethernet
+	gen   atomic.Pointer[generation]
+	stats sharedCounters
+	wg    sync.WaitGroup
+	stop  chan struct{}
+
+	ctrlMu   sync.Mutex // serializes the control goroutines' use of ctrlTr
+	ctrlTr   *xlat.Translator
+	ctrlG    uint64
+	timerBuf []byte // the timers' packet buffer, under ctrlMu
+
+	onTick    func(now time.Time, second bool)
+	lanes     []Lane
+	busyPoll  time.Duration
+	hotWait   time.Duration
+	cpus      []int
+	anywhere  unix.CPUSet
+	prevProcs int // GOMAXPROCS before Start raised it for hot waits
+
+	started, closed bool
+
+	// trace, when set, is the running drop trace (trace.go).
+	trace atomic.Pointer[Trace]
+}
+
+// generation is one configuration's translator, swapped on reload; each
+// worker clones it when it sees a new one (checked once per batch).
+type generation struct {
+	n  uint64
+	tr *xlat.Translator
+}
+
+// ErrNoPort is returned by New when a side has no port.
+var ErrNoPort = errors.New("dataplane: a side has no port")
+
+// New makes a plane, not started, from opts.
+func New(opts Options) (*Plane, error) {
+	if opts.Ports[xlat.Side6] == nil || opts.Ports[xlat.Side4] == nil {
+		return nil, ErrNoPort
+	}
+	if opts.Translator == nil {
+		return nil, errors.New("dataplane: no translator")
+	}
+	p := &Plane{log: opts.Log, ports: opts.Ports, links: opts.Links, macs: opts.MACs, onTick: opts.OnTick,
+		lanes: opts.Lanes, busyPoll: opts.BusyPoll, hotWait: opts.HotWait, cpus: opts.CPUs, stop: make(chan struct{})}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+		if p.links[s] == 0 {
+			p.links[s] = LinkEthernet
+		}
+	}
+	if len(p.lanes) > 0 && (p.links[xlat.Side6] != LinkEthernet || p.links[xlat.Side4] != LinkEthernet) {
+		return nil, errors.New("dataplane: ring lanes need Ethernet on both sides")
+	}
+	p.gen.Store(&generation{n: 1, tr: opts.Translator})
+	var err error
+	if p.links[xlat.Side4] == LinkEthernet {
+		if p.arp, err = arpnd.NewARP(opts.ARP, p.ports[xlat.Side4], func(b []byte) { p.neighborFailed(xlat.Side4, b) }); err != nil {
+			return nil, err
+		}
+	}
+	if p.links[xlat.Side6] == LinkEthernet {
+		if p.nd, err = arpnd.NewND(opts.ND, p.ports[xlat.Side6], func(b []byte) { p.neighborFailed(xlat.Side6, b) }); err != nil {
+			return nil, err
+		}
+	}
+	if len(p.cpus) > 0 {
+		if err := unix.SchedGetaffinity(0, &p.anywhere); err != nil {
+			p.log.Warn("cannot read the CPUs nat64br may run on; the workers are not pinned", "err", err)
+			p.cpus = nil
+		}
+	}
+	return p, nil
+}
+
+// MAC returns side s's own MAC address.
+func (p *Plane) MAC(s xlat.Side) arpnd.MAC { return p.macs[s] }
+
+// ARP returns the IPv4 side's ARP, nil if that side is not Ethernet.
+func (p *Plane) ARP() *arpnd.ARP { return p.arp }
+
+// ND returns the IPv6 side's Neighbor Discovery, nil if that side is not
+// Ethernet.
+func (p *Plane) ND() *arpnd.ND { return p.nd }
+
+// Translator returns the current generation's translator (its tables are
+// shared with every worker's clone).
+func (p *Plane) Translator() *xlat.Translator { return p.gen.Load().tr }
+
+// Swap makes tr the translator of the frames that follow: each worker
+// clones it before its next batch. Reload carries the state over first
+// (xlat.Translator.KeepState).
+func (p *Plane) Swap(tr *xlat.Translator) {
+	g := p.gen.Load()
+	p.gen.Store(&generation{n: g.n + 1, tr: tr})
+}
+
+// Counters returns the totals of every worker, as published after each
+// batch.
+func (p *Plane) Counters() Counters { return p.stats.load() }
+
+// Workers returns the number of workers serving each port: one per lane,
+// or the one that reads the port.
+func (p *Plane) Workers() int { return max(1, len(p.lanes)) }
+
+// CPUs returns the CPU each ring worker pins itself to while idle, or nil.
+func (p *Plane) CPUs() []int { return p.cpus }
+
+// HotWait returns how long the ring workers wait hot after traffic (0 when
+// off).
+func (p *Plane) HotWait() time.Duration { return p.hotWait }
+
+// Start runs the workers (one per lane, or one per port) and the timers.
+func (p *Plane) Start() {
+	if p.started {
+		return
+	}
+	p.started = true
+	if n := len(p.lanes); n > 0 {
+		if p.hotWait > 0 && strings.Contains(os.Getenv("GODEBUG"), "asyncpreemptoff=1") {
+			p.log.Warn("GODEBUG=asyncpreemptoff=1: data-path.hot-wait is off (a hot wait would hold up garbage collections)")
+			p.hotWait = 0
+		}
+		if p.hotWait > 0 {
+			// A hot wait keeps its P: the rest of the process keeps
+			// the Ps it had.
+			p.prevProcs = runtime.GOMAXPROCS(0)
+			runtime.GOMAXPROCS(p.prevProcs + n)
+		}
+		for i := range p.lanes {
+			cpu := -1
+			if i < len(p.cpus) {
+				cpu = p.cpus[i]
+			}
+			p.wg.Add(1)
+			go p.laneWorker(&p.lanes[i], cpu)
+		}
+	} else {
+		for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+			p.wg.Add(1)
+			go p.portWorker(s)
+		}
+	}
+	p.wg.Add(1)
+	go p.tick()
+}
+
+// Close stops the plane: it closes the ports, waits for the workers and
+// the timers, and gives back the Ps hot waits took.
+func (p *Plane) Close() error {
+	if p.closed {
+		return net.ErrClosed
+	}
+	p.closed = true
+	close(p.stop)
+	var err error
+	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+		if cerr := p.ports[s].Close(); cerr != nil && err == nil && !errors.Is(cerr, net.ErrClosed) {
+			err = cerr
+		}
+	}
+	p.wg.Wait()
+	if p.prevProcs > 0 {
+		runtime.GOMAXPROCS(p.prevProcs)
+	}
+	return err
+}
+
+// tick runs the timers every 100 ms until the plane stops.
+func (p *Plane) tick() {
+	defer p.wg.Done()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	var lastSweep time.Time
+	for {
+		select {
+		case <-p.stop:
+			return
+		case now := <-t.C:
+			second := now.Sub(lastSweep) >= time.Second
+			if second {
+				lastSweep = now
+			}
+			p.timers(now, second)
+		}
+	}
+}
+
+// timers runs the neighbor caches' timers, the Router Advertisements and
+// the translator's: the held IPv4 SYNs whose 6 seconds are over are
+// answered and, when sweep is set, expired NAT64 sessions and
+// dynamic-pool mappings are swept. Then OnTick.
+func (p *Plane) timers(now time.Time, sweep bool) {
+	if p.arp != nil {
+		p.arp.Cache().Tick(now)
+	}
+	if p.nd != nil {
+		p.nd.Cache().Tick(now)
+		p.nd.Tick(now)
+	}
+	p.control(func(tr *xlat.Translator) {
+		if sweep {
+			tr.Sweep(now)
+		}
+		for {
+			if p.timerBuf == nil {
+				p.timerBuf = make([]byte, BufSize)
+			}
+			v := tr.Expire(p.timerBuf, Headroom, now)
+			if v.Action() == 0 {
+				return
+			}
+			if v.Action() == xlat.Drop {
+				var c Counters
+				c[Drop(v.Reason())]++
+				p.stats.add(&c)
+				continue
+			}
+			p.sendControl(p.timerBuf, v, now)
+		}
+	})
+	if p.onTick != nil {
+		p.onTick(now, sweep)
+	}
+}
+
+// control runs f with the control goroutines' translator, a clone of the
+// current generation's: the neighbor caches' callbacks and the timers
+// share it, one at a time.
+func (p *Plane) control(f func(tr *xlat.Translator)) {
+	p.ctrlMu.Lock()
+	defer p.ctrlMu.Unlock()
+	if g := p.gen.Load(); p.ctrlTr == nil || g.n != p.ctrlG {
+		p.ctrlTr, p.ctrlG = g.tr.Clone(), g.n
+	}
+	f(p.ctrlTr)
+}
+
+// neighborFailed answers a packet held for a next hop on side to that never
+// answered: an ICMP host unreachable goes back across the translator to its
+// sender. It runs on the timer goroutine.
+func (p *Plane) neighborFailed(to xlat.Side, pkt []byte) {
+	p.control(func(tr *xlat.Translator) {
+		b := make([]byte, BufSize)
+		at := 4 * xlat.Headroom
+		copy(b[at:], pkt)
+		now := time.Now()
+		v := tr.Unreachable(b, at, len(pkt), to, now)
+		if v.Action() != xlat.Forward {
+			var c Counters
+			c[Drop(v.Reason())]++
+			p.stats.add(&c)
+			return
+		}
+		p.sendControl(b, v, now)
+	})
+}
+
+// sendControl sends a packet a control goroutine made, b[v.Off:v.Off+v.Len]
+// with 14 free bytes before it, towards its destination on v.Side(); it is
+// counted as the translator's reply for v.Reason().
+func (p *Plane) sendControl(b []byte, v xlat.Verdict, now time.Time) {
+	var c Counters
+	c[Replies]++
+	c[Reply(v.Reason())]++
+	s := v.Side()
+	frame := b[v.Off : v.Off+v.Len]
+	ok := true
+	if p.links[s] == LinkEthernet {
+		frame = b[v.Off-ethLen : v.Off+v.Len]
+		var h arpnd.Hint
+		var cache *arpnd.Cache
+		var key [16]byte
+		var mac arpnd.MAC
+		cache, key, mac, ok = p.resolve(&h, s, frame[ethLen:])
+		arpnd.PutEth(frame, mac, p.macs[s], etherTypeOf(frame[ethLen]))
+		if !ok {
+			if cache.Hold(key, frame, now) {
+				c[Held]++
+			} else {
+				c[HoldDrop]++
+			}
+		}
+	}
+	if ok {
+		_, _ = p.ports[s].WriteBatch([][]byte{frame}, 0)
+		c[FramesOut6+Counter(s-xlat.Side6)]++
+		c[BytesOut6+Counter(s-xlat.Side6)] += uint64(len(frame))
+	}
+	p.stats.add(&c)
+}
+
+// resolve returns the neighbor cache of side s, the next hop for the IP
+// packet b and, if that neighbor is resolved, its MAC address; h is the
+// caller's hint for side s.
+func (p *Plane) resolve(h *arpnd.Hint, s xlat.Side, b []byte) (cache *arpnd.Cache, key [16]byte, mac arpnd.MAC, ok bool) {
+	if s == xlat.Side4 {
+		key, mac, ok = p.arp.Resolve(h, [4]byte(b[16:20]))
+		return p.arp.Cache(), key, mac, ok
+	}
+	key, mac, ok = p.nd.Resolve(h, [16]byte(b[24:40]))
+	return p.nd.Cache(), key, mac, ok
+}
+
+func etherTypeOf(version byte) uint16 {
+	if version>>4 == 6 {
+		return etherTypeIPv6
+	}
+	return etherTypeIPv4
+}

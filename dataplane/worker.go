@@ -1,0 +1,417 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"runtime"
+	"slices"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nat64br/nat64br/arpnd"
+	"github.com/nat64br/nat64br/wire"
+	"github.com/nat64br/nat64br/xlat"
+)
+
+// sender is where a worker writes a side's batch: a queue's own socket,
+// which may pass super-frames whole, or a port (plainSender).
+type sender interface {
+	WriteBatchGSO(bufs [][]byte, gso []wire.GSO) (int, error)
+}
+
+// plainSender sends through a port, which takes ordinary frames only
+// (workers reading with ReadBatch have no super-frames).
+type plainSender struct{ Port }
+
+func (s plainSender) WriteBatchGSO(bufs [][]byte, _ []wire.GSO) (int, error) {
+	return s.WriteBatch(bufs, 0)
+}
+
+// worker is the state of one goroutine of the frame path: the loop of a
+// port, of a lane of queues, or a Sync plane's caller.
+type worker struct {
+	p       *Plane
+	side    xlat.Side // the side of the batch being handled
+	tr      *xlat.Translator
+	gen     uint64
+	c       Counters
+	bufs    [][]byte // the worker's own buffers
+	frames  [][]byte // of the batch: bufs, or ring slots read in place
+	sizes   []int
+	gso     []wire.GSO // of frames: super-frames passed through whole
+	out     [3][][]byte
+	outGSO  [3][]wire.GSO // of out
+	tx      [3]sender     // where each side's output goes
+	scratch [][]byte      // replies and fragments of the current batch
+	used    int
+	// The last neighbor learned on each side, and resolved towards it.
+	learned, resolved [3]arpnd.Hint
+}
+
+func (p *Plane) newWorker() *worker {
+	w := &worker{p: p, side: xlat.Side6, bufs: make([][]byte, BatchSize), sizes: make([]int, BatchSize), gso: make([]wire.GSO, BatchSize)}
+	for i := range w.bufs {
+		w.bufs[i] = make([]byte, BufSize)
+	}
+	w.frames = slices.Clone(w.bufs)
+	for s := range w.out {
+		w.out[s] = make([][]byte, 0, 2*BatchSize)
+		w.outGSO[s] = make([]wire.GSO, 0, 2*BatchSize)
+	}
+	w.tx[xlat.Side6], w.tx[xlat.Side4] = plainSender{p.ports[xlat.Side6]}, plainSender{p.ports[xlat.Side4]}
+	return w
+}
+
+// batch handles the n frames just read from side s at time now and sends
+// the results.
+func (w *worker) batch(s xlat.Side, n int, now time.Time) {
+	if g := w.p.gen.Load(); g.n != w.gen {
+		w.tr, w.gen = g.tr.Clone(), g.n
+	}
+	w.side = s
+	for i := 0; i < n; i++ {
+		if w.sizes[i] > 0 {
+			w.frame(w.frames[i], w.sizes[i], w.gso[i], now)
+		}
+	}
+	w.flush()
+	w.c.countBatch(n)
+	w.p.stats.add(&w.c)
+}
+
+// portWorker reads side's port with ReadBatch until it is closed.
+func (p *Plane) portWorker(side xlat.Side) {
+	defer p.wg.Done()
+	w := p.newWorker()
+	port := p.ports[side]
+	errs := 0
+	for {
+		n, err := port.ReadBatch(w.bufs, w.sizes, Headroom)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			errs++
+			if errs <= 3 || errs%1000 == 0 {
+				p.log.Error("read failed", "side", side, "err", err, "count", errs)
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		w.batch(side, n, time.Now())
+	}
+}
+
+// laneWorker serves a lane: queue l.Queues[Side6] of the IPv6 port and
+// l.Queues[Side4] of the IPv4 port. It takes what both rings hold, and
+// sleeps (its thread in epoll_wait) only when both have been empty for the
+// busy-poll time (a quiet link then answers as fast as a busy one, at the
+// price of that much polling after each burst, which yields the CPU to any
+// thread that wants it).
+//
+// If cpu is not -1, a worker whose rings stay empty for pinAfter more sleeps
+// pinned to cpu, where the fanout program sends the ICMP that CPU receives
+// (wire.PortSpread.CPUs): an echo request wakes it on the CPU that is
+// already awake, since it received the request. Once woken it may run
+// anywhere again. Pinned for good, the workers cost one TCP stream with the
+// veths' offloads on a sixth to a third in the bench lab: the scheduler
+// could no longer put them beside iperf3 (docs/performance.md, "Latency").
+func (p *Plane) laneWorker(l *Lane, cpu int) {
+	defer p.wg.Done()
+	// The worker keeps one thread for its life (the thread ends with it,
+	// pinned or not). Unlocked, the goroutine moved between threads after
+	// each epoll_wait or preemption, and one TCP stream through SIIT ran
+	// 20-29 % slower in the bench lab (docs/performance.md, "One thread per
+	// worker").
+	runtime.LockOSThread()
+	pinned := false
+	w := p.newWorker()
+	w.tx[xlat.Side6], w.tx[xlat.Side4] = l.Queues[xlat.Side6], l.Queues[xlat.Side4]
+	pl := l.Poller
+	defer pl.Close()
+	// Empty looks since the last frame. Between looks the worker yields
+	// its CPU to any other thread ready to run there; the clock is read
+	// when the rings first come up empty and every 16th look after. It
+	// does not yield its P: the timers and the control plane run on the
+	// Ps Start adds for hot waits, or when a worker sleeps cold, or after
+	// the runtime preempts it (a runtime.Gosched every 16th look cost 4 %
+	// of nat64br's CPU time in a UDP flood).
+	const looksPerClock = 16
+	looks := 0
+	var idleSince time.Time
+	for {
+		got := 0
+		for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+			n, err := l.Queues[s].ReadBatchInPlace(w.frames, w.bufs, w.sizes, w.gso, Headroom, xlat.Tailroom)
+			if err != nil {
+				return // closed
+			}
+			if n > 0 {
+				w.batch(s, n, time.Now())
+				got += n
+			}
+		}
+		if got > 0 {
+			looks = 0
+			if pinned {
+				pinned = false
+				if err := unix.SchedSetaffinity(0, &p.anywhere); err != nil {
+					p.log.Warn("cannot unpin a worker", "cpu", cpu, "err", err)
+					cpu = -1
+				}
+			}
+			continue
+		}
+		if looks == 0 {
+			idleSince = time.Now()
+		}
+		looks++
+		if p.busyPoll > 0 && (looks%looksPerClock != 0 || time.Since(idleSince) < p.busyPoll) {
+			wire.Yield()
+			continue
+		}
+		if cpu >= 0 && !pinned {
+			ready, err := p.sleep(pl, pinAfter, idleSince)
+			if err != nil {
+				return
+			}
+			if ready {
+				looks = 0
+				continue
+			}
+			if err := pinThread(cpu); err != nil {
+				p.log.Warn("cannot pin a worker to its CPU; it runs where the scheduler puts it", "cpu", cpu, "err", err)
+				cpu = -1
+			} else {
+				pinned = true
+			}
+		}
+		if _, err := p.sleep(pl, -1, idleSince); err != nil {
+			return
+		}
+		looks = 0
+	}
+}
+
+// sleep waits until pl's rings have frames, or for at most limit (limit <
+// 0: no limit), and reports which. Until hotWait after idleSince, when
+// the rings last came up empty, it waits hot: a quiet link's next frame,
+// a ping's say, wakes the worker ~30 µs sooner on the bench lab's VM
+// (docs/performance.md, "Hot waits").
+func (p *Plane) sleep(pl Poller, limit time.Duration, idleSince time.Time) (bool, error) {
+	if hot := p.hotWait - time.Since(idleSince); hot > 0 {
+		if limit >= 0 && limit <= hot {
+			return pl.WaitHot(limit)
+		}
+		if ready, err := pl.WaitHot(hot); ready || err != nil {
+			return ready, err
+		}
+		if limit >= 0 {
+			limit = max(0, limit-hot)
+		}
+	}
+	if limit < 0 {
+		return true, pl.Wait()
+	}
+	return pl.WaitFor(limit)
+}
+
+// pinAfter is how long a worker with a CPU sleeps unpinned before it pins
+// itself: a link this quiet has no throughput to lose.
+const pinAfter = time.Millisecond
+
+// flush writes the batch's output, then frees the scratch buffers.
+func (w *worker) flush() {
+	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+		if len(w.out[s]) > 0 {
+			if _, err := w.tx[s].WriteBatchGSO(w.out[s], w.outGSO[s]); err != nil && !errors.Is(err, net.ErrClosed) {
+				w.p.log.Error("write failed", "side", s, "err", err)
+			}
+			w.out[s] = w.out[s][:0]
+			w.outGSO[s] = w.outGSO[s][:0]
+		}
+	}
+	w.used = 0
+}
+
+// scratchBuf returns a buffer for a reply or a fragment, valid until the
+// batch is flushed; nil when the batch has used them all.
+func (w *worker) scratchBuf() []byte {
+	if w.used == len(w.scratch) {
+		if len(w.scratch) >= 4*BatchSize {
+			return nil
+		}
+		w.scratch = append(w.scratch, make([]byte, BufSize))
+	}
+	w.used++
+	return w.scratch[w.used-1]
+}
+
+// queue adds frame to side s's output; g describes it if it is a
+// super-frame passed through whole.
+func (w *worker) queue(s xlat.Side, frame []byte, g wire.GSO) {
+	w.out[s] = append(w.out[s], frame)
+	w.outGSO[s] = append(w.outGSO[s], g)
+}
+
+// forward queues a translated frame (or the translator's answer) for side
+// s and counts it out.
+func (w *worker) forward(s xlat.Side, frame []byte, g wire.GSO) {
+	w.queue(s, frame, g)
+	w.c[FramesOut6+Counter(s-xlat.Side6)]++
+	w.c[BytesOut6+Counter(s-xlat.Side6)] += uint64(len(frame))
+}
+
+// frame handles the frame b[Headroom:Headroom+n]; g describes it if it is
+// a TCP super-frame passed through whole.
+func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
+	w.c[FramesIn6+Counter(w.side-xlat.Side6)]++
+	w.c[BytesIn6+Counter(w.side-xlat.Side6)] += uint64(n)
+	off := Headroom
+	f := b[off : off+n]
+	var srcMAC arpnd.MAC
+	if w.p.links[w.side] == LinkEthernet {
+		if !w.link(f, now) {
+			return
+		}
+		srcMAC = arpnd.EthSrc(f)
+		off += ethLen
+		n -= ethLen
+	} else if n > 0 && b[off]>>4 != 4 && b[off]>>4 != 6 {
+		w.drop(OtherEtherType, f)
+		return
+	}
+	var v xlat.Verdict
+	if g.Size == 0 {
+		v = w.tr.Translate(b, off, n, w.side, now)
+	} else {
+		v = w.tr.TranslateGSO(b, off, n, w.side, now)
+	}
+	switch v.Action() {
+	case xlat.Drop:
+		w.drop(Drop(v.Reason()), f)
+	case xlat.Reply:
+		// Back to whoever sent the frame, the way it came.
+		w.c[Replies]++
+		w.c[Reply(v.Reason())]++
+		fr := b[v.Off : v.Off+v.Len]
+		if w.p.links[w.side] == LinkEthernet {
+			fr = b[v.Off-ethLen : v.Off+v.Len]
+			arpnd.PutEth(fr, srcMAC, w.p.macs[w.side], etherTypeOf(b[v.Off]))
+		}
+		w.forward(w.side, fr, wire.GSO{})
+	case xlat.Forward:
+		if v.FragSize == 0 {
+			w.send(v.Side(), b, v.Off, v.Len, g, now)
+			return
+		}
+		pkt := b[v.Off : v.Off+v.Len]
+		nf := xlat.Fragments(pkt, v.FragSize)
+		for i := 0; i < nf; i++ {
+			fb := w.scratchBuf()
+			if fb == nil {
+				w.c[NoScratch]++
+				return
+			}
+			m := xlat.WriteFragment(fb[ethLen:], pkt, v.FragSize, i)
+			w.send(v.Side(), fb, ethLen, m, wire.GSO{}, now)
+			w.c[Fragments]++
+		}
+	}
+}
+
+// link handles the link layer of the Ethernet frame f: it answers ARP and
+// Neighbor Discovery, learns the sender of an IP packet, and drops what
+// is not for the translator. It reports whether f is an IP packet to
+// translate.
+func (w *worker) link(f []byte, now time.Time) bool {
+	p := w.p
+	if len(f) < ethLen {
+		w.drop(Runt, f)
+		return false
+	}
+	switch binary.BigEndian.Uint16(f[12:]) {
+	case etherTypeIPv6:
+		if w.side != xlat.Side6 {
+			w.drop(WrongPort, f)
+			return false
+		}
+		out := w.scratchBuf()
+		if out == nil {
+			w.c[NoScratch]++
+			return false
+		}
+		if l, consumed := p.nd.Handle(f, out[Headroom:], now); consumed {
+			w.c[NDFrames]++
+			if l > 0 {
+				w.c[LinkReplies]++
+				w.queue(w.side, out[Headroom:Headroom+l], wire.GSO{})
+			}
+			return false
+		}
+		w.used-- // the scratch buffer was not needed
+		p.nd.LearnHinted(&w.learned[xlat.Side6], f, now)
+		return true
+	case etherTypeIPv4:
+		if w.side != xlat.Side4 {
+			w.drop(WrongPort, f)
+			return false
+		}
+		p.arp.LearnHinted(&w.learned[xlat.Side4], f, now)
+		return true
+	case arpnd.EtherTypeARP:
+		if w.side != xlat.Side4 {
+			w.drop(WrongPort, f)
+			return false
+		}
+		w.c[ARPFrames]++
+		out := w.scratchBuf()
+		if out == nil {
+			w.c[NoScratch]++
+			return false
+		}
+		if l := p.arp.Handle(f, out, now); l > 0 {
+			w.c[LinkReplies]++
+			w.queue(w.side, out[:l], wire.GSO{})
+		} else {
+			w.used--
+		}
+		return false
+	case etherTypeVLAN, etherTypeQinQ:
+		w.drop(VLANTagged, f)
+	default:
+		w.drop(OtherEtherType, f)
+	}
+	return false
+}
+
+// send queues the IP packet b[off:off+n] for side s. On an Ethernet side
+// it puts the next hop's Ethernet header in the 14 bytes before it, or
+// holds the frame in the neighbor cache until the next hop is resolved. g
+// describes a super-frame passed through whole; those are not held.
+func (w *worker) send(s xlat.Side, b []byte, off, n int, g wire.GSO, now time.Time) {
+	p := w.p
+	if p.links[s] != LinkEthernet {
+		w.forward(s, b[off:off+n], g)
+		return
+	}
+	frame := b[off-ethLen : off+n]
+	cache, key, mac, ok := p.resolve(&w.resolved[s], s, frame[ethLen:])
+	arpnd.PutEth(frame, mac, p.macs[s], etherTypeOf(frame[ethLen]))
+	if ok {
+		w.forward(s, frame, g)
+		return
+	}
+	if g.Size != 0 {
+		// A held frame leaves through the port, which sends ordinary
+		// frames only: resolve, drop, and let the sender's TCP resend.
+		cache.Resolve(key, now)
+		w.drop(GSOUnresolved, frame)
+	} else if cache.Hold(key, frame, now) {
+		w.c[Held]++
+	} else {
+		w.drop(HoldDrop, frame)
+	}
+}
