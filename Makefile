@@ -72,7 +72,8 @@ bench-lab:
 fuzz:
 	@set -e; for t in FuzzTranslate6to4 FuzzTranslate4to6 FuzzICMPErrors FuzzRoundTrip FuzzNAT64; do \
 		echo "== xlat $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./xlat; done
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config
+	@set -e; for t in FuzzParse FuzzImportTAYGA; do \
+		echo "== config $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./config; done
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./arpnd
 	@set -e; for t in FuzzSplit FuzzGSO; do \
 		echo "== wire $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./wire; done

@@ -1,6 +1,7 @@
 // Package config loads nat64br's YAML configuration: it decodes with yaml.v3
 // (unknown keys are errors), applies defaults, and validates every value,
 // reporting each problem with the file, line and key it concerns.
+// ImportTAYGA converts a tayga.conf into such a document.
 //
 // config returns typed values (netip.Prefix, time.Duration, small enums);
 // the command maps them to each package's own Options, so parsing and the
