@@ -72,10 +72,6 @@ type DataPath struct {
 	PassGSO     bool          // ring: TCP super-frames (GSO/GRO) go through whole and the kernel cuts them on the way out; false: split in software
 }
 
-// DefaultControlSocket is where run listens for the operator commands
-// unless control-socket says otherwise.
-const DefaultControlSocket = "/run/nat64br/nat64br.sock"
-
 // Metrics configures the Prometheus endpoint.
 type Metrics struct {
 	Listen string // host:port of the HTTP endpoint (/metrics); "" = off

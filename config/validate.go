@@ -11,24 +11,11 @@ import (
 	"time"
 )
 
-// build validates r and returns the typed configuration with defaults.
+// build validates the keys r sets and returns them over the defaults as
+// a typed configuration; what is wrong is recorded in v, with its line.
+// It sets no default itself: those are in defaults.
 func (v *validator) build(r *raw) *Config {
-	c := &Config{
-		Mode:                     ModeSIIT,
-		MTU4:                     1500,
-		MTU6:                     1500,
-		LowestIPv6MTU:            1280,
-		UDPZeroChecksum:          UDPZeroDrop,
-		EAMHairpinMode:           HairpinIntrinsic,
-		WKPFStrict:               true,
-		ICMPErrorRate:            1000,
-		SourceICMPv6ErrorsBetter: true,
-		MaximumSimultaneousOpens: 10,
-	}
-	c.Pool4Ports.TCP = PortRange{1, 65535}
-	c.Pool4Ports.UDP = PortRange{1, 65535}
-	c.Pool4Ports.ICMP = PortRange{0, 65535}
-
+	c := defaults()
 	if r.Mode != nil {
 		switch m := Mode(*r.Mode); m {
 		case ModeSIIT:
@@ -180,7 +167,6 @@ func (v *validator) build(r *raw) *Config {
 	if r.MaximumSimultaneousOpens != nil {
 		c.MaximumSimultaneousOpens = v.intRange("maximum-simultaneous-opens", *r.MaximumSimultaneousOpens, 0, 1<<20)
 	}
-	c.Timeouts = Timeouts{UDP: 5 * time.Minute, ICMP: time.Minute, TCPEstablished: 2*time.Hour + 4*time.Minute, TCPTransitory: 4 * time.Minute}
 	if to := r.Timeouts; to != nil {
 		// RFC 6146 §4 (and RFC 5508 for ICMP) set the floors.
 		const forever = 365 * 24 * time.Hour
@@ -197,7 +183,6 @@ func (v *validator) build(r *raw) *Config {
 			c.Timeouts.TCPTransitory = v.duration("timeouts.tcp-transitory", *to.TCPTransitory, 4*time.Minute, forever)
 		}
 	}
-	c.Limits = Limits{Sessions: 4 << 20, BIBEntries: 4 << 20}
 	if l := r.Limits; l != nil {
 		if l.Sessions != nil {
 			c.Limits.Sessions = v.intRange("limits.sessions", *l.Sessions, 0, 1<<30)
@@ -254,7 +239,6 @@ func (v *validator) build(r *raw) *Config {
 	}
 	setBool(&c.Promiscuous, r.Promiscuous)
 	setBool(&c.TakeOver, r.TakeOver)
-	c.RA.Interval = 60 * time.Second
 	if ra := r.RouterAdvertisements; ra != nil {
 		setBool(&c.RA.Enabled, ra.Enabled)
 		if ra.Interval != nil {
@@ -270,7 +254,6 @@ func (v *validator) build(r *raw) *Config {
 			v.errorf("router-advertisements.enabled", "router advertisements announce the NAT64 prefix, and prefix is not set")
 		}
 	}
-	c.DataPath = DataPath{IO: "ring", BusyPoll: 50 * time.Microsecond, HotWait: 2 * time.Second, PinWorkers: "auto", Spread: "ports", QdiscBypass: true, PassGSO: true}
 	if dp := r.DataPath; dp != nil {
 		v.choice(&c.DataPath.IO, "data-path.io", dp.IO, "%q is not a data path: use ring or mmsg", "ring", "mmsg")
 		if dp.Workers != nil && *dp.Workers != "auto" {
@@ -308,7 +291,6 @@ func (v *validator) build(r *raw) *Config {
 			c.Metrics.Listen = *m.Listen
 		}
 	}
-	c.ControlSocket = DefaultControlSocket
 	if cs := r.ControlSocket; cs != nil {
 		if *cs != "" && !strings.HasPrefix(*cs, "/") {
 			v.errorf("control-socket", "%q is not an absolute path (or \"\" for none)", *cs)
@@ -316,7 +298,6 @@ func (v *validator) build(r *raw) *Config {
 			c.ControlSocket = *cs
 		}
 	}
-	c.LogFormat, c.LogLevel = "text", "info"
 	if l := r.Log; l != nil {
 		if l.Format != nil {
 			switch *l.Format {
