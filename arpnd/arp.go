@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"github.com/nat64br/nat64br/xlat/header"
 )
 
 // ARPOptions configure the IPv4 side.
@@ -69,7 +71,7 @@ type ARPStats struct {
 // through s. onFail receives the IPv4 packets held for a next hop that did
 // not answer.
 func NewARP(opts ARPOptions, s Sender, onFail func(pkt []byte)) (*ARP, error) {
-	a := &ARP{probe: make([]byte, EthLen+arpLen)}
+	a := &ARP{probe: make([]byte, header.EthernetLen+arpLen)}
 	if err := a.Reconfigure(opts); err != nil {
 		return nil, err
 	}
@@ -132,10 +134,10 @@ func (c *arpConfig) onLink(ip [4]byte) bool {
 // Learn records the source of an IPv4 frame received from the link, when
 // it is on-link: its MAC is the way back to it.
 func (a *ARP) Learn(f []byte, now time.Time) {
-	if len(f) < EthLen+20 {
+	if len(f) < header.EthernetLen+20 {
 		return
 	}
-	src, mac := [4]byte(f[EthLen+12:EthLen+16]), EthSrc(f)
+	src, mac := header.IPv4(f[header.EthernetLen:]).Src(), header.Ethernet(f).Src()
 	c := a.cfg.Load()
 	if mac[0]&1 == 0 && src != ([4]byte{}) && !(c.hasOwn && src == c.own) && c.onLink(src) {
 		a.cache.Learn(Key4(src), mac, now)
@@ -147,12 +149,12 @@ func (a *ARP) Learn(f []byte, now time.Time) {
 // returned; otherwise 0.
 func (a *ARP) Handle(f, out []byte, now time.Time) int {
 	c := a.cfg.Load()
-	if len(f) < EthLen+arpLen {
+	if len(f) < header.EthernetLen+arpLen {
 		a.stats.malformed.Add(1)
 		return 0
 	}
-	p := f[EthLen:]
-	if binary.BigEndian.Uint16(p[0:]) != 1 || binary.BigEndian.Uint16(p[2:]) != EtherTypeIPv4 || p[4] != 6 || p[5] != 4 {
+	p := f[header.EthernetLen:]
+	if binary.BigEndian.Uint16(p[0:]) != 1 || binary.BigEndian.Uint16(p[2:]) != header.EtherTypeIPv4 || p[4] != 6 || p[5] != 4 {
 		a.stats.malformed.Add(1)
 		return 0
 	}
@@ -186,21 +188,21 @@ func (a *ARP) Handle(f, out []byte, now time.Time) int {
 		return 0
 	}
 	a.stats.answered.Add(1)
-	PutEth(out, sha, c.MAC, EtherTypeARP)
-	putARP(out[EthLen:], arpReply, c.MAC, tpa, sha, spa)
-	return EthLen + arpLen
+	header.Ethernet(out).Set(sha, c.MAC, header.EtherTypeARP)
+	putARP(out[header.EthernetLen:], arpReply, c.MAC, tpa, sha, spa)
+	return header.EthernetLen + arpLen
 }
 
 // sendRequest sends an ARP request for target: broadcast, or unicast to the
 // known address when reprobing. Called with the cache lock held.
 func (a *ARP) sendRequest(target [16]byte, unicast *MAC) {
 	c := a.cfg.Load()
-	dst := Broadcast
+	dst := header.BroadcastMAC
 	if unicast != nil {
 		dst = *unicast
 	}
-	PutEth(a.probe, dst, c.MAC, EtherTypeARP)
-	putARP(a.probe[EthLen:], arpRequest, c.MAC, c.own, MAC{}, [4]byte(target[12:16]))
+	header.Ethernet(a.probe).Set(dst, c.MAC, header.EtherTypeARP)
+	putARP(a.probe[header.EthernetLen:], arpRequest, c.MAC, c.own, MAC{}, [4]byte(target[12:16]))
 	_, _ = a.cache.sender.WriteBatch([][]byte{a.probe}, 0)
 }
 
@@ -211,9 +213,9 @@ func (a *ARP) Announce() error {
 	if !c.hasOwn {
 		return nil
 	}
-	f := make([]byte, EthLen+arpLen)
-	PutEth(f, Broadcast, c.MAC, EtherTypeARP)
-	putARP(f[EthLen:], arpRequest, c.MAC, c.own, MAC{}, c.own)
+	f := make([]byte, header.EthernetLen+arpLen)
+	header.Ethernet(f).Set(header.BroadcastMAC, c.MAC, header.EtherTypeARP)
+	putARP(f[header.EthernetLen:], arpRequest, c.MAC, c.own, MAC{}, c.own)
 	a.stats.gratuitous.Add(1)
 	_, err := a.cache.sender.WriteBatch([][]byte{f}, 0)
 	return err

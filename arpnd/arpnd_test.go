@@ -11,6 +11,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/nat64br/nat64br/xlat/header"
 	"github.com/nat64br/nat64br/xlat/xlattest"
 )
 
@@ -45,7 +46,7 @@ func (s *sink) take() [][]byte {
 
 func arpFrame(op uint16, sha MAC, spa string, tha MAC, tpa string) []byte {
 	return xlattest.Serialize(
-		&layers.Ethernet{SrcMAC: net.HardwareAddr(sha[:]), DstMAC: net.HardwareAddr(Broadcast[:]), EthernetType: layers.EthernetTypeARP},
+		&layers.Ethernet{SrcMAC: net.HardwareAddr(sha[:]), DstMAC: net.HardwareAddr(header.BroadcastMAC[:]), EthernetType: layers.EthernetTypeARP},
 		&layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4, Operation: op,
 			SourceHwAddress: sha[:], SourceProtAddress: xlattest.IP(spa).To4(), DstHwAddress: tha[:], DstProtAddress: xlattest.IP(tpa).To4()})
 }
@@ -133,7 +134,7 @@ func TestCacheResolve(t *testing.T) {
 	key := KeyAddr(netip.MustParseAddr("192.0.2.51"))
 	c.Resolve(key, t0)
 	c.Resolve(key, t0) // already being resolved
-	if probes := s.take(); len(probes) != 1 || EtherType(probes[0]) != EtherTypeARP || EthDst(probes[0]) != Broadcast {
+	if probes := s.take(); len(probes) != 1 || header.Ethernet(probes[0]).EtherType() != header.EtherTypeARP || header.Ethernet(probes[0]).Dst() != header.BroadcastMAC {
 		t.Fatalf("probes: %d frames", len(probes))
 	}
 	a.Handle(arpFrame(2, hostMAC, "192.0.2.51", ourMAC, "192.0.2.1"), make([]byte, 64), t0.Add(time.Millisecond))
@@ -165,7 +166,7 @@ func TestCacheResolution(t *testing.T) {
 		}
 	}
 	probes := s.take()
-	if len(probes) != 1 || EtherType(probes[0]) != EtherTypeARP || EthDst(probes[0]) != Broadcast {
+	if len(probes) != 1 || header.Ethernet(probes[0]).EtherType() != header.EtherTypeARP || header.Ethernet(probes[0]).Dst() != header.BroadcastMAC {
 		t.Fatalf("probes: %d frames", len(probes))
 	}
 	c.Tick(t0.Add(500 * time.Millisecond))
@@ -183,8 +184,8 @@ func TestCacheResolution(t *testing.T) {
 		t.Fatalf("%d held frames sent on resolution, want 3", len(held))
 	}
 	for i, f := range held {
-		if EthDst(f) != hostMAC || f[20] != byte(i) {
-			t.Fatalf("frame %d: dst %s, marker %d", i, EthDst(f), f[20])
+		if header.Ethernet(f).Dst() != hostMAC || f[20] != byte(i) {
+			t.Fatalf("frame %d: dst %s, marker %d", i, header.Ethernet(f).Dst(), f[20])
 		}
 	}
 	if n := c.Neighbors(); len(n) != 1 || n[0].State != Reachable {
@@ -197,7 +198,7 @@ func TestCacheResolution(t *testing.T) {
 	}
 	c.Tick(t0.Add(2 * time.Minute))
 	p := s.take()
-	if len(p) != 1 || EthDst(p[0]) != hostMAC {
+	if len(p) != 1 || header.Ethernet(p[0]).Dst() != hostMAC {
 		t.Fatalf("reprobe: %d frames", len(p))
 	}
 	for i := 1; i <= 3; i++ {
@@ -226,7 +227,7 @@ func TestCacheFailure(t *testing.T) {
 	for i := 1; i <= 4; i++ {
 		c.Tick(t0.Add(time.Duration(i) * 1100 * time.Millisecond))
 	}
-	if len(failed) != 8 || len(failed[0]) != 40-EthLen {
+	if len(failed) != 8 || len(failed[0]) != 40-header.EthernetLen {
 		t.Fatalf("%d packets failed", len(failed))
 	}
 	if st := c.Stats(); st.Failed != 1 || st.Probes != 3 {
@@ -300,7 +301,7 @@ func TestNeighborSolicitation(t *testing.T) {
 			if l == 0 {
 				return
 			}
-			if err := xlattest.Check(out[EthLen:l], false); err != nil {
+			if err := xlattest.Check(out[header.EthernetLen:l], false); err != nil {
 				t.Fatal(err)
 			}
 			p := gopacket.NewPacket(out[:l], layers.LayerTypeEthernet, gopacket.Default)
@@ -336,7 +337,7 @@ func TestRouterAdvertisement(t *testing.T) {
 		t.Fatalf("RA again after 1 s")
 	}
 	f := ras[0]
-	if err := xlattest.Check(f[EthLen:], false); err != nil {
+	if err := xlattest.Check(f[header.EthernetLen:], false); err != nil {
 		t.Fatal(err)
 	}
 	p := gopacket.NewPacket(f, layers.LayerTypeEthernet, gopacket.Default)
@@ -381,10 +382,10 @@ func TestEchoLinkLocal(t *testing.T) {
 		ip, xlattest.ICMPv6(128, 0, ip), &layers.ICMPv6Echo{Identifier: 7, SeqNumber: 1}, xlattest.Payload(16))
 	out := make([]byte, 1500)
 	l, consumed := n.Handle(f, out, t0)
-	if !consumed || l == 0 || out[EthLen+40] != 129 {
+	if !consumed || l == 0 || out[header.EthernetLen+40] != 129 {
 		t.Fatalf("echo: %d bytes, consumed %v", l, consumed)
 	}
-	if err := xlattest.Check(out[EthLen:l], false); err != nil {
+	if err := xlattest.Check(out[header.EthernetLen:l], false); err != nil {
 		t.Fatal(err)
 	}
 	// Other traffic is not ND's business.

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/nat64br/nat64br/xlat/header"
 )
 
 //go:generate stringer -type=State -linecomment
@@ -333,8 +335,8 @@ func (c *Cache) Tick(now time.Time) {
 	}
 	c.mu.Unlock()
 	for _, f := range failed {
-		if c.onFail != nil && len(f) > EthLen {
-			c.onFail(f[EthLen:])
+		if c.onFail != nil && len(f) > header.EthernetLen {
+			c.onFail(f[header.EthernetLen:])
 		}
 	}
 }

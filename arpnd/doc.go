@@ -6,6 +6,7 @@
 // and PREF64 (RFC 8781) for the NAT64 prefix when asked to.
 //
 // Frames are byte slices with their Ethernet header; arpnd parses and
-// builds them itself (views, no allocation on the data path) and sends its
-// own frames through a Sender, the port it serves.
+// builds them itself with xlat/header's views (header.Ethernet, header.IPv6;
+// no allocation on the data path) and sends its own frames through a
+// Sender, the port it serves.
 package arpnd

@@ -7,44 +7,32 @@ import (
 	"github.com/nat64br/nat64br/xlat/header"
 )
 
-// Ethernet (IEEE 802.3) header layout and the EtherTypes arpnd handles.
-const (
-	EthLen        = 14
-	EtherTypeIPv4 = 0x0800
-	EtherTypeARP  = 0x0806
-	EtherTypeIPv6 = 0x86dd
-)
+// MAC is an Ethernet address: header.MAC, under the name arpnd's API uses
+// (ARPOptions.MAC, Cache.Lookup).
+type MAC = header.MAC
 
-// MAC is an Ethernet address.
-type MAC [6]byte
+// The Ethernet header and its EtherTypes live in xlat/header; these names
+// are kept for callers outside arpnd until they move to it.
+
+// EtherTypeARP is the EtherType of ARP.
+//
+// Deprecated: use header.EtherTypeARP.
+const EtherTypeARP = header.EtherTypeARP
 
 // Broadcast is the Ethernet broadcast address.
-var Broadcast = MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-
-// String formats m as aa:bb:cc:dd:ee:ff.
-func (m MAC) String() string {
-	const hex = "0123456789abcdef"
-	b := make([]byte, 0, 17)
-	for i, v := range m {
-		if i > 0 {
-			b = append(b, ':')
-		}
-		b = append(b, hex[v>>4], hex[v&15])
-	}
-	return string(b)
-}
+//
+// Deprecated: use header.BroadcastMAC.
+var Broadcast = header.BroadcastMAC
 
 // PutEth writes an Ethernet header at the start of f.
-func PutEth(f []byte, dst, src MAC, et uint16) {
-	copy(f[0:6], dst[:])
-	copy(f[6:12], src[:])
-	binary.BigEndian.PutUint16(f[12:], et)
-}
+//
+// Deprecated: use header.Ethernet(f).Set.
+func PutEth(f []byte, dst, src MAC, et uint16) { header.Ethernet(f).Set(dst, src, et) }
 
-// EthDst, EthSrc and EtherType read the Ethernet header of f.
-func EthDst(f []byte) MAC       { return MAC(f[0:6]) }
-func EthSrc(f []byte) MAC       { return MAC(f[6:12]) }
-func EtherType(f []byte) uint16 { return binary.BigEndian.Uint16(f[12:]) }
+// EthSrc returns the source address of the Ethernet frame f.
+//
+// Deprecated: use header.Ethernet(f).Src.
+func EthSrc(f []byte) MAC { return header.Ethernet(f).Src() }
 
 // ARP (RFC 826) for Ethernet and IPv4:
 //
@@ -85,7 +73,7 @@ func keyAddr(k [16]byte) netip.Addr {
 // putARP writes an ARP packet into b (28 bytes).
 func putARP(b []byte, op uint16, sha MAC, spa [4]byte, tha MAC, tpa [4]byte) {
 	binary.BigEndian.PutUint16(b[0:], 1)
-	binary.BigEndian.PutUint16(b[2:], EtherTypeIPv4)
+	binary.BigEndian.PutUint16(b[2:], header.EtherTypeIPv4)
 	b[4], b[5] = 6, 4
 	binary.BigEndian.PutUint16(b[6:], op)
 	copy(b[8:14], sha[:])

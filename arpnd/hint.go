@@ -1,6 +1,10 @@
 package arpnd
 
-import "time"
+import (
+	"time"
+
+	"github.com/nat64br/nat64br/xlat/header"
+)
 
 // Hint remembers one neighbor of one data-path goroutine: the last
 // destination it resolved, or the last source it learned. While the same
@@ -52,10 +56,10 @@ func (n *ND) Resolve(h *Hint, dst [16]byte) (key [16]byte, mac MAC, ok bool) {
 // MAC in the current snapshot: Learn would change nothing then, whatever
 // the configuration says.
 func (a *ARP) LearnHinted(h *Hint, f []byte, now time.Time) {
-	if len(f) < EthLen+20 {
+	if len(f) < header.EthernetLen+20 {
 		return
 	}
-	src := Key4([4]byte(f[EthLen+12 : EthLen+16]))
+	src := Key4(header.IPv4(f[header.EthernetLen:]).Src())
 	if h.knows(a.cache, src, f) {
 		return
 	}
@@ -67,10 +71,10 @@ func (a *ARP) LearnHinted(h *Hint, f []byte, now time.Time) {
 // MAC in the current snapshot: Learn would change nothing then, whatever
 // the configuration says.
 func (n *ND) LearnHinted(h *Hint, f []byte, now time.Time) {
-	if len(f) < EthLen+40 {
+	if len(f) < header.EthernetLen+40 {
 		return
 	}
-	src := [16]byte(f[EthLen+8 : EthLen+24])
+	src := header.IPv6(f[header.EthernetLen:]).Src()
 	if h.knows(n.cache, src, f) {
 		return
 	}
@@ -81,13 +85,13 @@ func (n *ND) LearnHinted(h *Hint, f []byte, now time.Time) {
 // knows reports whether h, a hint of learning, holds src and the source
 // MAC of f in c's current snapshot.
 func (h *Hint) knows(c *Cache, src [16]byte, f []byte) bool {
-	return h.snap == c.snap.Load() && h.arp == nil && h.nd == nil && h.addr == src && h.mac == EthSrc(f)
+	return h.snap == c.snap.Load() && h.arp == nil && h.nd == nil && h.addr == src && h.mac == header.Ethernet(f).Src()
 }
 
 // remember makes h hold src and the source MAC of f if c's snapshot maps
 // one to the other.
 func (h *Hint) remember(c *Cache, src [16]byte, f []byte) {
-	snap, mac := c.snap.Load(), EthSrc(f)
+	snap, mac := c.snap.Load(), header.Ethernet(f).Src()
 	if m, ok := (*snap)[src]; ok && m == mac {
 		*h = Hint{snap: snap, addr: src, mac: mac}
 	}

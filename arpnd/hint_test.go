@@ -6,24 +6,26 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/nat64br/nat64br/xlat/header"
 )
 
 // ipFrame is an Ethernet frame with a bare IP header from src (IPv4 or
 // IPv6) sent by mac.
 func ipFrame(mac MAC, src netip.Addr) []byte {
 	if src.Is4() {
-		f := make([]byte, EthLen+20)
-		PutEth(f, ourMAC, mac, EtherTypeIPv4)
-		f[EthLen] = 0x45
+		f := make([]byte, header.EthernetLen+20)
+		header.Ethernet(f).Set(ourMAC, mac, header.EtherTypeIPv4)
+		f[header.EthernetLen] = 0x45
 		a := src.As4()
-		copy(f[EthLen+12:], a[:])
+		copy(f[header.EthernetLen+12:], a[:])
 		return f
 	}
-	f := make([]byte, EthLen+40)
-	PutEth(f, ourMAC, mac, 0x86dd)
-	f[EthLen] = 0x60
+	f := make([]byte, header.EthernetLen+40)
+	header.Ethernet(f).Set(ourMAC, mac, header.EtherTypeIPv6)
+	f[header.EthernetLen] = 0x60
 	a := src.As16()
-	copy(f[EthLen+8:], a[:])
+	copy(f[header.EthernetLen+8:], a[:])
 	return f
 }
 

@@ -113,7 +113,7 @@ type NDStats struct {
 // s; onFail receives the IPv6 packets held for a next hop that did not
 // answer.
 func NewND(opts NDOptions, s Sender, onFail func(pkt []byte)) (*ND, error) {
-	n := &ND{probe: make([]byte, EthLen+header.IPv6Len+32), linkLocal: LinkLocal(opts.MAC)}
+	n := &ND{probe: make([]byte, header.EthernetLen+header.IPv6Len+32), linkLocal: LinkLocal(opts.MAC)}
 	if err := n.Reconfigure(opts); err != nil {
 		return nil, err
 	}
@@ -222,11 +222,11 @@ func (c *ndConfig) onLink(a [16]byte) bool {
 
 // Learn records the source of an IPv6 frame received from the link.
 func (n *ND) Learn(f []byte, now time.Time) {
-	if len(f) < EthLen+header.IPv6Len {
+	if len(f) < header.EthernetLen+header.IPv6Len {
 		return
 	}
-	src := [16]byte(f[EthLen+8 : EthLen+24])
-	mac := EthSrc(f)
+	src := header.IPv6(f[header.EthernetLen:]).Src()
+	mac := header.Ethernet(f).Src()
 	if mac[0]&1 == 0 && n.cfg.Load().onLink(src) {
 		n.cache.Learn(src, mac, now)
 	}
@@ -238,10 +238,10 @@ func (n *ND) Learn(f []byte, now time.Time) {
 // An answer, if any, is written into out (at least 1280 bytes) and its
 // length returned.
 func (n *ND) Handle(f, out []byte, now time.Time) (reply int, consumed bool) {
-	if len(f) < EthLen+header.IPv6Len {
+	if len(f) < header.EthernetLen+header.IPv6Len {
 		return 0, false
 	}
-	ip := header.IPv6(f[EthLen:])
+	ip := header.IPv6(f[header.EthernetLen:])
 	dst := ip.Dst()
 	toLinkLocal := dst == n.linkLocal
 	if ip.NextHeader() != header.ProtoICMPv6 {
@@ -251,15 +251,15 @@ func (n *ND) Handle(f, out []byte, now time.Time) (reply int, consumed bool) {
 		return 0, false
 	}
 	plen := ip.PayloadLength()
-	if len(f) < EthLen+header.IPv6Len+plen || plen < 4 {
+	if len(f) < header.EthernetLen+header.IPv6Len+plen || plen < 4 {
 		return 0, toLinkLocal
 	}
-	m := f[EthLen+header.IPv6Len : EthLen+header.IPv6Len+plen]
+	m := f[header.EthernetLen+header.IPv6Len : header.EthernetLen+header.IPv6Len+plen]
 	switch m[0] {
 	case icmpRS, icmpRA, icmpNS, icmpNA, 137: // 137: redirect
 	case header.ICMPv6EchoRequest:
 		if toLinkLocal {
-			return n.echo(f[:EthLen+header.IPv6Len+plen], out), true
+			return n.echo(f[:header.EthernetLen+header.IPv6Len+plen], out), true
 		}
 		return 0, false
 	default:
@@ -309,7 +309,7 @@ func (n *ND) solicitation(f []byte, src, dst [16]byte, m, out []byte, now time.T
 	if !proxy {
 		flags |= naOverride
 	}
-	to, toMAC := src, EthSrc(f)
+	to, toMAC := src, header.Ethernet(f).Src()
 	if dad {
 		// Defend the address: to all-nodes, not solicited (§7.2.4).
 		n.stats.dad.Add(1)
@@ -333,16 +333,16 @@ func (n *ND) solicitation(f []byte, src, dst [16]byte, m, out []byte, now time.T
 func (n *ND) putNA(out []byte, toMAC MAC, to, target [16]byte, flags byte) int {
 	c := n.cfg.Load()
 	const l = 32 // header + target + TLLA option
-	PutEth(out, toMAC, c.MAC, EtherTypeIPv6)
-	putIPv6(out[EthLen:], target, to, l, 255)
-	m := out[EthLen+header.IPv6Len:]
+	header.Ethernet(out).Set(toMAC, c.MAC, header.EtherTypeIPv6)
+	putIPv6(out[header.EthernetLen:], target, to, l, 255)
+	m := out[header.EthernetLen+header.IPv6Len:]
 	clear(m[:l])
 	m[0], m[4] = icmpNA, flags
 	copy(m[8:24], target[:])
 	m[24], m[25] = optTLLA, 1
 	copy(m[26:32], c.MAC[:])
-	icmp6Checksum(out[EthLen:])
-	return EthLen + header.IPv6Len + l
+	icmp6Checksum(out[header.EthernetLen:])
+	return header.EthernetLen + header.IPv6Len + l
 }
 
 // advertisement processes a Neighbor Advertisement (RFC 4861 §7.2.5).
@@ -360,7 +360,7 @@ func (n *ND) advertisement(f []byte, src, dst [16]byte, m []byte, now time.Time)
 		return
 	}
 	if !hasTLL {
-		tll = EthSrc(f)
+		tll = header.Ethernet(f).Src()
 	}
 	if solicited {
 		n.cache.Confirm(target, tll, now)
@@ -376,8 +376,8 @@ func (n *ND) echo(f, out []byte) int {
 	}
 	c := n.cfg.Load()
 	l := copy(out, f)
-	PutEth(out, EthSrc(f), c.MAC, EtherTypeIPv6)
-	ip := header.IPv6(out[EthLen:])
+	header.Ethernet(out).Set(header.Ethernet(f).Src(), c.MAC, header.EtherTypeIPv6)
+	ip := header.IPv6(out[header.EthernetLen:])
 	src := ip.Src()
 	if src == unspecified || src[0] == 0xff {
 		return 0
@@ -385,8 +385,8 @@ func (n *ND) echo(f, out []byte) int {
 	ip.SetSrc(&n.linkLocal)
 	ip.SetDst(&src)
 	ip.SetHopLimit(64)
-	out[EthLen+header.IPv6Len] = header.ICMPv6EchoReply
-	icmp6Checksum(out[EthLen:])
+	out[header.EthernetLen+header.IPv6Len] = header.ICMPv6EchoReply
+	icmp6Checksum(out[header.EthernetLen:])
 	n.stats.echo.Add(1)
 	return l
 }
@@ -402,16 +402,16 @@ func (n *ND) sendSolicit(target [16]byte, unicast *MAC) {
 	}
 	const l = 32 // header + target + SLLA option
 	f := n.probe
-	PutEth(f, dmac, c.MAC, EtherTypeIPv6)
-	putIPv6(f[EthLen:], n.linkLocal, dst, l, 255)
-	m := f[EthLen+header.IPv6Len:]
+	header.Ethernet(f).Set(dmac, c.MAC, header.EtherTypeIPv6)
+	putIPv6(f[header.EthernetLen:], n.linkLocal, dst, l, 255)
+	m := f[header.EthernetLen+header.IPv6Len:]
 	clear(m[:l])
 	m[0] = icmpNS
 	copy(m[8:24], target[:])
 	m[24], m[25] = optSLLA, 1
 	copy(m[26:32], c.MAC[:])
-	icmp6Checksum(f[EthLen:])
-	_, _ = n.cache.sender.WriteBatch([][]byte{f[:EthLen+header.IPv6Len+l]}, 0)
+	icmp6Checksum(f[header.EthernetLen:])
+	_, _ = n.cache.sender.WriteBatch([][]byte{f[:header.EthernetLen+header.IPv6Len+l]}, 0)
 }
 
 // Announce sends unsolicited Neighbor Advertisements for the link-local and
@@ -423,7 +423,7 @@ func (n *ND) Announce() error {
 	if c.hasOwn {
 		targets = append(targets, c.own)
 	}
-	f := make([]byte, EthLen+header.IPv6Len+32)
+	f := make([]byte, header.EthernetLen+header.IPv6Len+32)
 	for _, t := range targets {
 		l := n.putNA(f, MulticastMAC(allNodes), allNodes, t, naRouter|naOverride)
 		if _, err := n.cache.sender.WriteBatch([][]byte{f[:l]}, 0); err != nil {

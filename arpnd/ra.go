@@ -53,7 +53,7 @@ func (n *ND) Tick(now time.Time) {
 	}
 	n.raCount++
 	n.raNext, n.raLast = now.Add(gap), now
-	f := make([]byte, EthLen+header.IPv6Len+256)
+	f := make([]byte, header.EthernetLen+header.IPv6Len+256)
 	l := n.putRA(f, c)
 	n.raMu.Unlock()
 	n.stats.ras.Add(1)
@@ -63,7 +63,7 @@ func (n *ND) Tick(now time.Time) {
 // putRA writes a Router Advertisement to all-nodes into out.
 func (n *ND) putRA(out []byte, c *ndConfig) int {
 	ra := c.RA
-	m := out[EthLen+header.IPv6Len:]
+	m := out[header.EthernetLen+header.IPv6Len:]
 	clear(m[:16])
 	m[0] = icmpRA
 	m[4] = 64 // Cur Hop Limit
@@ -101,10 +101,10 @@ func (n *ND) putRA(out []byte, c *ndConfig) int {
 			l += 16
 		}
 	}
-	PutEth(out, MulticastMAC(allNodes), c.MAC, EtherTypeIPv6)
-	putIPv6(out[EthLen:], n.linkLocal, allNodes, l, 255)
-	icmp6Checksum(out[EthLen:])
-	return EthLen + header.IPv6Len + l
+	header.Ethernet(out).Set(MulticastMAC(allNodes), c.MAC, header.EtherTypeIPv6)
+	putIPv6(out[header.EthernetLen:], n.linkLocal, allNodes, l, 255)
+	icmp6Checksum(out[header.EthernetLen:])
+	return header.EthernetLen + header.IPv6Len + l
 }
 
 // putRIO writes a Route Information option for p (RFC 4191 §2.3), medium
