@@ -99,7 +99,10 @@ func PseudoSum4(src, dst [4]byte, proto uint8, n int) uint64 {
 // PseudoSum6 returns the running sum of an IPv6 pseudo-header (RFC 8200
 // §8.1) for an upper-layer packet of length n and next header nh.
 func PseudoSum6(src, dst *[16]byte, nh uint8, n int) uint64 {
-	acc := Sum(src[:], 0)
-	acc = Sum(dst[:], acc)
+	// Unrolled rather than Sum's loop: this runs per translated packet and
+	// per segment of a split super-frame.
+	acc := add(binary.BigEndian.Uint64(src[0:]), binary.BigEndian.Uint64(src[8:]))
+	acc = add(acc, binary.BigEndian.Uint64(dst[0:]))
+	acc = add(acc, binary.BigEndian.Uint64(dst[8:]))
 	return add(acc, uint64(nh)+uint64(n))
 }

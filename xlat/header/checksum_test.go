@@ -108,3 +108,15 @@ func BenchmarkChecksum1500(b *testing.B) {
 		_ = Checksum(buf, 0)
 	}
 }
+
+func BenchmarkPseudoSum6(b *testing.B) {
+	src := [16]byte{0x20, 0x01, 0x0d, 0xb8, 15: 1}
+	dst := [16]byte{0x00, 0x64, 0xff, 0x9b, 12: 192, 13: 0, 14: 2, 15: 1}
+	b.SetBytes(2 * 16)
+	b.ReportAllocs()
+	var acc uint64
+	for b.Loop() {
+		acc += PseudoSum6(&src, &dst, ProtoTCP, 1440)
+	}
+	_ = acc
+}
