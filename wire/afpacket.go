@@ -14,6 +14,8 @@ import (
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/nat64br/nat64br/xlat/header"
 )
 
 // Kernel constants x/sys/unix may not have.
@@ -193,7 +195,7 @@ func ListenPacket(name string, opts PacketOptions) (*PacketPort, error) {
 		conn.Close()
 		return nil, fmt.Errorf("%s: eventfd: %w", name, err)
 	}
-	p.seg.init(opts.MaxSegments, p.mtu+ethHdrLen)
+	p.seg.init(opts.MaxSegments, p.mtu+header.EthernetLen)
 	return p, nil
 }
 
@@ -281,9 +283,6 @@ func (p *PacketPort) BatchSize() int { return len(p.rx) }
 
 // JoinGroup joins a link-layer multicast group.
 func (p *PacketPort) JoinGroup(mac net.HardwareAddr) error { return p.conn.JoinGroup(mac) }
-
-// ethHdrLen is the length of an Ethernet header without VLAN tags.
-const ethHdrLen = 14
 
 // ReadBatch reads up to len(bufs) frames into bufs[i][offset:] and sets
 // sizes[i]. A size of 0 means that slot holds nothing the caller should

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nat64br/nat64br/wire"
 	"github.com/nat64br/nat64br/wire/wiretest"
+	"github.com/nat64br/nat64br/xlat/header"
 	"github.com/nat64br/nat64br/xlat/xlattest"
 )
 
@@ -100,7 +101,7 @@ func (l *lab) readFrame(t *testing.T, match func([]byte) bool) []byte {
 
 func isUDPTo(port uint16) func([]byte) bool {
 	return func(f []byte) bool {
-		return len(f) >= 14+28 && binary.BigEndian.Uint16(f[12:]) == 0x0800 && f[14+9] == 17 && binary.BigEndian.Uint16(f[14+22:]) == port
+		return len(f) >= header.EthernetLen+28 && header.Ethernet(f).EtherType() == header.EtherTypeIPv4 && f[header.EthernetLen+9] == 17 && binary.BigEndian.Uint16(f[header.EthernetLen+22:]) == port
 	}
 }
 
@@ -115,7 +116,7 @@ func TestPacketPortChecksumOffload(t *testing.T) {
 		_ = l.a.Cmd("bash", "-c", "for i in 1 2 3 4 5; do echo nat64br-offload-test > /dev/udp/192.0.2.2/9999; sleep 0.1; done").Run()
 	}()
 	f := l.readFrame(t, isUDPTo(9999))
-	if err := xlattest.Check(f[14:], false); err != nil {
+	if err := xlattest.Check(f[header.EthernetLen:], false); err != nil {
 		t.Fatalf("received frame does not check: %v", err)
 	}
 	st, err := l.port.Stats()
@@ -146,7 +147,7 @@ func TestPacketPortFilter(t *testing.T) {
 	seen := map[uint16]bool{}
 	l.readFrame(t, func(f []byte) bool {
 		if isUDPTo(7001)(f) || isUDPTo(7002)(f) || isUDPTo(7003)(f) {
-			seen[binary.BigEndian.Uint16(f[14+22:])] = true
+			seen[binary.BigEndian.Uint16(f[header.EthernetLen+22:])] = true
 		}
 		return seen[7003]
 	})
@@ -172,9 +173,9 @@ func TestPacketPortWrite(t *testing.T) {
 		}
 	}()
 	f := l.readFrame(t, func(f []byte) bool {
-		return len(f) >= 14+28 && f[14+9] == 1 && f[14+20] == 0 && binary.BigEndian.Uint16(f[14+24:]) == 77
+		return len(f) >= header.EthernetLen+28 && f[header.EthernetLen+9] == 1 && f[header.EthernetLen+20] == 0 && binary.BigEndian.Uint16(f[header.EthernetLen+24:]) == 77
 	})
-	if err := xlattest.Check(f[14:], false); err != nil {
+	if err := xlattest.Check(f[header.EthernetLen:], false); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -3,6 +3,8 @@ package wire
 import (
 	"encoding/binary"
 	"time"
+
+	"github.com/nat64br/nat64br/xlat/header"
 )
 
 // RefuseFanoutData makes PACKET_FANOUT_DATA an option the kernel does not
@@ -27,15 +29,15 @@ func (s PortSpread) queue(frame []byte, n, cpu int) int {
 		}
 		return int((uint32(id) * s.Key >> 16) % uint32(n))
 	}
-	if len(frame) < ethHdrLen {
+	if len(frame) < header.EthernetLen {
 		return int(s.Offset % uint32(n))
 	}
-	ip := frame[ethHdrLen:]
+	ip := frame[header.EthernetLen:]
 	be := binary.BigEndian
 	var a, b uint32
 	short := func(need int) bool { return len(ip) < need }
-	switch be.Uint16(frame[12:]) {
-	case 0x0800:
+	switch header.Ethernet(frame).EtherType() {
+	case header.EtherTypeIPv4:
 		if short(20) {
 			return 0
 		}
@@ -54,7 +56,7 @@ func (s PortSpread) queue(frame []byte, n, cpu int) int {
 		default:
 			a, b = be.Uint32(ip[12:]), be.Uint32(ip[16:])
 		}
-	case 0x86dd:
+	case header.EtherTypeIPv6:
 		if short(40) {
 			return 0
 		}

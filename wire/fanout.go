@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"golang.org/x/net/bpf"
+
+	"github.com/nat64br/nat64br/xlat/header"
 )
 
 // PortSpread picks a frame's receive queue by its transport ports instead
@@ -74,8 +76,8 @@ func (s PortSpread) program() ([]bpf.RawInstruction, error) {
 	}
 	prog := []any{
 		bpf.LoadExtension{Num: bpf.ExtProto},
-		jump{bpf.JumpEqual, 0x0800, "v4", ""},
-		jump{bpf.JumpEqual, 0x86dd, "v6", "other"},
+		jump{bpf.JumpEqual, header.EtherTypeIPv4, "v4", ""},
+		jump{bpf.JumpEqual, header.EtherTypeIPv6, "v6", "other"},
 
 		label("v4"),
 		net(6, 2),

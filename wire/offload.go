@@ -2,8 +2,9 @@ package wire
 
 import (
 	"encoding/binary"
-	"math/bits"
 	"sync/atomic"
+
+	"github.com/nat64br/nat64br/xlat/header"
 )
 
 // Offloads, undone in software. A sender with transmit checksum offload
@@ -12,36 +13,14 @@ import (
 // one super-frame for many segments. The virtio-net header of each frame
 // (PACKET_VNET_HDR) says which, and where.
 
-// csum is the one's complement sum of b (RFC 1071), folded.
-func csum(b []byte, acc uint64) uint16 {
-	for len(b) >= 8 {
-		var c uint64
-		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b), 0)
-		acc += c
-		b = b[8:]
-	}
-	for len(b) >= 2 {
-		acc += uint64(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		acc += uint64(b[0]) << 8
-	}
-	acc = (acc >> 32) + (acc & 0xffffffff)
-	acc = (acc >> 32) + (acc & 0xffffffff)
-	acc = (acc >> 16) + (acc & 0xffff)
-	acc = (acc >> 16) + (acc & 0xffff)
-	return uint16(acc)
-}
-
 // completeChecksum finishes a CHECKSUM_PARTIAL frame: the checksum field at
 // start+off holds the pseudo-header sum, and the checksum covers the frame
 // from start to its end. It returns false if the offsets do not fit.
 func completeChecksum(f []byte, start, off int) bool {
-	if start < ethHdrLen || start+off+2 > len(f) {
+	if start < header.EthernetLen || start+off+2 > len(f) {
 		return false
 	}
-	c := ^csum(f[start:], 0)
+	c := header.Checksum(f[start:], 0)
 	if c == 0 && off == 6 { // UDP: zero means "no checksum"
 		c = 0xffff
 	}
@@ -49,17 +28,16 @@ func completeChecksum(f []byte, start, off int) bool {
 	return true
 }
 
-// addrSum is the sum of the source and destination addresses of the IPv4
-// (v4) or IPv6 header ip, as the transport pseudo-header has them.
-func addrSum(ip []byte, v4 bool) uint64 {
+// pseudoSum is the running sum of the transport pseudo-header (RFC 768,
+// RFC 793, RFC 8200 §8.1) of the IPv4 (v4) or IPv6 header ip, for n bytes
+// of protocol proto.
+func pseudoSum(ip []byte, v4 bool, proto uint8, n int) uint64 {
 	if v4 {
-		return uint64(binary.BigEndian.Uint32(ip[12:])) + uint64(binary.BigEndian.Uint32(ip[16:]))
+		h := header.IPv4(ip)
+		return header.PseudoSum4(h.Src(), h.Dst(), proto, n)
 	}
-	var s uint64
-	for i := 8; i < 40; i += 4 {
-		s += uint64(binary.BigEndian.Uint32(ip[i:]))
-	}
-	return s
+	// The addresses are summed where they lie, not copied out.
+	return header.PseudoSum6((*[16]byte)(ip[8:24]), (*[16]byte)(ip[24:40]), proto, n)
 }
 
 // segmenter holds the segments of split super-frames until ReadBatch hands
@@ -116,19 +94,19 @@ const (
 // and flags, and every checksum set. It returns how many it queued, and
 // false if f is not what its GSO type says.
 func (s *segmenter) split(f []byte, gso uint8, gsoSize, mtu int) (int, bool) {
-	if len(f) < ethHdrLen+20 || gsoSize <= 0 {
+	if len(f) < header.EthernetLen+20 || gsoSize <= 0 {
 		return 0, false
 	}
-	l3 := ethHdrLen
+	l3 := header.EthernetLen
 	var ipLen, proto int
 	v4 := false
-	switch binary.BigEndian.Uint16(f[12:]) {
-	case 0x0800:
+	switch header.Ethernet(f).EtherType() {
+	case header.EtherTypeIPv4:
 		ipLen, proto, v4 = int(f[l3]&0x0f)*4, int(f[l3+9]), true
 		if ipLen < 20 || f[l3+6]&0x3f != 0 || f[l3+7] != 0 { // fragments cannot be super-frames
 			return 0, false
 		}
-	case 0x86dd:
+	case header.EtherTypeIPv6:
 		ipLen, proto = 40, int(f[l3+6])
 	default:
 		return 0, false
@@ -150,7 +128,7 @@ func (s *segmenter) split(f []byte, gso uint8, gsoSize, mtu int) (int, bool) {
 	if l4Len < 8 || hdr > len(f) {
 		return 0, false
 	}
-	mss := min(gsoSize, mtu-(hdr-ethHdrLen))
+	mss := min(gsoSize, mtu-(hdr-header.EthernetLen))
 	if mss <= 0 {
 		return 0, false
 	}
@@ -175,12 +153,12 @@ func (s *segmenter) split(f []byte, gso uint8, gsoSize, mtu int) (int, bool) {
 		copy(seg[hdr:], data[off:end])
 		ip := seg[l3:]
 		if v4 {
-			binary.BigEndian.PutUint16(ip[2:], uint16(len(seg)-l3))
-			binary.BigEndian.PutUint16(ip[4:], id+uint16(k))
-			ip[10], ip[11] = 0, 0
-			binary.BigEndian.PutUint16(ip[10:], ^csum(ip[:ipLen], 0))
+			ip4 := header.IPv4(ip)
+			ip4.SetTotalLength(len(seg) - l3)
+			ip4.SetID(id + uint16(k))
+			ip4.SetChecksum(ip4.ComputeChecksum())
 		} else {
-			binary.BigEndian.PutUint16(ip[4:], uint16(len(seg)-l4))
+			header.IPv6(ip).SetPayloadLength(len(seg) - l4)
 		}
 		t := seg[l4:]
 		csumAt := 6
@@ -199,9 +177,9 @@ func (s *segmenter) split(f []byte, gso uint8, gsoSize, mtu int) (int, bool) {
 			binary.BigEndian.PutUint16(t[4:], uint16(len(t)))
 		}
 		// The pseudo-header, then the segment.
-		ps := addrSum(ip, v4) + uint64(proto) + uint64(len(t))
+		ps := pseudoSum(ip, v4, uint8(proto), len(t))
 		t[csumAt], t[csumAt+1] = 0, 0
-		c := ^csum(t, ps)
+		c := header.Checksum(t, ps)
 		if c == 0 && proto == 17 {
 			c = 0xffff
 		}
@@ -231,20 +209,20 @@ type GSO struct {
 func passable(h, f []byte) (GSO, bool) {
 	gso := h[1] &^ gsoECN
 	size := binary.NativeEndian.Uint16(h[4:])
-	if gso != gsoTCPv4 && gso != gsoTCPv6 || size == 0 || len(f) < ethHdrLen+40 {
+	if gso != gsoTCPv4 && gso != gsoTCPv6 || size == 0 || len(f) < header.EthernetLen+40 {
 		return GSO{}, false
 	}
-	l3 := f[ethHdrLen:]
+	l3 := f[header.EthernetLen:]
 	var l4 []byte
-	switch binary.BigEndian.Uint16(f[12:]) {
-	case 0x0800:
+	switch header.Ethernet(f).EtherType() {
+	case header.EtherTypeIPv4:
 		ihl := int(l3[0]&0x0f) * 4
 		if l3[0]>>4 != 4 || ihl < 20 || l3[9] != 6 || l3[6]&0x3f != 0 || l3[7] != 0 ||
 			int(binary.BigEndian.Uint16(l3[2:])) != len(l3) || ihl+20 > len(l3) {
 			return GSO{}, false
 		}
 		l4 = l3[ihl:]
-	case 0x86dd:
+	case header.EtherTypeIPv6:
 		if l3[0]>>4 != 6 || l3[6] != 6 || int(binary.BigEndian.Uint16(l3[4:]))+40 != len(l3) || len(l3)-40 > 65535-20 || len(l3) < 60 {
 			return GSO{}, false
 		}
@@ -264,10 +242,10 @@ func passable(h, f []byte) (GSO, bool) {
 // size that fits mtu. It returns false if f is not a TCP packet it can
 // describe.
 func gsoHeader(f []byte, g GSO, mtu int, h *[vnetHdrLen]byte) bool {
-	if len(f) < ethHdrLen+40 {
+	if len(f) < header.EthernetLen+40 {
 		return false
 	}
-	l3 := f[ethHdrLen:]
+	l3 := f[header.EthernetLen:]
 	var l3Len int
 	var typ byte
 	switch l3[0] >> 4 {
@@ -295,11 +273,11 @@ func gsoHeader(f []byte, g GSO, mtu int, h *[vnetHdrLen]byte) bool {
 	if thl < 20 || thl > len(l4) || mss <= 0 {
 		return false
 	}
-	binary.BigEndian.PutUint16(l4[16:], csum(nil, addrSum(l3, typ == gsoTCPv4)+6+uint64(len(l4))))
+	binary.BigEndian.PutUint16(l4[16:], header.Fold(pseudoSum(l3, typ == gsoTCPv4, header.ProtoTCP, len(l4))))
 	if g.ECN {
 		typ |= gsoECN
 	}
-	start := ethHdrLen + l3Len
+	start := header.EthernetLen + l3Len
 	h[0], h[1] = vnetNeedsCsum, typ
 	binary.NativeEndian.PutUint16(h[2:], uint16(start+thl)) // hdr_len
 	binary.NativeEndian.PutUint16(h[4:], uint16(mss))

@@ -3,6 +3,8 @@ package wire
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/nat64br/nat64br/xlat/header"
 )
 
 // offloadCases are the frames the offload benchmarks and the zero-alloc test
@@ -23,9 +25,9 @@ const offloadPayload = 42 * 1400 // 42 segments of a 1400-byte MSS
 // hdrLen is the length of the Ethernet, IP and TCP headers of a superFrame.
 func hdrLen(v6 bool) int {
 	if v6 {
-		return ethHdrLen + 40 + 20
+		return header.EthernetLen + 40 + 20
 	}
-	return ethHdrLen + 20 + 20
+	return header.EthernetLen + 20 + 20
 }
 
 // partialFrame returns a superFrame whose UDP or TCP checksum field holds
@@ -33,9 +35,9 @@ func hdrLen(v6 bool) int {
 // completeChecksum takes.
 func partialFrame(tb testing.TB, v6, udp bool, n int) (f []byte, start, off int) {
 	f = superFrame(tb, v6, udp, n)
-	start, off = ethHdrLen+20, 16
+	start, off = header.EthernetLen+20, 16
 	if v6 {
-		start = ethHdrLen + 40
+		start = header.EthernetLen + 40
 	}
 	if udp {
 		off = 6

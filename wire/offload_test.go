@@ -8,6 +8,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/nat64br/nat64br/xlat/header"
 	"github.com/nat64br/nat64br/xlat/xlattest"
 )
 
@@ -79,7 +80,7 @@ func TestSplitSuperFrames(t *testing.T) {
 				t.Fatalf("pop = %d", n)
 			}
 			var got []byte
-			hdr := 14 + 20 + 20
+			hdr := header.EthernetLen + 20 + 20
 			if tc.v6 {
 				hdr += 20
 			}
@@ -91,7 +92,7 @@ func TestSplitSuperFrames(t *testing.T) {
 				if len(seg) > 1514 {
 					t.Fatalf("segment %d is %d bytes", i, len(seg))
 				}
-				if err := xlattest.Check(seg[14:], false); err != nil {
+				if err := xlattest.Check(seg[header.EthernetLen:], false); err != nil {
 					t.Fatalf("segment %d: %v", i, err)
 				}
 				got = append(got, seg[hdr:]...)
@@ -127,7 +128,7 @@ func TestSplitRefusesNonsense(t *testing.T) {
 		"zero size":      func() (int, bool) { return s.split(f, gsoTCPv4, 0, 1500) },
 		"runt":           func() (int, bool) { return s.split(f[:20], gsoTCPv4, 1400, 1500) },
 		"not ip": func() (int, bool) {
-			return s.split(append([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 6}, f[14:]...), gsoTCPv4, 1400, 1500)
+			return s.split(append([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 6}, f[header.EthernetLen:]...), gsoTCPv4, 1400, 1500)
 		},
 	} {
 		if _, ok := fn(); ok {
@@ -146,29 +147,29 @@ func TestSplitRefusesNonsense(t *testing.T) {
 func TestCompleteChecksum(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
 		f := superFrame(t, v6, true, 100)
-		l4 := 14 + 20
+		l4 := header.EthernetLen + 20
 		if v6 {
-			l4 = 14 + 40
+			l4 = header.EthernetLen + 40
 		}
 		var ps uint64
 		if v6 {
-			for i := 14 + 8; i < 14+40; i += 2 {
+			for i := header.EthernetLen + 8; i < header.EthernetLen+40; i += 2 {
 				ps += uint64(binary.BigEndian.Uint16(f[i:]))
 			}
 		} else {
-			for i := 14 + 12; i < 14+20; i += 2 {
+			for i := header.EthernetLen + 12; i < header.EthernetLen+20; i += 2 {
 				ps += uint64(binary.BigEndian.Uint16(f[i:]))
 			}
 		}
 		ps += 17 + uint64(len(f)-l4)
-		binary.BigEndian.PutUint16(f[l4+6:], csum(nil, ps))
-		if err := xlattest.Check(f[14:], false); err == nil {
+		binary.BigEndian.PutUint16(f[l4+6:], header.Fold(ps))
+		if err := xlattest.Check(f[header.EthernetLen:], false); err == nil {
 			t.Fatalf("v6=%v: partial checksum already verifies", v6)
 		}
 		if !completeChecksum(f, l4, 6) {
 			t.Fatalf("v6=%v: refused", v6)
 		}
-		if err := xlattest.Check(f[14:], false); err != nil {
+		if err := xlattest.Check(f[header.EthernetLen:], false); err != nil {
 			t.Fatalf("v6=%v: %v", v6, err)
 		}
 	}
@@ -211,10 +212,10 @@ func vnetHeader(gso uint8, size uint16) []byte {
 func TestPassable(t *testing.T) {
 	tcp4, tcp6, udp6 := superFrame(t, false, false, 5000), superFrame(t, true, false, 5000), superFrame(t, true, true, 5000)
 	frag := append([]byte(nil), tcp4...)
-	frag[ethHdrLen+6] |= 0x20 // MF
+	frag[header.EthernetLen+6] |= 0x20 // MF
 	short := tcp6[:len(tcp6)-1]
 	ext := append([]byte(nil), tcp6...)
-	ext[ethHdrLen+6] = 60 // Destination Options first
+	ext[header.EthernetLen+6] = 60 // Destination Options first
 	for _, tc := range []struct {
 		name  string
 		h, f  []byte
@@ -254,9 +255,9 @@ func TestGSOHeader(t *testing.T) {
 		{"tcp4 small mtu", false, 1440, 1280, gsoTCPv4, 1280 - 20 - 20},
 	} {
 		f := superFrame(t, tc.v6, false, 7000)
-		l4 := ethHdrLen + 20
+		l4 := header.EthernetLen + 20
 		if tc.v6 {
-			l4 = ethHdrLen + 40
+			l4 = header.EthernetLen + 40
 		}
 		want := binary.BigEndian.Uint16(f[l4+16:])
 		var h [vnetHdrLen]byte
@@ -272,7 +273,7 @@ func TestGSOHeader(t *testing.T) {
 			t.Errorf("%s: hdr_len %d gso_size %d csum_start %d csum_offset %d; want %d %d %d 16", tc.name, hdrLen, mss, start, off, l4+20, tc.wantMSS, l4)
 		}
 		// What the device (or skb_checksum_help) does with it.
-		if got := ^csum(f[start:], 0); got != want {
+		if got := header.Checksum(f[start:], 0); got != want {
 			t.Errorf("%s: finished checksum %#04x, want %#04x", tc.name, got, want)
 		}
 	}

@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/nat64br/nat64br/xlat/header"
 )
 
 // Receive queues: a port's frames spread over several packet sockets of one
@@ -222,7 +224,7 @@ func (p *PacketPort) openQueue(opts QueueOptions, filter []bpf.RawInstruction, g
 	// PACKET_RESERVE moves the frame that many bytes further into its
 	// slot, making room for ReadBatchInPlace's callers.
 	q.frameSize = 2048
-	for q.frameSize < 128+opts.Headroom+vnetHdrLen+ethHdrLen+4+p.mtu+opts.Tailroom {
+	for q.frameSize < 128+opts.Headroom+vnetHdrLen+header.EthernetLen+4+p.mtu+opts.Tailroom {
 		q.frameSize *= 2
 	}
 	for _, o := range []struct {
@@ -313,7 +315,7 @@ func (p *PacketPort) openQueue(opts QueueOptions, filter []bpf.RawInstruction, g
 	q.iov[0].SetLen(vnetHdrLen)
 	q.msg.Iov = &q.iov[0]
 	q.msg.SetIovlen(2)
-	q.seg.init(p.segMax, p.mtu+ethHdrLen)
+	q.seg.init(p.segMax, p.mtu+header.EthernetLen)
 	return q, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nat64br/nat64br/wire"
+	"github.com/nat64br/nat64br/xlat/header"
 	"github.com/nat64br/nat64br/xlat/xlattest"
 )
 
@@ -127,7 +128,7 @@ func TestQueuesReceive(t *testing.T) {
 		t.Fatalf("%d of 16 datagrams came through", len(got))
 	}
 	for _, f := range got {
-		if err := xlattest.Check(f[14:], false); err != nil {
+		if err := xlattest.Check(f[header.EthernetLen:], false); err != nil {
 			t.Fatalf("frame does not check: %v", err)
 		}
 	}
@@ -191,7 +192,7 @@ func TestQueuesInPlace(t *testing.T) {
 				if sizes[i] == 0 || !match(f) {
 					continue
 				}
-				if err := xlattest.Check(f[14:], false); err != nil {
+				if err := xlattest.Check(f[header.EthernetLen:], false); err != nil {
 					t.Fatalf("datagram %d does not check: %v", got, err)
 				}
 				if seq := binary.BigEndian.Uint32(f[len(f)-4:]); seq != uint32(got) {
@@ -243,10 +244,10 @@ func TestQueuesSuperFrame(t *testing.T) {
 		t.Fatalf("%d segments, want 8", len(got))
 	}
 	for _, f := range got {
-		if len(f) != 14+20+8+1000 {
+		if len(f) != header.EthernetLen+20+8+1000 {
 			t.Fatalf("segment of %d bytes", len(f))
 		}
-		if err := xlattest.Check(f[14:], false); err != nil {
+		if err := xlattest.Check(f[header.EthernetLen:], false); err != nil {
 			t.Fatalf("segment does not check: %v", err)
 		}
 	}
@@ -266,7 +267,7 @@ func TestQueuesWrite(t *testing.T) {
 		t.Fatalf("WriteBatch = %d, %v", n, err)
 	}
 	got, _ := collect(t, qs, 1, func(f []byte) bool {
-		return len(f) >= 14+28 && f[14+9] == 1 && f[14+20] == 0 && binary.BigEndian.Uint16(f[14+24:]) == 78
+		return len(f) >= header.EthernetLen+28 && f[header.EthernetLen+9] == 1 && f[header.EthernetLen+20] == 0 && binary.BigEndian.Uint16(f[header.EthernetLen+24:]) == 78
 	})
 	if len(got) != 1 {
 		t.Fatal("no echo reply")
@@ -447,7 +448,7 @@ func TestQueuesWriteSuperFrame(t *testing.T) {
 	tcp.Seq, tcp.ACK, tcp.PSH = 5000, true, true
 	frame := xlattest.Serialize(&layers.Ethernet{SrcMAC: l.mac, DstMAC: l.peerMAC, EthernetType: layers.EthernetTypeIPv4},
 		ip, tcp, xlattest.Payload(7000))
-	binary.BigEndian.PutUint16(frame[14+20+16:], 0x1234) // whatever is there is replaced
+	binary.BigEndian.PutUint16(frame[header.EthernetLen+20+16:], 0x1234) // whatever is there is replaced
 	if n, err := qs[0].WriteBatchGSO([][]byte{frame}, []wire.GSO{{Size: 1000}}); n != 1 || err != nil {
 		t.Fatalf("WriteBatchGSO = %d, %v", n, err)
 	}
@@ -463,7 +464,7 @@ func TestQueuesWriteSuperFrame(t *testing.T) {
 		if err != nil {
 			break
 		}
-		if f := bufs[0][:sizes[0]]; n == 1 && len(f) > 14+40 && f[14+9] == 6 && binary.BigEndian.Uint16(f[14+22:]) == 9996 {
+		if f := bufs[0][:sizes[0]]; n == 1 && len(f) > header.EthernetLen+40 && f[header.EthernetLen+9] == 6 && binary.BigEndian.Uint16(f[header.EthernetLen+22:]) == 9996 {
 			segs = append(segs, append([]byte(nil), f...))
 		}
 	}
@@ -473,10 +474,10 @@ func TestQueuesWriteSuperFrame(t *testing.T) {
 		t.Fatalf("%d segments, want 7", len(segs))
 	}
 	for i, f := range segs {
-		if err := xlattest.Check(f[14:], false); err != nil {
+		if err := xlattest.Check(f[header.EthernetLen:], false); err != nil {
 			t.Fatalf("segment %d does not check: %v", i, err)
 		}
-		if seq := binary.BigEndian.Uint32(f[14+24:]); len(f) != 14+40+1000 || seq != 5000+uint32(1000*i) {
+		if seq := binary.BigEndian.Uint32(f[header.EthernetLen+24:]); len(f) != header.EthernetLen+40+1000 || seq != 5000+uint32(1000*i) {
 			t.Fatalf("segment %d: %d bytes, seq %d", i, len(f), seq)
 		}
 	}
