@@ -83,10 +83,13 @@ conformance: build
 	$(CONFORMANCE) -t ./$(BIN) -j 4
 
 # The network-namespace lab (needs root, Go and iproute2): an IPv6-only
-# client reaches an IPv4-only server through nat64br, and back. Flags for
-# ./bin/nat64br demo may go in DEMOFLAGS (e.g. DEMOFLAGS=--garbage=60s).
+# client reaches an IPv4-only server through nat64br, and back. The driver
+# (cmd/nat64br/internal/lab) runs bin/nat64br as an operator would; its
+# flags may go in DEMOFLAGS (e.g. DEMOFLAGS=--garbage=60s).
+DEMO      := bin/nat64br-demo
 demo: build
-	./$(BIN) demo $(DEMOFLAGS)
+	$(GO) build -o $(DEMO) ./cmd/nat64br/internal/lab/demo
+	./$(DEMO) --nat64br ./$(BIN) $(DEMOFLAGS)
 
 clean:
 	rm -rf bin

@@ -357,3 +357,11 @@ func explainCounter(name string) string {
 	}
 	return ""
 }
+
+// orNone returns s, or "none" if it is empty.
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

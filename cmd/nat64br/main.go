@@ -23,7 +23,6 @@ const usage = `usage: nat64br <command> [arguments]
 commands:
   run           run in the wire between two interfaces: nat64br run --config FILE [--take-over]
   replay        translate pcap files: nat64br replay --config FILE [--in6 PCAP] [--in4 PCAP] --out6 PCAP --out4 PCAP
-  demo          run the network-namespace lab (root): nat64br demo
   check-config  validate a configuration file and print every problem: nat64br check-config FILE
   import-tayga  convert a tayga.conf into a configuration: nat64br import-tayga [--masquerade ADDR] FILE
   version       print the version
@@ -53,8 +52,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return cmdRun(args[1:], stdout, stderr)
-	case "demo":
-		return cmdDemo(args[1:], stdout, stderr)
 	case "replay":
 		return cmdReplay(args[1:], stdout, stderr)
 	case "check-config":

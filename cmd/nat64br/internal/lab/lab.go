@@ -1,4 +1,4 @@
-package main
+package lab
 
 import (
 	"bytes"
@@ -51,8 +51,8 @@ const (
 	labClient6v4 = "192.0.2.6"         // the IPv6 client's EAM address
 )
 
-// labOptions configure one pass of the lab.
-type labOptions struct {
+// Options configure one pass of the lab.
+type Options struct {
 	Offloads   bool          // leave the veth offloads at their defaults (else all off)
 	PortTxCsum bool          // with Offloads: but transmit checksum offload off on nat64br's ports (the kernel must cut and sum in software what it passes whole)
 	OnLink     bool          // route 64:ff9b::/96 on-link (proxy ND) instead of via nat64br's link-local
@@ -63,11 +63,10 @@ type labOptions struct {
 	HTTP6Bytes int64         // size of the IPv4 client's download from the IPv6-only server
 	UDPEchoes  int           // UDP echoes to send
 	Garbage    time.Duration // malformed frames sent into both ports for this long
-	Nat64br    []string      // the command that runs nat64br (an executable, maybe with leading arguments)
-	Env        []string      // extra environment for it
+	Nat64br    string        // the nat64br executable, run as an operator would: nat64br run, status --json, ...
 	Keep       bool          // leave the namespaces for inspection
 
-	// The stateful passes (lab_nat64.go).
+	// The stateful passes (nat64.go).
 	Stateful  string                  // "nat64" or "dynamic": run that pass instead of the stateless one
 	Clients   int                     // IPv6 client addresses sharing pool4
 	Conns     int                     // concurrent TCP connections of each
@@ -82,18 +81,18 @@ type labCheck struct {
 	ok           bool
 }
 
-// labReport is what one pass found.
-type labReport struct {
+// Report is what one pass found.
+type Report struct {
 	title    string
 	checks   []labCheck
 	counters string
 }
 
-func (r *labReport) add(name string, ok bool, format string, args ...any) {
+func (r *Report) add(name string, ok bool, format string, args ...any) {
 	r.checks = append(r.checks, labCheck{name, fmt.Sprintf(format, args...), ok})
 }
 
-func (r *labReport) ok() bool {
+func (r *Report) OK() bool {
 	for _, c := range r.checks {
 		if !c.ok {
 			return false
@@ -102,7 +101,7 @@ func (r *labReport) ok() bool {
 	return len(r.checks) > 0
 }
 
-func (r *labReport) print(w io.Writer) {
+func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "\n== %s\n", r.title)
 	for _, c := range r.checks {
 		mark := "ok  "
@@ -153,7 +152,7 @@ func (ns labNS) sysctl(key, value string) error {
 
 // lab is the running topology.
 type lab struct {
-	opts          labOptions
+	opts          Options
 	c6, x, s4     labNS
 	cleanups      []func()
 	nat           *exec.Cmd
@@ -393,10 +392,7 @@ func (l *lab) startNat64br(dir string) error {
 	if err := os.WriteFile(l.configPath, []byte(cfg), 0o644); err != nil {
 		return err
 	}
-	args := append([]string{"netns", "exec", l.x.name}, l.opts.Nat64br...)
-	args = append(args, "run", "--config", l.configPath)
-	l.nat = exec.Command("ip", args...)
-	l.nat.Env = append(os.Environ(), l.opts.Env...)
+	l.nat = exec.Command("ip", "netns", "exec", l.x.name, l.opts.Nat64br, "run", "--config", l.configPath)
 	l.natLog = &bytes.Buffer{}
 	w := &lockedWriter{mu: &l.natMu, w: l.natLog}
 	l.nat.Stdout, l.nat.Stderr = w, w
@@ -734,10 +730,10 @@ func (l *lab) garbage(d time.Duration) (int, error) {
 	return total, firstErr
 }
 
-// runLab builds the lab, runs every check, prints the report and tears
+// Run builds the lab, runs every check, prints the report and tears
 // everything down, also on failure or when ctx is cancelled (Ctrl-C).
-func runLab(ctx context.Context, title string, opts labOptions, w io.Writer) (*labReport, error) {
-	rep := &labReport{title: title}
+func Run(ctx context.Context, title string, opts Options, w io.Writer) (*Report, error) {
+	rep := &Report{title: title}
 	l := &lab{opts: opts}
 	defer l.cleanup()
 	dir, err := os.MkdirTemp("", "nat64br-lab-")
@@ -866,7 +862,7 @@ func runLab(ctx context.Context, title string, opts labOptions, w io.Writer) (*l
 	return rep, nil
 }
 
-func neighborTarget(o labOptions, linkLocal string) string {
+func neighborTarget(o Options, linkLocal string) string {
 	if o.OnLink {
 		return labVia6
 	}

@@ -1,4 +1,4 @@
-package main
+package lab
 
 import (
 	"bufio"
@@ -51,7 +51,7 @@ func labClientAddr(i int) string { return fmt.Sprintf("2001:db8:6::1:%x", i+1) }
 
 // statefulPass runs the checks of the nat64 or dynamic pass, then stops
 // nat64br and reads its counters.
-func (l *lab) statefulPass(ctx context.Context, rep *labReport, dir string) (*labReport, error) {
+func (l *lab) statefulPass(ctx context.Context, rep *Report, dir string) (*Report, error) {
 	var err error
 	switch l.opts.Stateful {
 	case "nat64":
@@ -96,7 +96,7 @@ func (l *lab) addClients(n int) error {
 	return nil
 }
 
-func (l *lab) nat64Checks(ctx context.Context, rep *labReport) error {
+func (l *lab) nat64Checks(ctx context.Context, rep *Report) error {
 	o := l.opts
 	if err := l.addClients(o.Clients); err != nil {
 		return err
@@ -351,7 +351,7 @@ func (l *lab) startLateUDP(delay time.Duration) (*lateUDP, error) {
 
 // dynamicChecks gives each client a dynamic-pool address, restarts
 // nat64br, and checks every client still has its address.
-func (l *lab) dynamicChecks(ctx context.Context, rep *labReport, dir string) error {
+func (l *lab) dynamicChecks(ctx context.Context, rep *Report, dir string) error {
 	o := l.opts
 	if err := l.addClients(o.Clients); err != nil {
 		return err
@@ -403,7 +403,7 @@ func (l *lab) dynamicChecks(ctx context.Context, rep *labReport, dir string) err
 	if _, err := l.stopNat64br(); err != nil {
 		return err
 	}
-	saved, _ := os.ReadFile(filepath.Join(dir, "data", dynamicMapFile))
+	saved, _ := os.ReadFile(filepath.Join(dir, "data", "dynamic.map"))
 	lines := 0
 	for _, line := range strings.Split(string(saved), "\n") {
 		if line != "" && line[0] != '#' {

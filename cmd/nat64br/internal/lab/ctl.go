@@ -1,8 +1,8 @@
-package main
+package lab
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,24 +14,58 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
-
-	"github.com/nat64br/nat64br/wire"
 )
 
 // The lab's checks of the operator commands, run against the nat64br it
 // started (the control socket is a file, reachable from any namespace).
 
-// ctl runs an operator command against the lab's nat64br and returns its
-// exit status and output.
+// The parts of the --json replies the lab reads, decoded here rather than
+// with nat64br's own types: the lab reads what an operator's script would.
+
+// statusJSON is what the lab reads of status --json.
+type statusJSON struct {
+	PID        int    `json:"pid"`
+	Workers    int    `json:"workers"`
+	WorkerCPUs []int  `json:"worker_cpus"`
+	Spread     string `json:"spread"`
+	Ports      []struct {
+		Link string `json:"link"`
+	} `json:"ports"`
+}
+
+// statsJSON is what the lab reads of stats --json: the counters, and the
+// ports' frame I/O counters (wire.Stats, whose fields carry no JSON tags).
+type statsJSON struct {
+	Counters map[string]uint64 `json:"counters"`
+	Ports    map[string]struct {
+		SuperFrames, SuperFramesPassed, SuperFramesSent, QdiscBypassOff, BadOffload uint64
+	} `json:"ports"`
+}
+
+// natListJSON is what the lab reads of bib --json and sessions --json.
+type natListJSON struct {
+	Entries []json.RawMessage `json:"entries"`
+}
+
+// ctl runs an operator command of the lab's nat64br binary against its
+// control socket and returns its exit status and output.
 func (l *lab) ctl(args ...string) (int, string) {
-	var out bytes.Buffer
-	code := run(append(args, "--socket", l.controlSocket), &out, &out)
-	return code, out.String()
+	out, err := exec.Command(l.opts.Nat64br, append(args, "--socket", l.controlSocket)...).CombinedOutput()
+	code := 0
+	if err != nil {
+		code = -1
+		if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else {
+			out = append(out, err.Error()...)
+		}
+	}
+	return code, string(out)
 }
 
 // status runs status --json; ok is false if it failed or printed no
 // status, out is what it printed.
-func (l *lab) status() (st statusReply, out string, ok bool) {
+func (l *lab) status() (st statusJSON, out string, ok bool) {
 	code, out := l.ctl("status", "--json")
 	ok = code == 0 && json.Unmarshal([]byte(out), &st) == nil
 	return st, out, ok
@@ -47,14 +81,14 @@ func (l *lab) ctlCheck() (bool, string) {
 	if !ok || len(st.Ports) != 2 || st.Ports[0].Link != "up" {
 		return false, "status --json: " + out
 	}
-	var stats statsReply
+	var stats statsJSON
 	if code, out = l.ctl("stats", "--json"); code != 0 || json.Unmarshal([]byte(out), &stats) != nil || stats.Counters["frames_in_ipv6"] == 0 {
 		return false, "stats --json: " + out
 	}
 	if code, out = l.ctl("stats", "--explain"); code != 0 || !strings.Contains(out, "frames_in_ipv6") {
 		return false, "stats --explain: " + out
 	}
-	var ns []neighborReply
+	var ns []json.RawMessage
 	if code, out = l.ctl("neighbors", "--json"); code != 0 || json.Unmarshal([]byte(out), &ns) != nil || len(ns) == 0 {
 		return false, "neighbors --json: " + out
 	}
@@ -76,7 +110,7 @@ func (l *lab) ctlCheck() (bool, string) {
 
 // idlePinned waits up to a second for each of cpus to have a thread of
 // process pid that may run on it alone: a worker of an idle link pins
-// itself to its CPU (queueWorker).
+// itself to its CPU (nat64br's queueWorker).
 func idlePinned(pid int, cpus []int) (bool, string) {
 	for deadline := time.Now().Add(time.Second); ; time.Sleep(50 * time.Millisecond) {
 		missing, alone := pinnedAlone(pid, cpus)
@@ -116,7 +150,7 @@ func pinnedAlone(pid int, cpus []int) (missing int, alone map[string]int) {
 
 // pinWatch samples, while traffic flows, how many of the workers' CPUs
 // have a thread pinned to them: a worker that has frames to translate
-// must not stay pinned (queueWorker), or the scheduler cannot move it
+// must not stay pinned (nat64br's queueWorker), or the scheduler cannot move it
 // away from the sender and receiver sharing its CPU.
 type pinWatch struct {
 	cpus          []int
@@ -171,9 +205,7 @@ func (w *pinWatch) done() (ok bool, what string) {
 // could not take them as they were, and sending must have left
 // PACKET_QDISC_BYPASS for the kernel's segmentation.
 func (l *lab) superFrameCheck(portTxCsum bool) (bool, string) {
-	var st struct {
-		Ports map[string]wire.Stats `json:"ports"`
-	}
+	var st statsJSON
 	code, out := l.ctl("stats", "--json")
 	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Ports) != 2 {
 		return false, "stats --json: " + out
@@ -225,7 +257,7 @@ func (l *lab) ctlReloadCheck() (bool, string) {
 
 // ctlNATCheck lists the NAT64 sessions and BIB entries and the pool.
 func (l *lab) ctlNATCheck(minSessions int) (bool, string) {
-	var sess natListReply
+	var sess natListJSON
 	code, out := l.ctl("sessions", "--proto", "tcp", "--json")
 	if code != 0 || json.Unmarshal([]byte(out), &sess) != nil || len(sess.Entries) < minSessions {
 		return false, fmt.Sprintf("sessions --proto tcp --json: exit %d, %.200s", code, out)
@@ -234,7 +266,7 @@ func (l *lab) ctlNATCheck(minSessions int) (bool, string) {
 	if code != 0 || !strings.Contains(out, fmt.Sprintf("%d entries", len(sess.Entries))) {
 		return false, "sessions --addr: " + lastLine(out)
 	}
-	var bib natListReply
+	var bib natListJSON
 	if code, out = l.ctl("bib", "--json"); code != 0 || json.Unmarshal([]byte(out), &bib) != nil || len(bib.Entries) < minSessions {
 		return false, "bib --json: " + lastLine(out)
 	}

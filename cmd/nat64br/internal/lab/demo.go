@@ -1,0 +1,66 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Pass is one pass of the lab: a title and its options.
+type Pass struct {
+	Title string
+	Opts  Options
+}
+
+// Passes returns the lab's five passes built on base (veth offloads at
+// their defaults; offloads off with the prefix on-link; Router
+// Advertisements instead of a static route; stateful NAT64; TAYGA's
+// dynamic pool). The third sends malformed frames for garbage.
+func Passes(base Options, garbage time.Duration) []Pass {
+	p1, p2, p3, p4, p5 := base, base, base, base, base
+	p1.Offloads = true
+	p2.OnLink, p2.TakeOver, p2.Reload = true, true, true
+	p3.Offloads, p3.PortTxCsum, p3.RA, p3.Garbage = true, true, true, garbage
+	p3.HTTPBytes = min(p3.HTTPBytes, 10<<20)
+	p4.Offloads, p4.Stateful, p4.Config = true, "nat64", nat64Config
+	p4.Clients, p4.Conns, p4.ConnBytes = 50, 10, 256<<10
+	p5.Offloads, p5.Stateful, p5.Config, p5.Clients = true, "dynamic", dynamicConfig, 8
+	return []Pass{
+		{"veth offloads at their defaults (checksum offload, TSO/GSO on); route via nat64br's link-local address", p1},
+		{"veth offloads off; 64:ff9b::/96 on-link (nat64br answers Neighbor Solicitations by proxy); take-over; SIGHUP reload", p2},
+		{"no static route: Router Advertisements (RFC 4191 route, RFC 8781 PREF64); malformed frames; nat64br's ports without checksum offload (the kernel cuts and sums in software, the hosts verify)", p3},
+		{"stateful NAT64: 50 IPv6 clients share 192.0.2.1 (pool4); a port forward; a UDP binding expires", p4},
+		{"TAYGA's dynamic pool: an IPv4 address for each IPv6 client, kept across a restart; frames spread by the kernel's flow hash", p5},
+	}
+}
+
+// Demo runs every pass of Passes(base, garbage), prints the reports to w
+// and returns the exit status: 0 if every check passed, 1 if one failed,
+// 130 if ctx was cancelled (the lab is torn down either way).
+func Demo(ctx context.Context, base Options, garbage time.Duration, w io.Writer) int {
+	fmt.Fprintln(w, "nat64br demo: an IPv6-only client (2001:db8:6::2) and an IPv6-only web server (2001:db8:6::80),")
+	fmt.Fprintln(w, "an IPv4-only HTTP and UDP echo server (192.0.2.2) and an IPv4 client (192.0.2.3), and nat64br")
+	fmt.Fprintln(w, "between two veths in a namespace of its own, with no addresses and no routes.")
+	status := 0
+	for _, p := range Passes(base, garbage) {
+		rep, err := Run(ctx, p.Title, p.Opts, w)
+		rep.Print(w)
+		if err != nil {
+			fmt.Fprintf(w, "  error: %v\n", err)
+			status = 1
+		} else if !rep.OK() {
+			status = 1
+		}
+		if ctx.Err() != nil {
+			fmt.Fprintln(w, "interrupted: the lab is torn down")
+			return 130
+		}
+	}
+	if status == 0 {
+		fmt.Fprintln(w, "\nall checks passed; the namespaces are gone.")
+	} else {
+		fmt.Fprintln(w, "\nsome checks FAILED; the namespaces are gone.")
+	}
+	return status
+}

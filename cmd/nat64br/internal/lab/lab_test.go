@@ -1,0 +1,79 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// TestLab runs the demo lab: nat64br in the wire between the kernel's own
+// IPv6-only and IPv4-only stacks, in network namespaces, in the five
+// passes of sudo make demo (with smaller transfers); the stateful pass
+// waits the 2 minutes a UDP binding lives. It builds the nat64br binary
+// (with the race detector when the test has it) and runs it as an
+// operator would. It needs root; CI runs as root.
+func TestLab(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the lab creates network namespaces and veth pairs (sudo go test, or make test as root)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs the ip tool from iproute2")
+	}
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	exe := buildNat64br(t)
+	base := Options{HTTPBytes: 20 << 20, HTTP6Bytes: 5 << 20, UDPEchoes: 300, UDPExpiry: true, Nat64br: exe}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	for _, p := range Passes(base, 3*time.Second) {
+		var out bytes.Buffer
+		rep, err := Run(ctx, p.Title, p.Opts, &out)
+		rep.Print(&out)
+		t.Log(out.String())
+		if err != nil {
+			t.Fatalf("%s: %v", p.Title, err)
+		}
+		if !rep.OK() {
+			t.Fatalf("%s: a check failed", p.Title)
+		}
+	}
+	// Nothing is left behind: no namespace of the lab's roles (labName;
+	// other packages' tests, running at the same time, have their own).
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	for _, role := range []string{"c6", "x", "s4"} {
+		if bytes.Contains(out, []byte("nat64br-"+role+"-")) {
+			t.Errorf("namespaces left: %s", out)
+			break
+		}
+	}
+}
+
+// buildNat64br builds cmd/nat64br into the test's directory with the go
+// tool from PATH or GOROOT, or skips the test without one.
+func buildNat64br(t *testing.T) string {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(goTool); err != nil {
+			t.Skip("needs the go tool to build nat64br (not in PATH or GOROOT)")
+		}
+	}
+	exe := filepath.Join(t.TempDir(), "nat64br")
+	args := []string{"build", "-o", exe}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	start := time.Now()
+	out, err := exec.Command(goTool, append(args, "github.com/nat64br/nat64br/cmd/nat64br")...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build nat64br: %v\n%s", err, out)
+	}
+	t.Logf("built nat64br (race detector %v) in %s", raceEnabled, time.Since(start).Round(time.Millisecond))
+	return exe
+}
