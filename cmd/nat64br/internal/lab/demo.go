@@ -44,7 +44,7 @@ func Demo(ctx context.Context, base Options, garbage time.Duration, w io.Writer)
 	fmt.Fprintln(w, "between two veths in a namespace of its own, with no addresses and no routes.")
 	status := 0
 	for _, p := range Passes(base, garbage) {
-		rep, err := Run(ctx, p.Title, p.Opts, w)
+		rep, err := Run(ctx, p.Title, p.Opts)
 		rep.Print(w)
 		if err != nil {
 			fmt.Fprintf(w, "  error: %v\n", err)

@@ -92,6 +92,7 @@ func (r *Report) add(name string, ok bool, format string, args ...any) {
 	r.checks = append(r.checks, labCheck{name, fmt.Sprintf(format, args...), ok})
 }
 
+// OK reports whether the pass made checks and every one passed.
 func (r *Report) OK() bool {
 	for _, c := range r.checks {
 		if !c.ok {
@@ -101,6 +102,8 @@ func (r *Report) OK() bool {
 	return len(r.checks) > 0
 }
 
+// Print writes the pass's title, a line per check and nat64br's final
+// counters to w.
 func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "\n== %s\n", r.title)
 	for _, c := range r.checks {
@@ -730,9 +733,11 @@ func (l *lab) garbage(d time.Duration) (int, error) {
 	return total, firstErr
 }
 
-// Run builds the lab, runs every check, prints the report and tears
-// everything down, also on failure or when ctx is cancelled (Ctrl-C).
-func Run(ctx context.Context, title string, opts Options, w io.Writer) (*Report, error) {
+// Run builds the lab for one pass, runs its checks against opts.Nat64br
+// and returns the report, with the error that cut the pass short if one
+// did. It tears everything down, also on failure or when ctx is cancelled
+// (Ctrl-C).
+func Run(ctx context.Context, title string, opts Options) (*Report, error) {
 	rep := &Report{title: title}
 	l := &lab{opts: opts}
 	defer l.cleanup()

@@ -33,7 +33,7 @@ func TestLab(t *testing.T) {
 	defer cancel()
 	for _, p := range Passes(base, 3*time.Second) {
 		var out bytes.Buffer
-		rep, err := Run(ctx, p.Title, p.Opts, &out)
+		rep, err := Run(ctx, p.Title, p.Opts)
 		rep.Print(&out)
 		t.Log(out.String())
 		if err != nil {

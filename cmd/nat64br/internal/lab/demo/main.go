@@ -42,7 +42,7 @@ func demo() int {
 		exe, err = filepath.Abs(exe)
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "nat64br-demo: %v\n", err)
+		fmt.Fprintf(os.Stderr, "nat64br-demo: --nat64br %s: %v\n", *bin, err)
 		return 1
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
