@@ -83,10 +83,15 @@ type labCheck struct {
 
 // Report is what one pass found.
 type Report struct {
-	title    string
-	checks   []labCheck
-	counters string
+	title      string
+	checks     []labCheck
+	counters   string
+	namespaces []string
 }
+
+// Namespaces returns the names of the network namespaces the pass
+// created (Run deletes them unless Options.Keep).
+func (r *Report) Namespaces() []string { return r.namespaces }
 
 func (r *Report) add(name string, ok bool, format string, args ...any) {
 	r.checks = append(r.checks, labCheck{name, fmt.Sprintf(format, args...), ok})
@@ -748,7 +753,13 @@ func Run(ctx context.Context, title string, opts Options) (*Report, error) {
 	defer os.RemoveAll(dir)
 	stop := context.AfterFunc(ctx, func() { l.cleanup() })
 	defer stop()
-	if err := l.build(); err != nil {
+	err = l.build()
+	for _, ns := range []labNS{l.c6, l.x, l.s4} {
+		if ns.name != "" {
+			rep.namespaces = append(rep.namespaces, ns.name)
+		}
+	}
+	if err != nil {
 		return rep, err
 	}
 	if err := l.startNat64br(dir); err != nil {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,9 +32,18 @@ func TestLab(t *testing.T) {
 	base := Options{HTTPBytes: 20 << 20, HTTP6Bytes: 5 << 20, UDPEchoes: 300, UDPExpiry: true, Nat64br: exe}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	var created []string
+	defer func() {
+		// Nothing is left behind: none of the namespaces the passes made
+		// (others', of labs running at the same time, may be there).
+		if left := leftNamespaces(t, created); len(left) > 0 {
+			t.Errorf("namespaces left: %v", left)
+		}
+	}()
 	for _, p := range Passes(base, 3*time.Second) {
 		var out bytes.Buffer
 		rep, err := Run(ctx, p.Title, p.Opts)
+		created = append(created, rep.Namespaces()...)
 		rep.Print(&out)
 		t.Log(out.String())
 		if err != nil {
@@ -43,15 +53,28 @@ func TestLab(t *testing.T) {
 			t.Fatalf("%s: a check failed", p.Title)
 		}
 	}
-	// Nothing is left behind: no namespace of the lab's roles (labName;
-	// other packages' tests, running at the same time, have their own).
-	out, _ := exec.Command("ip", "netns", "list").Output()
-	for _, role := range []string{"c6", "x", "s4"} {
-		if bytes.Contains(out, []byte("nat64br-"+role+"-")) {
-			t.Errorf("namespaces left: %s", out)
-			break
+}
+
+// leftNamespaces returns those of names that ip netns list still shows.
+func leftNamespaces(t *testing.T, names []string) []string {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Errorf("ip netns list: %v", err)
+		return nil
+	}
+	listed := map[string]bool{}
+	for line := range strings.Lines(string(out)) {
+		if f := strings.Fields(line); len(f) > 0 {
+			listed[f[0]] = true // "name (id: N)"
 		}
 	}
+	var left []string
+	for _, n := range names {
+		if listed[n] {
+			left = append(left, n)
+		}
+	}
+	return left
 }
 
 // buildNat64br builds cmd/nat64br into the test's directory with the go
