@@ -11,29 +11,6 @@ import (
 // (ARPOptions.MAC, Cache.Lookup).
 type MAC = header.MAC
 
-// The Ethernet header and its EtherTypes live in xlat/header; these names
-// are kept for callers outside arpnd until they move to it.
-
-// EtherTypeARP is the EtherType of ARP.
-//
-// Deprecated: use header.EtherTypeARP.
-const EtherTypeARP = header.EtherTypeARP
-
-// Broadcast is the Ethernet broadcast address.
-//
-// Deprecated: use header.BroadcastMAC.
-var Broadcast = header.BroadcastMAC
-
-// PutEth writes an Ethernet header at the start of f.
-//
-// Deprecated: use header.Ethernet(f).Set.
-func PutEth(f []byte, dst, src MAC, et uint16) { header.Ethernet(f).Set(dst, src, et) }
-
-// EthSrc returns the source address of the Ethernet frame f.
-//
-// Deprecated: use header.Ethernet(f).Src.
-func EthSrc(f []byte) MAC { return header.Ethernet(f).Src() }
-
 // ARP (RFC 826) for Ethernet and IPv4:
 //
 //	htype(2)=1 ptype(2)=0x0800 hlen(1)=6 plen(1)=4 op(2)

@@ -16,6 +16,7 @@ import (
 	"github.com/nat64br/nat64br/arpnd"
 	"github.com/nat64br/nat64br/wire"
 	"github.com/nat64br/nat64br/xlat"
+	"github.com/nat64br/nat64br/xlat/header"
 )
 
 // Frame layout of the buffers the plane translates in: Headroom bytes
@@ -23,21 +24,12 @@ import (
 // plus a link header in front of the translated packet.
 const (
 	Headroom = 128
-	ethLen   = 14
-	maxFrame = 65535 + ethLen
+	maxFrame = 65535 + header.EthernetLen
 	// BufSize is the size of a frame buffer: Headroom, the largest frame
 	// and the translator's tailroom.
 	BufSize = Headroom + maxFrame + xlat.Tailroom
 	// BatchSize is the most frames a worker reads or writes in one call.
 	BatchSize = 64
-)
-
-// EtherTypes the frame path looks at.
-const (
-	etherTypeIPv4 = 0x0800
-	etherTypeIPv6 = 0x86dd
-	etherTypeVLAN = 0x8100
-	etherTypeQinQ = 0x88a8
 )
 
 // Link is how a side of the plane frames its packets.
@@ -422,13 +414,13 @@ func (p *Plane) sendControl(b []byte, v xlat.Verdict, now time.Time) {
 	frame := b[v.Off : v.Off+v.Len]
 	ok := true
 	if p.links[s] == LinkEthernet {
-		frame = b[v.Off-ethLen : v.Off+v.Len]
+		frame = b[v.Off-header.EthernetLen : v.Off+v.Len]
 		var h arpnd.Hint
 		var cache *arpnd.Cache
 		var key [16]byte
 		var mac arpnd.MAC
-		cache, key, mac, ok = p.resolve(&h, s, frame[ethLen:])
-		arpnd.PutEth(frame, mac, p.macs[s], etherTypeOf(frame[ethLen]))
+		cache, key, mac, ok = p.resolve(&h, s, frame[header.EthernetLen:])
+		header.Ethernet(frame).Set(mac, p.macs[s], etherTypeOf(frame[header.EthernetLen]))
 		if !ok {
 			if cache.Hold(key, frame, now) {
 				c[Held]++
@@ -459,7 +451,7 @@ func (p *Plane) resolve(h *arpnd.Hint, s xlat.Side, b []byte) (cache *arpnd.Cach
 
 func etherTypeOf(version byte) uint16 {
 	if version>>4 == 6 {
-		return etherTypeIPv6
+		return header.EtherTypeIPv6
 	}
-	return etherTypeIPv4
+	return header.EtherTypeIPv4
 }

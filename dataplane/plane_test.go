@@ -15,6 +15,7 @@ import (
 	"github.com/nat64br/nat64br/wire"
 	"github.com/nat64br/nat64br/wire/wiretest"
 	"github.com/nat64br/nat64br/xlat"
+	"github.com/nat64br/nat64br/xlat/header"
 	"github.com/nat64br/nat64br/xlat/xlattest"
 )
 
@@ -148,7 +149,7 @@ func TestDataplane(t *testing.T) {
 	}
 
 	// The server asks ARP for the client's EAM address, nat64br answers.
-	l.send(t, l.peer4, xlattest.Serialize(eth(arpnd.Broadcast, srvMAC, layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet,
+	l.send(t, l.peer4, xlattest.Serialize(eth(header.BroadcastMAC, srvMAC, layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet,
 		Protocol: layers.EthernetTypeIPv4, HwAddressSize: 6, ProtAddressSize: 4, Operation: 1,
 		SourceHwAddress: srvMAC[:], SourceProtAddress: xlattest.IP(labServer4).To4(), DstHwAddress: make([]byte, 6), DstProtAddress: xlattest.IP(labClient6v4).To4()}))
 	l.expect(t, l.peer4, "ARP reply for the client's EAM address", func(p gopacket.Packet) bool {

@@ -1,7 +1,6 @@
 package dataplane
 
 import (
-	"encoding/binary"
 	"errors"
 	"net"
 	"runtime"
@@ -13,6 +12,7 @@ import (
 	"github.com/nat64br/nat64br/arpnd"
 	"github.com/nat64br/nat64br/wire"
 	"github.com/nat64br/nat64br/xlat"
+	"github.com/nat64br/nat64br/xlat/header"
 )
 
 // sender is where a worker writes a side's batch: a queue's own socket,
@@ -276,9 +276,9 @@ func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
 		if !w.link(f, now) {
 			return
 		}
-		srcMAC = arpnd.EthSrc(f)
-		off += ethLen
-		n -= ethLen
+		srcMAC = header.Ethernet(f).Src()
+		off += header.EthernetLen
+		n -= header.EthernetLen
 	} else if n > 0 && b[off]>>4 != 4 && b[off]>>4 != 6 {
 		w.drop(OtherEtherType, f)
 		return
@@ -298,8 +298,8 @@ func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
 		w.c[Reply(v.Reason())]++
 		fr := b[v.Off : v.Off+v.Len]
 		if w.p.links[w.side] == LinkEthernet {
-			fr = b[v.Off-ethLen : v.Off+v.Len]
-			arpnd.PutEth(fr, srcMAC, w.p.macs[w.side], etherTypeOf(b[v.Off]))
+			fr = b[v.Off-header.EthernetLen : v.Off+v.Len]
+			header.Ethernet(fr).Set(srcMAC, w.p.macs[w.side], etherTypeOf(b[v.Off]))
 		}
 		w.forward(w.side, fr, wire.GSO{})
 	case xlat.Forward:
@@ -315,8 +315,8 @@ func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
 				w.c[NoScratch]++
 				return
 			}
-			m := xlat.WriteFragment(fb[ethLen:], pkt, v.FragSize, i)
-			w.send(v.Side(), fb, ethLen, m, wire.GSO{}, now)
+			m := xlat.WriteFragment(fb[header.EthernetLen:], pkt, v.FragSize, i)
+			w.send(v.Side(), fb, header.EthernetLen, m, wire.GSO{}, now)
 			w.c[Fragments]++
 		}
 	}
@@ -328,12 +328,12 @@ func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
 // translate.
 func (w *worker) link(f []byte, now time.Time) bool {
 	p := w.p
-	if len(f) < ethLen {
+	if len(f) < header.EthernetLen {
 		w.drop(Runt, f)
 		return false
 	}
-	switch binary.BigEndian.Uint16(f[12:]) {
-	case etherTypeIPv6:
+	switch header.Ethernet(f).EtherType() {
+	case header.EtherTypeIPv6:
 		if w.side != xlat.Side6 {
 			w.drop(WrongPort, f)
 			return false
@@ -354,14 +354,14 @@ func (w *worker) link(f []byte, now time.Time) bool {
 		w.used-- // the scratch buffer was not needed
 		p.nd.LearnHinted(&w.learned[xlat.Side6], f, now)
 		return true
-	case etherTypeIPv4:
+	case header.EtherTypeIPv4:
 		if w.side != xlat.Side4 {
 			w.drop(WrongPort, f)
 			return false
 		}
 		p.arp.LearnHinted(&w.learned[xlat.Side4], f, now)
 		return true
-	case arpnd.EtherTypeARP:
+	case header.EtherTypeARP:
 		if w.side != xlat.Side4 {
 			w.drop(WrongPort, f)
 			return false
@@ -379,7 +379,7 @@ func (w *worker) link(f []byte, now time.Time) bool {
 			w.used--
 		}
 		return false
-	case etherTypeVLAN, etherTypeQinQ:
+	case header.EtherTypeVLAN, header.EtherTypeQinQ:
 		w.drop(VLANTagged, f)
 	default:
 		w.drop(OtherEtherType, f)
@@ -397,9 +397,9 @@ func (w *worker) send(s xlat.Side, b []byte, off, n int, g wire.GSO, now time.Ti
 		w.forward(s, b[off:off+n], g)
 		return
 	}
-	frame := b[off-ethLen : off+n]
-	cache, key, mac, ok := p.resolve(&w.resolved[s], s, frame[ethLen:])
-	arpnd.PutEth(frame, mac, p.macs[s], etherTypeOf(frame[ethLen]))
+	frame := b[off-header.EthernetLen : off+n]
+	cache, key, mac, ok := p.resolve(&w.resolved[s], s, frame[header.EthernetLen:])
+	header.Ethernet(frame).Set(mac, p.macs[s], etherTypeOf(frame[header.EthernetLen]))
 	if ok {
 		w.forward(s, frame, g)
 		return

@@ -10,6 +10,7 @@ import (
 	"github.com/nat64br/nat64br/arpnd"
 	"github.com/nat64br/nat64br/wire"
 	"github.com/nat64br/nat64br/xlat"
+	"github.com/nat64br/nat64br/xlat/header"
 	"github.com/nat64br/nat64br/xlat/xlattest"
 )
 
@@ -51,11 +52,11 @@ func benchWorker(tb testing.TB, nat64 bool) (w *worker, out *discard, frames [3]
 	copy(w.bufs[0][Headroom:], syn)
 	w.sizes[0] = len(syn)
 	w.batch(xlat.Side6, 1, now)
-	if out.frames != 1 || len(out.last) < ethLen+40 {
+	if out.frames != 1 || len(out.last) < header.EthernetLen+40 {
 		tb.Fatalf("the SYN was not translated (%d frames out)", out.frames)
 	}
 	out.frames = 0
-	frames[xlat.Side4] = tcp4Frame(labPool4, binary.BigEndian.Uint16(out.last[ethLen+20:])) // the source port pool4 gave it
+	frames[xlat.Side4] = tcp4Frame(labPool4, binary.BigEndian.Uint16(out.last[header.EthernetLen+20:])) // the source port pool4 gave it
 	return w, out, frames
 }
 
@@ -97,7 +98,7 @@ func BenchmarkWorkerBatch(b *testing.B) {
 					copy(w.bufs[i][Headroom:], f)
 					w.sizes[i] = len(f)
 				}
-				const hdr = ethLen + 60 + 20 // the bytes translation rewrites
+				const hdr = header.EthernetLen + 60 + 20 // the bytes translation rewrites
 				b.ReportAllocs()
 				b.SetBytes(int64(BatchSize * len(f)))
 				for b.Loop() {

@@ -31,11 +31,11 @@ var depRules = map[string]depRule{
 	module + "/dataplane": {allow: []string{"golang.org/x/sys/unix", module + "/wire", module + "/arpnd", module + "/xlat"},
 		forbid: []string{"net/http"}, why: "the frame path: ports through its own interfaces, no config, no HTTP, no metrics, no pcap codec"},
 	module + "/config": {allow: []string{"gopkg.in/yaml.v3"}, why: "parsing only: typed values, no runtime"},
-	module + "/cmd/nat64br/internal/lab": {allow: []string{"golang.org/x/net", "golang.org/x/sys/unix", module + "/wire",
+	module + "/cmd/nat64br/internal/lab": {allow: []string{"golang.org/x/net", "golang.org/x/sys/unix", module + "/wire", module + "/xlat/header",
 		"github.com/gopacket/gopacket",
 		"github.com/prometheus/client_golang/prometheus/testutil/promlint"},
 		why: "the demo lab runs the nat64br binary as an operator would: not main, dataplane, xlat, arpnd or config; " +
-			"wire for namespaces, offloads and raw frames, gopacket for trace's pcapng, promlint for the scrape"},
+			"wire for namespaces, offloads and raw frames, the leaf's EtherTypes for malformed ones, gopacket for trace's pcapng, promlint for the scrape"},
 	module + "/cmd/nat64br/internal/lab/demo": {allow: []string{module + "/cmd/nat64br/internal/lab"},
 		why: "the demo driver: flags, then the lab"},
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nat64br/nat64br/wire"
+	"github.com/nat64br/nat64br/xlat/header"
 )
 
 // injectGarbage sends malformed frames to dst (nat64br's port) from a port
@@ -50,29 +51,33 @@ func injectGarbage(ns labNS, dst net.HardwareAddr, v6 bool, d time.Duration) (in
 	kinds := []func() []byte{
 		func() []byte { return random(r.IntN(1500)) },
 		func() []byte { return eth(uint16(r.Uint32()), random(r.IntN(200))) },
-		func() []byte { return eth(0x8100, random(60)) },
+		func() []byte { return eth(header.EtherTypeVLAN, random(60)) },
 	}
 	if v6 {
 		kinds = append(kinds,
-			func() []byte { return eth(0x86dd, ipv6(17, 64, random(40))[:r.IntN(60)]) },                      // truncated
-			func() []byte { return eth(0x86dd, ipv6(58, 64, append([]byte{135, 0, 0, 0}, random(28)...))) },  // NS, hop limit 64
-			func() []byte { return eth(0x86dd, ipv6(58, 255, append([]byte{135, 0, 0, 0}, random(28)...))) }, // NS, bad checksum
-			func() []byte { return eth(0x86dd, ipv6(0, 64, random(64))) },                                    // bogus extension headers
-			func() []byte { return eth(0x86dd, ipv6(17, 64, random(64))) },                                   // UDP with a bad checksum
-			func() []byte { return eth(0x0800, ipv4(17, random(30))) },                                       // IPv4 on the IPv6 port
+			func() []byte { return eth(header.EtherTypeIPv6, ipv6(17, 64, random(40))[:r.IntN(60)]) }, // truncated
+			func() []byte {
+				return eth(header.EtherTypeIPv6, ipv6(58, 64, append([]byte{135, 0, 0, 0}, random(28)...)))
+			}, // NS, hop limit 64
+			func() []byte {
+				return eth(header.EtherTypeIPv6, ipv6(58, 255, append([]byte{135, 0, 0, 0}, random(28)...)))
+			}, // NS, bad checksum
+			func() []byte { return eth(header.EtherTypeIPv6, ipv6(0, 64, random(64))) },  // bogus extension headers
+			func() []byte { return eth(header.EtherTypeIPv6, ipv6(17, 64, random(64))) }, // UDP with a bad checksum
+			func() []byte { return eth(header.EtherTypeIPv4, ipv4(17, random(30))) },     // IPv4 on the IPv6 port
 		)
 	} else {
 		kinds = append(kinds,
-			func() []byte { return eth(0x0800, ipv4(17, random(30))[:r.IntN(28)]) }, // truncated
-			func() []byte { return eth(0x0800, ipv4(6, random(40))) },               // bad header checksum
+			func() []byte { return eth(header.EtherTypeIPv4, ipv4(17, random(30))[:r.IntN(28)]) }, // truncated
+			func() []byte { return eth(header.EtherTypeIPv4, ipv4(6, random(40))) },               // bad header checksum
 			func() []byte {
 				a := []byte{0, 1, 8, 0, 6, 4, 0, 1}
 				a = append(append(a, src...), 192, 0, 2, 2)
 				a = append(append(a, make([]byte, 6)...), 198, 51, 100, byte(r.Uint32())) // ARP for a foreign address
-				return eth(0x0806, a)
+				return eth(header.EtherTypeARP, a)
 			},
-			func() []byte { return eth(0x0806, random(r.IntN(40))) },       // malformed ARP
-			func() []byte { return eth(0x86dd, ipv6(17, 64, random(16))) }, // IPv6 on the IPv4 port
+			func() []byte { return eth(header.EtherTypeARP, random(r.IntN(40))) },        // malformed ARP
+			func() []byte { return eth(header.EtherTypeIPv6, ipv6(17, 64, random(16))) }, // IPv6 on the IPv4 port
 		)
 	}
 	batch := make([][]byte, 32)
