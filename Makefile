@@ -6,7 +6,7 @@ FUZZTIME  ?= 30s
 CONFORMANCE ?= ../shared/conformance/run-conformance
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build test vet bench bench-lab fuzz conformance demo clean install uninstall check-unit image
+.PHONY: all build cross test vet bench bench-lab fuzz conformance demo clean install uninstall check-unit image
 
 # make install: the binary, the systemd unit and (unless one is there) the
 # example configuration. DESTDIR stages it for packaging.
@@ -18,6 +18,14 @@ all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/nat64br
+
+# Every Linux architecture Go supports that a router or homelab box may
+# be: the whole module, tests included, must compile for each.
+CROSS_ARCHS ?= amd64 386 arm arm64 riscv64 loong64 mips mipsle mips64 mips64le ppc64le s390x
+cross:
+	@set -e; for a in $(CROSS_ARCHS); do echo "== linux/$$a"; \
+		GOOS=linux GOARCH=$$a CGO_ENABLED=0 $(GO) build -o /dev/null ./... ; \
+		GOOS=linux GOARCH=$$a CGO_ENABLED=0 $(GO) vet ./... ; done
 
 # The container image from the binary built here (no registry needed; see
 # contrib/container/Dockerfile). IMAGE names it.

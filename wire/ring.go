@@ -724,12 +724,15 @@ func (pl *Poller) waitWith(ms int, hot bool) (bool, error) {
 }
 
 // epollWait is epoll_wait(2) on pl's events; hot, through RawSyscall6,
-// which keeps the goroutine's P (see WaitHot).
+// which keeps the goroutine's P (see WaitHot). The hot call is
+// epoll_pwait with no signal mask, which is epoll_wait and, unlike it,
+// exists on every architecture (arm64, riscv64 and loong64 have no
+// epoll_wait).
 func (pl *Poller) epollWait(ms int, hot bool) (int, error) {
 	if !hot {
 		return unix.EpollWait(pl.epfd, pl.events, ms)
 	}
-	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(pl.epfd), uintptr(unsafe.Pointer(&pl.events[0])), uintptr(len(pl.events)), uintptr(ms), 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(pl.epfd), uintptr(unsafe.Pointer(&pl.events[0])), uintptr(len(pl.events)), uintptr(ms), 0, 0)
 	if e != 0 {
 		return 0, e
 	}
