@@ -149,8 +149,10 @@ type Config struct {
 	ReplayDrain time.Duration
 
 	// In the wire (nat64br run).
-	IPv6Interface string         // the port on the IPv6-only segment
+	IPv6Interface string         // the port on the IPv6-only segment; may be the IPv4 one (one-armed)
 	IPv4Interface string         // the port on the IPv4 segment
+	IPv6VLAN      int            // 802.1Q VLAN ID of the IPv6 side on its port; 0: untagged
+	IPv4VLAN      int            // 802.1Q VLAN ID of the IPv4 side on its port; 0: untagged
 	IPv4Subnet    netip.Prefix   // on-link IPv4 subnet
 	Gateway       netip.Addr     // IPv4 next hop outside IPv4Subnet
 	IPv6Subnets   []netip.Prefix // on-link IPv6 prefixes
@@ -202,6 +204,8 @@ type raw struct {
 	ReplayDrainSeconds         *float64     `yaml:"replay-drain-seconds"`
 	IPv6Interface              *string      `yaml:"ipv6-interface"`
 	IPv4Interface              *string      `yaml:"ipv4-interface"`
+	IPv6VLAN                   *int         `yaml:"ipv6-vlan"`
+	IPv4VLAN                   *int         `yaml:"ipv4-vlan"`
 	IPv4Subnet                 *string      `yaml:"ipv4-subnet"`
 	Gateway                    *string      `yaml:"gateway"`
 	IPv6Subnets                []string     `yaml:"ipv6-subnets"`

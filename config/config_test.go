@@ -124,6 +124,8 @@ func TestErrors(t *testing.T) {
 		{"ports", "pool4-ports:\n  tcp: 3000-1\n", []string{`c.yaml:2: pool4-ports.tcp: "3000-1" is not a range lo-hi of 0..65535`}},
 		{"duplicate key", "mode: siit\nmode: siit\n", []string{`c.yaml:2: mapping key "mode" already defined at line 1`}},
 		{"syntax", "mode: [siit\n", []string{"c.yaml:"}},
+		{"vlan range", "ipv6-vlan: 4095\n", []string{"c.yaml:1: ipv6-vlan: 4095 is outside 1..4094"}},
+		{"vlan zero", "ipv4-vlan: 0\n", []string{"c.yaml:1: ipv4-vlan: 0 is outside 1..4094"}},
 		{"not a mapping", "- a\n- b\n", []string{"c.yaml:1: the document must be a mapping of keys to values"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -202,4 +204,25 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted MTUs %d/%d/%d", c.MTU4, c.MTU6, c.LowestIPv6MTU)
 		}
 	})
+}
+
+// TestOnePort: both sides may name one interface (one-armed), untagged or
+// as two VLANs of a trunk.
+func TestOnePort(t *testing.T) {
+	for _, doc := range []string{
+		"ipv6-interface: eth0\nipv4-interface: eth0\n",
+		"ipv6-interface: eth0\nipv4-interface: eth0\nipv6-vlan: 10\nipv4-vlan: 20\n",
+	} {
+		c, err := Parse("c.yaml", []byte(doc))
+		if err != nil {
+			t.Fatalf("%q: %v", doc, err)
+		}
+		if c.IPv6Interface != "eth0" || c.IPv4Interface != "eth0" {
+			t.Errorf("%q: interfaces %q %q", doc, c.IPv6Interface, c.IPv4Interface)
+		}
+	}
+	c, _ := Parse("c.yaml", []byte("ipv6-vlan: 10\nipv4-vlan: 20\n"))
+	if c.IPv6VLAN != 10 || c.IPv4VLAN != 20 {
+		t.Errorf("vlans %d %d", c.IPv6VLAN, c.IPv4VLAN)
+	}
 }

@@ -220,8 +220,13 @@ func (v *validator) build(r *raw) *Config {
 	if r.IPv4Interface != nil {
 		c.IPv4Interface = v.ifname("ipv4-interface", *r.IPv4Interface)
 	}
-	if c.IPv6Interface != "" && c.IPv6Interface == c.IPv4Interface {
-		v.errorf("ipv4-interface", "%q is also the ipv6-interface: nat64br needs two ports", c.IPv4Interface)
+	// Both sides may share a port (one-armed, or two VLANs of a trunk):
+	// frames are told apart by EtherType and by VLAN.
+	if r.IPv6VLAN != nil {
+		c.IPv6VLAN = v.intRange("ipv6-vlan", *r.IPv6VLAN, 1, 4094)
+	}
+	if r.IPv4VLAN != nil {
+		c.IPv4VLAN = v.intRange("ipv4-vlan", *r.IPv4VLAN, 1, 4094)
 	}
 	if r.IPv4Subnet != nil {
 		c.IPv4Subnet = v.prefix4("ipv4-subnet", *r.IPv4Subnet, false)
