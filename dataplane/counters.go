@@ -30,10 +30,12 @@ const (
 	HoldDrop                      // frames dropped because a neighbor queue was full
 	NoScratch                     // replies or fragments dropped for want of a scratch buffer
 	GSOUnresolved                 // super-frames (passed through whole) dropped: next hop not resolved
+	GSOTagged                     // super-frames (passed through whole) dropped: they would leave on a VLAN side
 	Runt                          // frames shorter than an Ethernet header
-	VLANTagged                    // 802.1Q / 802.1ad tagged frames
+	VLANTagged                    // frames of a VLAN no side serves (or untagged on a VLAN side, or 802.1ad / stacked tags)
 	OtherEtherType                // other EtherTypes (not IPv4, IPv6, ARP), or not an IP packet on an IP link
 	WrongPort                     // IPv4 or ARP on the IPv6 port, IPv6 on the IPv4 port
+	ForHost                       // on a port shared with the host: packets to addresses nat64br does not translate, left to the kernel
 	Batches                       // batches read
 	BytesIn6                      // frame bytes, as the frame counters above
 	BytesIn4
@@ -71,8 +73,8 @@ var counterNames = [dropBase]string{
 	FramesIn6: "frames_in_ipv6", FramesIn4: "frames_in_ipv4", FramesOut6: "frames_out_ipv6", FramesOut4: "frames_out_ipv4",
 	Replies: "translator_replies", Fragments: "fragments_made", ARPFrames: "arp_frames", NDFrames: "nd_frames",
 	LinkReplies: "arp_nd_answers", Held: "held_for_neighbor", HoldDrop: "neighbor_queue_full", NoScratch: "no_scratch_buffer",
-	GSOUnresolved: "super_frame_unresolved",
-	Runt:          "runt_frame", VLANTagged: "vlan_tagged", OtherEtherType: "other_ethertype", WrongPort: "wrong_port", Batches: "batches",
+	GSOUnresolved: "super_frame_unresolved", GSOTagged: "super_frame_vlan",
+	Runt: "runt_frame", VLANTagged: "vlan_tagged", OtherEtherType: "other_ethertype", WrongPort: "wrong_port", ForHost: "for_host", Batches: "batches",
 	BytesIn6: "bytes_in_ipv6", BytesIn4: "bytes_in_ipv4", BytesOut6: "bytes_out_ipv6", BytesOut4: "bytes_out_ipv4",
 	Batch1: "batches_of_1", Batch4: "batches_of_2_to_4", Batch16: "batches_of_5_to_16", Batch64: "batches_of_17_to_64",
 }
@@ -103,7 +105,7 @@ func (c *Counters) countBatch(n int) {
 }
 
 // FrameDrops are the counters that are drops of the frame path itself.
-var FrameDrops = []Counter{Runt, VLANTagged, OtherEtherType, WrongPort, HoldDrop, NoScratch, GSOUnresolved}
+var FrameDrops = []Counter{Runt, VLANTagged, OtherEtherType, WrongPort, HoldDrop, NoScratch, GSOUnresolved, GSOTagged}
 
 // String returns the counter's name as operators see it: "frames_in_ipv6",
 // "drop_" or "reply_" and a translator reason.
@@ -195,8 +197,10 @@ var counterExplanations = [dropBase]string{
 	LinkReplies: "ARP replies and Neighbor Advertisements sent", Held: "frames queued while their next hop was resolved",
 	HoldDrop: "dropped: the next hop's queue of waiting frames was full", NoScratch: "dropped: no scratch buffer for a reply or fragment in this batch",
 	GSOUnresolved: "dropped: a TCP super-frame passed through whole whose next hop was not resolved yet (not held: the sender resends it)",
-	Runt:          "dropped: shorter than an Ethernet header", VLANTagged: "dropped: 802.1Q/802.1ad tagged (VLANs are not served)",
+	GSOTagged:     "dropped: a TCP super-frame passed through whole that would leave on a VLAN side (turn data-path.gso off there)",
+	Runt:          "dropped: shorter than an Ethernet header", VLANTagged: "dropped: of a VLAN no side serves, untagged where the side is a VLAN, or 802.1ad/stacked tags",
 	OtherEtherType: "dropped: an EtherType other than IPv4, IPv6 and ARP", WrongPort: "dropped: IPv4 or ARP on the IPv6 port, or IPv6 on the IPv4 port",
+	ForHost: "one-armed: packets to addresses nat64br has no mapping for, on the port the host shares (the host's own traffic; the kernel takes them)",
 	Batches: "batches of frames read", BytesIn6: "bytes of the frames received on the IPv6 port", BytesIn4: "bytes of the frames received on the IPv4 port",
 	BytesOut6: "bytes of the frames sent on the IPv6 port", BytesOut4: "bytes of the frames sent on the IPv4 port",
 	Batch1: "batches of 1 frame", Batch4: "batches of 2 to 4 frames", Batch16: "batches of 5 to 16 frames", Batch64: "batches of 17 to 64 frames",

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -105,8 +106,19 @@ type Options struct {
 	// Ports are the two sides' links, by xlat.Side. The plane owns them
 	// from New on: Close closes them.
 	Ports [3]Port
-	// Links are the sides' link modes (default LinkEthernet).
+	// Both sides may share one port (Ports[Side6] == Ports[Side4]):
+	// one-armed, its frames are the IPv6 side's or the IPv4 side's by
+	// their VLAN, then by their EtherType (IPv6; IPv4 and ARP), and
+	// leave by that port.
+
+	// Links are the sides' link modes (default LinkEthernet); a shared
+	// port has one.
 	Links [3]Link
+	// VLANs are the sides' 802.1Q VLAN IDs (1-4094) on their Ethernet
+	// ports, 0 for untagged. Frames of other VLANs are counted
+	// (VLANTagged) and dropped. The ports hand over tagged frames with
+	// the tag inline (as on the wire) and send them so.
+	VLANs [3]uint16
 	// MACs are the Ethernet sides' own addresses.
 	MACs [3]arpnd.MAC
 	// ARP and ND configure the Ethernet sides' neighbor protocols.
@@ -138,16 +150,18 @@ type Options struct {
 
 // Plane is a running frame path between two ports.
 type Plane struct {
-	log   *slog.Logger
-	ports [3]Port
-	links [3]Link
-	macs  [3]arpnd.MAC
-	arp   *arpnd.ARP // IPv4 side, if Ethernet
-	nd    *arpnd.ND  // IPv6 side, if Ethernet
-	gen   atomic.Pointer[generation]
-	stats sharedCounters
-	wg    sync.WaitGroup
-	stop  chan struct{}
+	log    *slog.Logger
+	ports  [3]Port
+	links  [3]Link
+	vlan   [3]uint16
+	shared bool // both sides on one port
+	macs   [3]arpnd.MAC
+	arp    *arpnd.ARP // IPv4 side, if Ethernet
+	nd     *arpnd.ND  // IPv6 side, if Ethernet
+	gen    atomic.Pointer[generation]
+	stats  sharedCounters
+	wg     sync.WaitGroup
+	stop   chan struct{}
 
 	ctrlMu   sync.Mutex // serializes the control goroutines' use of ctrlTr
 	ctrlTr   *xlat.Translator
@@ -186,7 +200,7 @@ func New(opts Options) (*Plane, error) {
 	if opts.Translator == nil {
 		return nil, errors.New("dataplane: no translator")
 	}
-	p := &Plane{log: opts.Log, ports: opts.Ports, links: opts.Links, macs: opts.MACs, onTick: opts.OnTick,
+	p := &Plane{log: opts.Log, ports: opts.Ports, links: opts.Links, vlan: opts.VLANs, macs: opts.MACs, onTick: opts.OnTick,
 		lanes: opts.Lanes, busyPoll: opts.BusyPoll, hotWait: opts.HotWait, cpus: opts.CPUs, stop: make(chan struct{})}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -199,15 +213,29 @@ func New(opts Options) (*Plane, error) {
 	if len(p.lanes) > 0 && (p.links[xlat.Side6] != LinkEthernet || p.links[xlat.Side4] != LinkEthernet) {
 		return nil, errors.New("dataplane: ring lanes need Ethernet on both sides")
 	}
+	p.shared = p.ports[xlat.Side6] == p.ports[xlat.Side4]
+	if p.shared && p.links[xlat.Side6] != p.links[xlat.Side4] {
+		return nil, errors.New("dataplane: the two sides share a port but not its link mode")
+	}
+	var senders [3]arpnd.Sender
+	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+		if p.vlan[s] > 4094 || p.vlan[s] != 0 && p.links[s] != LinkEthernet {
+			return nil, fmt.Errorf("dataplane: VLAN %d on the %v side: VLAN IDs are 1-4094, on Ethernet", p.vlan[s], s)
+		}
+		senders[s] = p.ports[s]
+		if p.vlan[s] != 0 {
+			senders[s] = tagSender{p.ports[s], p.vlan[s]}
+		}
+	}
 	p.gen.Store(&generation{n: 1, tr: opts.Translator})
 	var err error
 	if p.links[xlat.Side4] == LinkEthernet {
-		if p.arp, err = arpnd.NewARP(opts.ARP, p.ports[xlat.Side4], func(b []byte) { p.neighborFailed(xlat.Side4, b) }); err != nil {
+		if p.arp, err = arpnd.NewARP(opts.ARP, senders[xlat.Side4], func(b []byte) { p.neighborFailed(xlat.Side4, b) }); err != nil {
 			return nil, err
 		}
 	}
 	if p.links[xlat.Side6] == LinkEthernet {
-		if p.nd, err = arpnd.NewND(opts.ND, p.ports[xlat.Side6], func(b []byte) { p.neighborFailed(xlat.Side6, b) }); err != nil {
+		if p.nd, err = arpnd.NewND(opts.ND, senders[xlat.Side6], func(b []byte) { p.neighborFailed(xlat.Side6, b) }); err != nil {
 			return nil, err
 		}
 	}
@@ -283,7 +311,7 @@ func (p *Plane) Start() {
 			go p.laneWorker(&p.lanes[i], cpu)
 		}
 	} else {
-		for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+		for _, s := range p.portSides() {
 			p.wg.Add(1)
 			go p.portWorker(s)
 		}
@@ -301,7 +329,7 @@ func (p *Plane) Close() error {
 	p.closed = true
 	close(p.stop)
 	var err error
-	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+	for _, s := range p.portSides() {
 		if cerr := p.ports[s].Close(); cerr != nil && err == nil && !errors.Is(cerr, net.ErrClosed) {
 			err = cerr
 		}
@@ -311,6 +339,15 @@ func (p *Plane) Close() error {
 		runtime.GOMAXPROCS(p.prevProcs)
 	}
 	return err
+}
+
+// portSides returns a side of each port: both, or the IPv6 side of a
+// shared port.
+func (p *Plane) portSides() []xlat.Side {
+	if p.shared {
+		return []xlat.Side{xlat.Side6}
+	}
+	return []xlat.Side{xlat.Side6, xlat.Side4}
 }
 
 // tick runs the timers every 100 ms until the plane stops.
@@ -387,6 +424,14 @@ func (p *Plane) control(f func(tr *xlat.Translator)) {
 // answered: an ICMP host unreachable goes back across the translator to its
 // sender. It runs on the timer goroutine.
 func (p *Plane) neighborFailed(to xlat.Side, pkt []byte) {
+	if p.vlan[to] != 0 {
+		// The cache took the untagged header's 14 bytes off the frame;
+		// the tag's 4 are left.
+		if len(pkt) < tagLen {
+			return
+		}
+		pkt = pkt[tagLen:]
+	}
 	p.control(func(tr *xlat.Translator) {
 		b := make([]byte, BufSize)
 		at := 4 * xlat.Headroom
@@ -404,7 +449,7 @@ func (p *Plane) neighborFailed(to xlat.Side, pkt []byte) {
 }
 
 // sendControl sends a packet a control goroutine made, b[v.Off:v.Off+v.Len]
-// with 14 free bytes before it, towards its destination on v.Side(); it is
+// with room for a link header before it, towards its destination on v.Side(); it is
 // counted as the translator's reply for v.Reason().
 func (p *Plane) sendControl(b []byte, v xlat.Verdict, now time.Time) {
 	var c Counters
@@ -414,13 +459,12 @@ func (p *Plane) sendControl(b []byte, v xlat.Verdict, now time.Time) {
 	frame := b[v.Off : v.Off+v.Len]
 	ok := true
 	if p.links[s] == LinkEthernet {
-		frame = b[v.Off-header.EthernetLen : v.Off+v.Len]
 		var h arpnd.Hint
 		var cache *arpnd.Cache
 		var key [16]byte
 		var mac arpnd.MAC
-		cache, key, mac, ok = p.resolve(&h, s, frame[header.EthernetLen:])
-		header.Ethernet(frame).Set(mac, p.macs[s], etherTypeOf(frame[header.EthernetLen]))
+		cache, key, mac, ok = p.resolve(&h, s, frame)
+		frame = b[p.putLink(b, v.Off, s, mac) : v.Off+v.Len]
 		if !ok {
 			if cache.Hold(key, frame, now) {
 				c[Held]++

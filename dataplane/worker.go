@@ -33,7 +33,8 @@ func (s plainSender) WriteBatchGSO(bufs [][]byte, _ []wire.GSO) (int, error) {
 // port, of a lane of queues, or a Sync plane's caller.
 type worker struct {
 	p       *Plane
-	side    xlat.Side // the side of the batch being handled
+	port    xlat.Side // the side of the port whose batch is being handled
+	side    xlat.Side // the side of the frame being handled
 	tr      *xlat.Translator
 	gen     uint64
 	c       Counters
@@ -51,7 +52,7 @@ type worker struct {
 }
 
 func (p *Plane) newWorker() *worker {
-	w := &worker{p: p, side: xlat.Side6, bufs: make([][]byte, BatchSize), sizes: make([]int, BatchSize), gso: make([]wire.GSO, BatchSize)}
+	w := &worker{p: p, port: xlat.Side6, side: xlat.Side6, bufs: make([][]byte, BatchSize), sizes: make([]int, BatchSize), gso: make([]wire.GSO, BatchSize)}
 	for i := range w.bufs {
 		w.bufs[i] = make([]byte, BufSize)
 	}
@@ -70,7 +71,7 @@ func (w *worker) batch(s xlat.Side, n int, now time.Time) {
 	if g := w.p.gen.Load(); g.n != w.gen {
 		w.tr, w.gen = g.tr.Clone(), g.n
 	}
-	w.side = s
+	w.port = s
 	for i := 0; i < n; i++ {
 		if w.sizes[i] > 0 {
 			w.frame(w.frames[i], w.sizes[i], w.gso[i], now)
@@ -143,7 +144,7 @@ func (p *Plane) laneWorker(l *Lane, cpu int) {
 	var idleSince time.Time
 	for {
 		got := 0
-		for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+		for _, s := range p.portSides() {
 			n, err := l.Queues[s].ReadBatchInPlace(w.frames, w.bufs, w.sizes, w.gso, Headroom, xlat.Tailroom)
 			if err != nil {
 				return // closed
@@ -264,30 +265,55 @@ func (w *worker) forward(s xlat.Side, frame []byte, g wire.GSO) {
 	w.c[BytesOut6+Counter(s-xlat.Side6)] += uint64(len(frame))
 }
 
-// frame handles the frame b[Headroom:Headroom+n]; g describes it if it is
-// a TCP super-frame passed through whole.
+// frame handles the frame b[Headroom:Headroom+n] read from the port of
+// side w.port; g describes it if it is a TCP super-frame passed through
+// whole.
 func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
-	w.c[FramesIn6+Counter(w.side-xlat.Side6)]++
-	w.c[BytesIn6+Counter(w.side-xlat.Side6)] += uint64(n)
+	p := w.p
 	off := Headroom
 	f := b[off : off+n]
+	w.side = w.port
 	var srcMAC arpnd.MAC
-	if w.p.links[w.side] == LinkEthernet {
+	if p.links[w.port] == LinkEthernet {
+		s, tag, drop, ok := p.classify(w.port, f)
+		w.side = s
+		w.c[FramesIn6+Counter(s-xlat.Side6)]++
+		w.c[BytesIn6+Counter(s-xlat.Side6)] += uint64(n)
+		if !ok {
+			w.drop(drop, f)
+			return
+		}
+		if tag != 0 {
+			f = untag(f)
+			off += tag
+			n -= tag
+		}
 		if !w.link(f, now) {
 			return
 		}
 		srcMAC = header.Ethernet(f).Src()
 		off += header.EthernetLen
 		n -= header.EthernetLen
-	} else if n > 0 && b[off]>>4 != 4 && b[off]>>4 != 6 {
-		w.drop(OtherEtherType, f)
-		return
+	} else {
+		w.c[FramesIn6+Counter(w.side-xlat.Side6)]++
+		w.c[BytesIn6+Counter(w.side-xlat.Side6)] += uint64(n)
+		if n > 0 && b[off]>>4 != 4 && b[off]>>4 != 6 {
+			w.drop(OtherEtherType, f)
+			return
+		}
 	}
 	var v xlat.Verdict
 	if g.Size == 0 {
 		v = w.tr.Translate(b, off, n, w.side, now)
 	} else {
 		v = w.tr.TranslateGSO(b, off, n, w.side, now)
+	}
+	if p.shared && v.Action() != xlat.Forward && (v.Reason() == xlat.ReasonNoRoute6 || v.Reason() == xlat.ReasonNoRoute4) {
+		// One-armed: the host shares the port, and a packet nat64br has
+		// no mapping for is the kernel's, which receives it too: no
+		// drop, and above all no ICMP error from nat64br.
+		w.c[ForHost]++
+		return
 	}
 	switch v.Action() {
 	case xlat.Drop:
@@ -296,12 +322,11 @@ func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
 		// Back to whoever sent the frame, the way it came.
 		w.c[Replies]++
 		w.c[Reply(v.Reason())]++
-		fr := b[v.Off : v.Off+v.Len]
-		if w.p.links[w.side] == LinkEthernet {
-			fr = b[v.Off-header.EthernetLen : v.Off+v.Len]
-			header.Ethernet(fr).Set(srcMAC, w.p.macs[w.side], etherTypeOf(b[v.Off]))
+		start := v.Off
+		if p.links[w.side] == LinkEthernet {
+			start = p.putLink(b, v.Off, w.side, srcMAC)
 		}
-		w.forward(w.side, fr, wire.GSO{})
+		w.forward(w.side, b[start:v.Off+v.Len], wire.GSO{})
 	case xlat.Forward:
 		if v.FragSize == 0 {
 			w.send(v.Side(), b, v.Off, v.Len, g, now)
@@ -315,8 +340,8 @@ func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
 				w.c[NoScratch]++
 				return
 			}
-			m := xlat.WriteFragment(fb[header.EthernetLen:], pkt, v.FragSize, i)
-			w.send(v.Side(), fb, header.EthernetLen, m, wire.GSO{}, now)
+			m := xlat.WriteFragment(fb[linkRoom:], pkt, v.FragSize, i)
+			w.send(v.Side(), fb, linkRoom, m, wire.GSO{}, now)
 			w.c[Fragments]++
 		}
 	}
@@ -347,7 +372,7 @@ func (w *worker) link(f []byte, now time.Time) bool {
 			w.c[NDFrames]++
 			if l > 0 {
 				w.c[LinkReplies]++
-				w.queue(w.side, out[Headroom:Headroom+l], wire.GSO{})
+				w.queue(w.side, p.tagFrame(out, Headroom, l, w.side), wire.GSO{})
 			}
 			return false
 		}
@@ -372,9 +397,9 @@ func (w *worker) link(f []byte, now time.Time) bool {
 			w.c[NoScratch]++
 			return false
 		}
-		if l := p.arp.Handle(f, out, now); l > 0 {
+		if l := p.arp.Handle(f, out[Headroom:], now); l > 0 {
 			w.c[LinkReplies]++
-			w.queue(w.side, out[:l], wire.GSO{})
+			w.queue(w.side, p.tagFrame(out, Headroom, l, w.side), wire.GSO{})
 		} else {
 			w.used--
 		}
@@ -388,7 +413,8 @@ func (w *worker) link(f []byte, now time.Time) bool {
 }
 
 // send queues the IP packet b[off:off+n] for side s. On an Ethernet side
-// it puts the next hop's Ethernet header in the 14 bytes before it, or
+// it puts the next hop's Ethernet header (and the side's VLAN tag) in
+// front of it, or
 // holds the frame in the neighbor cache until the next hop is resolved. g
 // describes a super-frame passed through whole; those are not held.
 func (w *worker) send(s xlat.Side, b []byte, off, n int, g wire.GSO, now time.Time) {
@@ -397,9 +423,12 @@ func (w *worker) send(s xlat.Side, b []byte, off, n int, g wire.GSO, now time.Ti
 		w.forward(s, b[off:off+n], g)
 		return
 	}
-	frame := b[off-header.EthernetLen : off+n]
-	cache, key, mac, ok := p.resolve(&w.resolved[s], s, frame[header.EthernetLen:])
-	header.Ethernet(frame).Set(mac, p.macs[s], etherTypeOf(frame[header.EthernetLen]))
+	cache, key, mac, ok := p.resolve(&w.resolved[s], s, b[off:off+n])
+	if p.gsoTagged(g, s) {
+		w.drop(GSOTagged, b[off:off+n])
+		return
+	}
+	frame := b[p.putLink(b, off, s, mac) : off+n]
 	if ok {
 		w.forward(s, frame, g)
 		return
