@@ -173,7 +173,8 @@ type runner struct {
 	path     string
 	takeOver bool
 	cfg      *config.Config
-	ports    [3]*wire.PacketPort
+	ports    [3]*wire.PacketPort // one and the same when both sides share it
+	shared   bool                // one port for both sides (one-armed)
 	d        *dataplane.Plane
 	started  time.Time
 
@@ -191,17 +192,30 @@ func (r *runner) start(cfg *config.Config) error {
 	if cfg.IPv6Interface == "" || cfg.IPv4Interface == "" {
 		return fmt.Errorf("%s: ipv6-interface and ipv4-interface are required to run in the wire", cfg.Path)
 	}
-	for _, name := range []string{cfg.IPv6Interface, cfg.IPv4Interface} {
-		if err := r.kernelCheck(name); err != nil {
-			return err
+	r.shared = cfg.IPv6Interface == cfg.IPv4Interface
+	if !r.shared {
+		for _, name := range []string{cfg.IPv6Interface, cfg.IPv4Interface} {
+			if err := r.kernelCheck(name); err != nil {
+				return err
+			}
 		}
+	} else {
+		if r.takeOver {
+			r.log.Warn("take-over is not done on a port both sides share: the host keeps its addresses there (give nat64br others)", "interface", cfg.IPv6Interface)
+		}
+		r.log.Info("one port for both sides (one-armed): the host's own addresses stay the kernel's; nat64br answers only for its own",
+			"interface", cfg.IPv6Interface, "ipv6_vlan", cfg.IPv6VLAN, "ipv4_vlan", cfg.IPv4VLAN)
 	}
 	var err error
 	for _, p := range []struct {
 		side xlat.Side
 		name string
 	}{{xlat.Side6, cfg.IPv6Interface}, {xlat.Side4, cfg.IPv4Interface}} {
-		opts := wire.PacketOptions{BatchSize: dataplane.BatchSize, Promiscuous: cfg.Promiscuous, AllMulticast: p.side == xlat.Side6}
+		if r.shared && p.side == xlat.Side4 {
+			r.ports[xlat.Side4] = r.ports[xlat.Side6]
+			continue
+		}
+		opts := wire.PacketOptions{BatchSize: dataplane.BatchSize, Promiscuous: cfg.Promiscuous, AllMulticast: p.side == xlat.Side6 || r.shared}
 		if r.ports[p.side], err = wire.ListenPacket(p.name, opts); err != nil {
 			r.closePorts()
 			return err
@@ -219,6 +233,7 @@ func (r *runner) start(cfg *config.Config) error {
 		macs[s] = arpnd.MAC(r.ports[s].MAC())
 	}
 	opts := dataplane.Options{Log: r.log, MACs: macs, BusyPoll: cfg.DataPath.BusyPoll, OnTick: r.onTick,
+		VLANs: [3]uint16{xlat.Side6: uint16(cfg.IPv6VLAN), xlat.Side4: uint16(cfg.IPv4VLAN)},
 		ARP: arpOptions(cfg, macs[xlat.Side4]), ND: ndOptions(cfg, macs[xlat.Side6], r.ports[xlat.Side6].MTU())}
 	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
 		opts.Ports[s] = r.ports[s]
@@ -497,11 +512,20 @@ func (r *runner) shutdown() {
 }
 
 func (r *runner) closePorts() {
-	for _, p := range r.ports {
-		if p != nil {
-			p.Close()
+	for _, s := range r.portSides() {
+		if r.ports[s] != nil {
+			r.ports[s].Close()
 		}
 	}
+}
+
+// portSides returns a side of each port: both, or the IPv6 side of a
+// shared port.
+func (r *runner) portSides() []xlat.Side {
+	if r.shared {
+		return []xlat.Side{xlat.Side6}
+	}
+	return []xlat.Side{xlat.Side6, xlat.Side4}
 }
 
 // reload applies the configuration file again if it validates; otherwise
@@ -525,8 +549,8 @@ func (r *runner) reloadResult() (changed, problems []string) {
 		printConfigError(&b, err)
 		return refuse("the file does not validate", strings.Split(strings.TrimSpace(b.String()), "\n")...)
 	}
-	if cfg.IPv6Interface != r.cfg.IPv6Interface || cfg.IPv4Interface != r.cfg.IPv4Interface || cfg.Mode != r.cfg.Mode || cfg.DataPath != r.cfg.DataPath || cfg.Metrics != r.cfg.Metrics || cfg.ControlSocket != r.cfg.ControlSocket {
-		return refuse("interfaces, mode, data-path, metrics and control-socket change only with a restart")
+	if cfg.IPv6Interface != r.cfg.IPv6Interface || cfg.IPv4Interface != r.cfg.IPv4Interface || cfg.IPv6VLAN != r.cfg.IPv6VLAN || cfg.IPv4VLAN != r.cfg.IPv4VLAN || cfg.Mode != r.cfg.Mode || cfg.DataPath != r.cfg.DataPath || cfg.Metrics != r.cfg.Metrics || cfg.ControlSocket != r.cfg.ControlSocket {
+		return refuse("interfaces, VLANs, mode, data-path, metrics and control-socket change only with a restart")
 	}
 	tr, err := newTranslator(runTranslatorConfig(cfg, r.ports))
 	if err == nil {
@@ -575,12 +599,12 @@ func (r *runner) logStats(msg string) { r.logCounters(msg, r.portStats()) }
 // portStats reads the ports' counters (the kernel part since the last read).
 func (r *runner) portStats() [3]wire.Stats {
 	var out [3]wire.Stats
-	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
+	for _, s := range r.portSides() {
 		if r.ports[s] != nil {
 			out[s], _ = r.ports[s].Stats()
 		}
 	}
-	return out
+	return out // a shared port's books are all under the IPv6 side
 }
 
 // logCounters logs the counters as attributes: the totals, every non-zero
@@ -665,7 +689,14 @@ func (r *runner) openLanes(cfg *config.Config, opts *dataplane.Options) error {
 			}
 		}
 		var err error
-		qs[s], err = r.ports[s].OpenQueues(wire.QueueOptions{Queues: n, QdiscBypass: cfg.DataPath.QdiscBypass, PassGSO: cfg.DataPath.PassGSO,
+		if r.shared && s == xlat.Side4 {
+			qs[s] = qs[xlat.Side6]
+			continue
+		}
+		// A super-frame passed whole cannot leave on a VLAN side: the
+		// offload header describes an untagged frame.
+		passGSO := cfg.DataPath.PassGSO && cfg.IPv6VLAN == 0 && cfg.IPv4VLAN == 0
+		qs[s], err = r.ports[s].OpenQueues(wire.QueueOptions{Queues: n, QdiscBypass: cfg.DataPath.QdiscBypass, PassGSO: passGSO,
 			Headroom: dataplane.Headroom, Tailroom: xlat.Tailroom, Spread: spread})
 		if err != nil {
 			return err
