@@ -21,6 +21,12 @@
 #   nat64br-siit  nat64br run between xc6 and xs4: prefix 2001:db8:64::/96 and
 #                 one EAM entry for the client (a TAYGA map line)
 #   nat64br-nat64 nat64br run, stateful: the client shares pool4 192.0.2.1
+#   nat64br-1arm-siit, nat64br-1arm-nat64
+#                 the same, one-armed: xl bridges xc6, xs4 and a third veth
+#                 (xarm) in br0, and nat64br serves both families on that
+#                 veth's other end (arm0), as a one-NIC box on a LAN does;
+#                 every frame crosses the bridge twice (compare with
+#                 "bridge", not only with the two-port variants)
 #
 # Traffic never leaves these namespaces: every address is from 2001:db8::/32,
 # 192.0.2.0/24 or 198.51.100.0/24 and lives on the veths created here.
@@ -31,7 +37,7 @@
 #   down                 stop every process in c6/xl/s4 (by PID), delete them
 #   run-kernel | run-bridge | run-tayga [masq|1to1] | run-gofwd [single|block|mmsg|ring|ring2]
 #   run-cfloor [spin]
-#   run-nat64br [siit|nat64]
+#   run-nat64br [siit|nat64|1arm-siit|1arm-nat64]
 #                        (re)build the topology and configure that variant
 #   measure [reps]       run all metrics against the configured variant
 #   bench [variants...]  the whole side-by-side run (offloads off, all variants,
@@ -55,7 +61,7 @@ REPS="${REPS:-3}"
 OFFLOAD="${OFFLOAD:-off}"
 PING_N="${PING_N:-100}"
 PING_I="${PING_I:-0.02}"
-ALL_VARIANTS="tayga tayga-1to1 kernel bridge gofwd-single gofwd-block gofwd-mmsg gofwd-ring gofwd-ring2 cfloor cfloor-spin nat64br-siit nat64br-nat64"
+ALL_VARIANTS="tayga tayga-1to1 kernel bridge gofwd-single gofwd-block gofwd-mmsg gofwd-ring gofwd-ring2 cfloor cfloor-spin nat64br-siit nat64br-nat64 nat64br-1arm-siit nat64br-1arm-nat64"
 BENCH_VARIANTS="${BENCH_VARIANTS:-tayga kernel gofwd-mmsg gofwd-ring2 nat64br-siit nat64br-nat64}"
 ON_VARIANTS="${ON_VARIANTS:-tayga kernel nat64br-siit nat64br-nat64}"
 REPO="$(cd "$HERE/.." && pwd)"
@@ -117,8 +123,9 @@ cmd_build() {
 # ------------------------------------------------------------------ topology
 
 set_offloads() { # on|off
-  local mode=$1 ns dev
-  for pair in "$NS_C c6x" "$NS_X xc6" "$NS_X xs4" "$NS_S s4x"; do
+  local mode=$1 ns dev pairs=("$NS_C c6x" "$NS_X xc6" "$NS_X xs4" "$NS_S s4x")
+  nsx "$NS_X" ip link show arm0 >/dev/null 2>&1 && pairs+=("$NS_X xarm" "$NS_X arm0")
+  for pair in "${pairs[@]}"; do
     set -- $pair; ns=$1 dev=$2
     if [ "$mode" = off ]; then
       nsx "$ns" ethtool -K "$dev" rx off tx off sg off tso off gso off gro off >/dev/null 2>&1 || true
@@ -297,18 +304,29 @@ EOF
 # kernel: the client reaches the server as 2001:db8:64::192.0.2.2, on-link
 # (nat64br answers Neighbor Solicitations for the prefix).
 cmd_run_nat64br() {
-  local mode=${1:-siit}
+  local mode=${1:-siit} v6if=xc6 v4if=xs4 variant=nat64br-${1:-siit}
   [ -x "$STATE/bin/nat64br" ] || cmd_build
   cmd_up "$OFFLOAD"
   silence_middle
+  if [ "${mode#1arm-}" != "$mode" ]; then
+    # One-armed: a bridge joins the client's and the server's wires and
+    # nat64br's one port, as a LAN switch would.
+    mode=${mode#1arm-} v6if=arm0 v4if=arm0
+    nsx "$NS_X" ip link add xarm type veth peer name arm0
+    nsx "$NS_X" sysctl -qw net.ipv6.conf.arm0.disable_ipv6=1 net.ipv6.conf.xarm.disable_ipv6=1
+    nsx "$NS_X" ip link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0
+    for dev in xc6 xs4 xarm; do nsx "$NS_X" ip link set "$dev" master br0; done
+    for dev in xarm arm0 br0; do nsx "$NS_X" ip link set "$dev" up; done
+    set_offloads "$OFFLOAD"
+  fi
   {
     echo "mode: $mode"
     echo "prefix: $PREFIX"
     if [ "$mode" = nat64 ]; then echo "pool4: [$XL_S4/32]"; else echo "eam: [{ipv4: 192.0.2.6, ipv6: \"$C6_ADDR\"}]"; fi
     echo "ipv4-addr: $XL_S4"
     echo "ipv6-addr: \"$XL_C6\""
-    echo "ipv6-interface: xc6"
-    echo "ipv4-interface: xs4"
+    echo "ipv6-interface: $v6if"
+    echo "ipv4-interface: $v4if"
     echo "ipv4-subnet: 192.0.2.0/24"
     echo "ipv6-subnets: [\"$C6_NET\"]"
     echo "${NAT64BR_EXTRA:-}"
@@ -324,8 +342,8 @@ cmd_run_nat64br() {
   for i in $(seq 50); do grep -q "nat64br running" "$STATE/nat64br.log" 2>/dev/null && break; sleep 0.1; done
   kill -0 $pid 2>/dev/null || { cat "$STATE/nat64br.log" >&2; die "nat64br did not start"; }
   start_iperf_server
-  set_variant "nat64br-$mode" $NAT64_TARGET $pid
-  log "nat64br ($mode, pid $pid): c6 $C6_ADDR -> $NAT64_TARGET -> s4 $S4_ADDR"
+  set_variant "$variant" $NAT64_TARGET $pid
+  log "$variant (pid $pid, ports $v6if/$v4if): c6 $C6_ADDR -> $NAT64_TARGET -> s4 $S4_ADDR"
 }
 
 run_variant() { # variant name as in ALL_VARIANTS

@@ -233,8 +233,8 @@ func (r *runner) start(cfg *config.Config) error {
 		macs[s] = arpnd.MAC(r.ports[s].MAC())
 	}
 	opts := dataplane.Options{Log: r.log, MACs: macs, BusyPoll: cfg.DataPath.BusyPoll, OnTick: r.onTick,
-		VLANs: [3]uint16{xlat.Side6: uint16(cfg.IPv6VLAN), xlat.Side4: uint16(cfg.IPv4VLAN)},
 		ARP: arpOptions(cfg, macs[xlat.Side4]), ND: ndOptions(cfg, macs[xlat.Side6], r.ports[xlat.Side6].MTU())}
+	opts.VLANs[xlat.Side6], opts.VLANs[xlat.Side4] = uint16(cfg.IPv6VLAN), uint16(cfg.IPv4VLAN)
 	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
 		opts.Ports[s] = r.ports[s]
 	}
@@ -707,7 +707,11 @@ func (r *runner) openLanes(cfg *config.Config, opts *dataplane.Options) error {
 		}
 	}
 	for i := 0; i < n; i++ {
-		pl, err := wire.NewPoller(qs[xlat.Side6][i], qs[xlat.Side4][i])
+		ring := []*wire.Queue{qs[xlat.Side6][i], qs[xlat.Side4][i]}
+		if r.shared {
+			ring = ring[:1]
+		}
+		pl, err := wire.NewPoller(ring...)
 		if err != nil {
 			for _, l := range opts.Lanes {
 				l.Poller.Close()
