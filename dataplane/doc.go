@@ -10,7 +10,9 @@
 // package declares (Port, Queue, Poller), so a new kind of port is a new
 // type in wire and one line in the command that composes them. Each side
 // of the plane has a link mode: Ethernet, with ARP/ND and neighbor caches,
-// or bare IP packets (pcap link types 101, 228, 229).
+// or bare IP packets (pcap link types 101, 228, 229). Both sides may share
+// one port (one-armed), told apart by IEEE 802.1Q VLAN and by EtherType,
+// and each Ethernet side may be a VLAN, its tag carried inline.
 //
 // Concurrency: one goroutine per worker owns its buffers, translator clone
 // and counters, and publishes the counters once per batch. The timers
