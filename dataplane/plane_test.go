@@ -271,13 +271,18 @@ func testDataplane(t *testing.T, l *memLab) {
 		t.Errorf("counters: in6 %d out6 %d held %d neighbor %d", c[FramesIn6], c[FramesOut6], c[Held], c[Reply(xlat.ReasonNeighbor)])
 	}
 	if l.peer6 == l.peer4 {
-		// One-armed: the host's own traffic is the kernel's, not a drop.
+		// One-armed: the host's own traffic (a datagram, an MLD report) is
+		// the kernel's, not a drop.
 		host := xlattest.IPv6(labClient6, "2001:db8:6::5", layers.IPProtocolUDP)
 		l.send(t, l.peer6, l.frame(xlat.Side6, l.mac6, hostMAC, layers.EthernetTypeIPv6, host, xlattest.UDP(5000, 22, host), xlattest.Payload(8)))
-		for deadline := time.Now().Add(2 * time.Second); l.p.Counters()[ForHost] == 0 && time.Now().Before(deadline); {
+		mld := xlattest.IPv6(labClient6, "ff02::16", layers.IPProtocolICMPv6)
+		mld.HopLimit = 1
+		l.send(t, l.peer6, l.frame(xlat.Side6, arpnd.MulticastMAC([16]byte{0: 0xff, 1: 2, 15: 0x16}), hostMAC, layers.EthernetTypeIPv6,
+			mld, xlattest.ICMPv6(143, 0, mld), xlattest.Payload(24)))
+		for deadline := time.Now().Add(2 * time.Second); l.p.Counters()[ForHost] < 2 && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}
-		if c := l.p.Counters(); c[ForHost] != 1 || c[Drop(xlat.ReasonNoRoute6)]+c[Reply(xlat.ReasonNoRoute6)] != 0 {
+		if c := l.p.Counters(); c[ForHost] != 2 || c.Dropped() != 0 || c[Drop(xlat.ReasonNoRoute6)]+c[Reply(xlat.ReasonNoRoute6)] != 0 {
 			var b strings.Builder
 			c.Print(&b)
 			t.Errorf("a packet for the host: for_host %d, drop_no_mapping_dst6 %d\n%s", c[ForHost], c[Drop(xlat.ReasonNoRoute6)], b.String())

@@ -377,6 +377,12 @@ func (w *worker) link(f []byte, now time.Time) bool {
 			return false
 		}
 		w.used-- // the scratch buffer was not needed
+		if p.shared && len(f) >= header.EthernetLen+40 && f[header.EthernetLen+24] == 0xff {
+			// One-armed: multicast ND did not take (MLD reports, the
+			// host's own groups) is the kernel's.
+			w.c[ForHost]++
+			return false
+		}
 		p.nd.LearnHinted(&w.learned[xlat.Side6], f, now)
 		return true
 	case header.EtherTypeIPv4:
