@@ -71,10 +71,12 @@ ipv4-interface: eth1
 		{
 			name:  "dynamic pool routed",
 			conf:  "tun-device nat64\nipv4-addr 100.65.0.1\nprefix 64:ff9b::/96\ndynamic-pool 100.65.0.0/16\ndata-dir /var/spool/tayga\n",
-			has:   []string{"mode: siit\n", "dynamic-pool: \"100.65.0.0/16\"\n", "data-dir: \"/var/spool/tayga\"\n"},
-			notes: []string{"tayga.conf:1: tun-device"},
+			has:   []string{"mode: siit\n", "dynamic-pool: \"100.65.0.0/16\"\n", "data-dir: \"/var/lib/nat64br\"\n"},
+			notes: []string{"tayga.conf:1: tun-device",
+				"tayga.conf:5: data-dir: copy /var/spool/tayga/dynamic.map to /var/lib/nat64br/dynamic.map",
+				"WARNING: tayga.conf:4: dynamic-pool 100.65.0.0/16 is shared CGNAT space (RFC 6598), so iptables MASQUERADE surely hid it: convert with --masquerade and the IPv4 address of the uplink"},
 			check: func(c *Config) bool {
-				return c.DynamicPool.String() == "100.65.0.0/16" && c.DataDir == "/var/spool/tayga"
+				return c.DynamicPool.String() == "100.65.0.0/16" && c.DataDir == "/var/lib/nat64br"
 			},
 		},
 		{
@@ -84,7 +86,7 @@ ipv4-interface: eth1
 			conf: "tun-device nat64\nipv4-addr 192.0.2.1\nprefix 2001:db8:64::/96\nwkpf-strict no\nudp-cksum-mode calc\nofflink-mtu 1400\nmap 192.0.2.10 2001:db8:6::10 # server 1\nmap-file /etc/tayga/maps.conf\nlog drop reject\n",
 			has: []string{"wkpf-strict: false\n", "udp-zero-checksum: calculate\n", "lowest-ipv6-mtu: 1400\n",
 				"eam:\n  - {ipv4: \"192.0.2.10\", ipv6: \"2001:db8:6::10\"}   # tayga.conf:7\n  - {ipv4: \"192.0.2.12\", ipv6: \"2001:db8:6::12\"}   # /etc/tayga/maps.conf:1\n"},
-			notes: []string{"tayga.conf:1: tun-device", "tayga.conf:9: log:", "map-file /etc/tayga/maps.conf: its entries are inlined"},
+			notes: []string{"tayga.conf:1: tun-device", "tayga.conf:9: log drop reject: nat64br counts", "map-file /etc/tayga/maps.conf: its entries are inlined"},
 			check: func(c *Config) bool {
 				return len(c.EAM) == 2 && !c.WKPFStrict && c.LowestIPv6MTU == 1400
 			},
@@ -119,6 +121,7 @@ ipv4-interface: eth1
 		{
 			name:     "huge pool is for masquerade",
 			conf:     "prefix 64:ff9b::/96\ndynamic-pool 100.64.0.0/10\n",
+			notes:    []string{"WARNING: tayga.conf:2: dynamic-pool 100.64.0.0/10 is shared CGNAT space"},
 			parseErr: "dynamic-pool: 100.64.0.0/10: use a prefix from /16 to /31",
 		},
 		{
