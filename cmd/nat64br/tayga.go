@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/nat64br/nat64br/config"
 )
@@ -16,10 +17,11 @@ func cmdImportTAYGA(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("import-tayga", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	masq := fs.String("masquerade", "", "the IPv4 `address` iptables MASQUERADE hid the dynamic pool behind: makes a stateful NAT64 sharing it (pool4) instead of the pool")
-	v6if := fs.String("ipv6-interface", "eth0", "the port on the IPv6-only segment")
-	v4if := fs.String("ipv4-interface", "eth1", "the port on the IPv4 segment")
+	v6if := fs.String("ipv6-interface", "eth0", "the port on the IPv6-only segment (with --from-host: that of the IPv6 default route)")
+	v4if := fs.String("ipv4-interface", "eth1", "the port on the IPv4 segment (with --from-host: that of the IPv4 default route)")
+	fromHost := fs.Bool("from-host", false, "read this host's default routes and addresses (netlink) for the ports, subnets and gateways, and check nat64br's addresses against the host's")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: nat64br import-tayga [--masquerade ADDR] [--ipv6-interface IF] [--ipv4-interface IF] /etc/tayga.conf")
+		fmt.Fprintln(stderr, "usage: nat64br import-tayga [--from-host] [--masquerade ADDR] [--ipv6-interface IF] [--ipv4-interface IF] /etc/tayga.conf")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -30,6 +32,23 @@ func cmdImportTAYGA(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	opts := config.TAYGAOptions{IPv6Interface: *v6if, IPv4Interface: *v4if}
+	if *fromHost {
+		// The host's interfaces, unless named on the command line.
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["ipv6-interface"] {
+			opts.IPv6Interface = ""
+		}
+		if !set["ipv4-interface"] {
+			opts.IPv4Interface = ""
+		}
+		h, err := readHostNet()
+		if err != nil {
+			fmt.Fprintf(stderr, "nat64br: --from-host: %v\n", err)
+			return 1
+		}
+		opts.Host = h
+	}
 	if *masq != "" {
 		var err error
 		if opts.Masquerade, err = netip.ParseAddr(*masq); err != nil || !opts.Masquerade.Is4() {
@@ -56,6 +75,10 @@ func cmdImportTAYGA(args []string, stdout, stderr io.Writer) int {
 	}
 	stdout.Write(out)
 	for _, n := range notes {
+		if w, ok := strings.CutPrefix(n, "WARNING: "); ok {
+			fmt.Fprintf(stderr, "WARNING: %s\n", w)
+			continue
+		}
 		fmt.Fprintf(stderr, "note: %s\n", n)
 	}
 	return 0
