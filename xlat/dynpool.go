@@ -27,10 +27,11 @@ const (
 	DefaultDynamicRetain = 14 * 24 * time.Hour
 )
 
-// dynPool is the dynamic pool: the mapping of each address, by its offset
-// in the pool, and an index by IPv6 address. Lookups take the read lock;
-// new mappings and the sweep take the write lock. Times are unix
-// nanoseconds.
+// dynPool is the dynamic pool: its mappings, in a slab, indexed by their
+// offset in the pool and by IPv6 address. Only mappings take memory (about
+// 100 bytes each), not the pool's addresses, so a /10 of CGNAT space costs
+// what the hosts using it cost. Lookups take the read lock; new mappings
+// and the sweep take the write lock. Times are unix nanoseconds.
 type dynPool struct {
 	net      uint32
 	hostBits uint
@@ -39,33 +40,54 @@ type dynPool struct {
 	skip     func(uint32) bool // addresses never handed out (own, EAM)
 	events   *eventRing
 
-	mu   sync.RWMutex
-	by4  []dynEntry
-	by6  map[u128]uint32 // offset of the mapping of an IPv6 address
-	used int
-	gen  atomic.Uint64 // bumped on every new mapping, for persistence
+	mu      sync.RWMutex
+	entries slab[dynEntry]
+	free    []uint32          // slab indices of forgotten mappings, for reuse
+	by4     map[uint32]uint32 // pool offset -> slab index
+	by6     map[u128]uint32   // IPv6 address -> slab index
+	used    int
+	gen     atomic.Uint64 // bumped on every new mapping, for persistence
 }
 
+// dynEntry is one mapping; the slab keeps it in place, so packets update
+// last under the read lock. A forgotten entry has used false and waits in
+// free.
 type dynEntry struct {
 	addr6   u128
+	off     uint32 // offset in the pool
 	used    bool
 	dormant bool
 	last    atomic.Int64 // last packet, unix nanoseconds
 }
 
+// Dynamic pools range from /8 (as many addresses as the slab has entries)
+// to /31.
+const (
+	dynMinBits = 32 - slabIndexBits
+	dynMaxBits = 31
+)
+
 func newDynPool(p netip.Prefix, lease, retain time.Duration, skip func(uint32) bool, events *eventRing) (*dynPool, error) {
-	if !p.Addr().Is4() || p.Bits() < 16 || p.Bits() > 31 {
-		return nil, fmt.Errorf("dynamic pool %s: use an IPv4 prefix from /16 to /31", p)
+	if !p.Addr().Is4() || p.Bits() < dynMinBits || p.Bits() > dynMaxBits {
+		return nil, fmt.Errorf("dynamic pool %s: use an IPv4 prefix from /%d to /%d", p, dynMinBits, dynMaxBits)
 	}
 	p = p.Masked()
 	a := p.Addr().As4()
-	d := &dynPool{
+	return &dynPool{
 		net: binary.BigEndian.Uint32(a[:]), hostBits: uint(32 - p.Bits()),
 		lease: int64(lease), retain: int64(retain), skip: skip, events: events,
-		by6: map[u128]uint32{},
+		by4: map[uint32]uint32{}, by6: map[u128]uint32{},
+	}, nil
+}
+
+// at returns the mapping at pool offset off, or nil. The caller holds a
+// lock.
+func (d *dynPool) at(off uint32) *dynEntry {
+	i, ok := d.by4[off]
+	if !ok {
+		return nil
 	}
-	d.by4 = make([]dynEntry, 1<<d.hostBits)
-	return d, nil
+	return d.entries.at(i)
 }
 
 func (d *dynPool) contains(a uint32) bool { return a>>d.hostBits == d.net>>d.hostBits }
@@ -100,13 +122,12 @@ func (e *dynEntry) touch(now int64) {
 // create is not set) or the pool is exhausted.
 func (d *dynPool) to4(a u128, now int64, create bool) (uint32, bool) {
 	d.mu.RLock()
-	off, ok := d.by6[a]
-	if ok {
-		e := &d.by4[off]
+	if i, ok := d.by6[a]; ok {
+		e := d.entries.at(i)
 		if !e.dormant {
 			e.touch(now)
 			d.mu.RUnlock()
-			return d.net | off, true
+			return d.net | e.off, true
 		}
 	}
 	d.mu.RUnlock()
@@ -115,53 +136,87 @@ func (d *dynPool) to4(a u128, now int64, create bool) (uint32, bool) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if off, ok := d.by6[a]; ok {
+	if i, ok := d.by6[a]; ok {
 		// Reactivate a dormant mapping (or find the one another worker
 		// just made).
-		e := &d.by4[off]
+		e := d.entries.at(i)
 		if e.dormant {
 			e.dormant = false
-			d.event(MappingCreated, a, d.net|off, now)
+			d.event(MappingCreated, a, d.net|e.off, now)
 		}
 		e.last.Store(now)
-		return d.net | off, true
+		return d.net | e.off, true
 	}
 	max := uint32(1)<<d.hostBits - 1
 	base := taygaHash(a, d.hostBits)
 	for i := uint32(0); i <= max; i++ {
 		off := (base + i) & max
-		if off == 0 || d.by4[off].used || d.skip(d.net|off) {
+		if _, taken := d.by4[off]; off == 0 || taken || d.skip(d.net|off) {
 			continue
 		}
-		d.assign(off, a, now)
+		if !d.assign(off, a, now) {
+			return 0, false
+		}
 		return d.net | off, true
 	}
 	// No free address: the longest-dormant mapping goes to the newcomer.
-	oldest := -1
-	for i := range d.by4 {
-		e := &d.by4[i]
-		if e.used && e.dormant && (oldest < 0 || e.last.Load() < d.by4[oldest].last.Load()) {
-			oldest = i
+	var oldest *dynEntry
+	d.entries.each(func(_ uint32, e *dynEntry) {
+		if e.used && e.dormant && (oldest == nil || e.last.Load() < oldest.last.Load()) {
+			oldest = e
 		}
-	}
-	if oldest < 0 {
+	})
+	if oldest == nil {
 		return 0, false
 	}
-	delete(d.by6, d.by4[oldest].addr6)
-	d.used--
-	d.assign(uint32(oldest), a, now)
-	return d.net | uint32(oldest), true
+	off := oldest.off
+	d.forget(oldest)
+	if !d.assign(off, a, now) {
+		return 0, false
+	}
+	return d.net | off, true
 }
 
-// assign maps pool offset off to a. The caller holds the write lock.
-func (d *dynPool) assign(off uint32, a u128, now int64) {
-	e := &d.by4[off]
-	e.addr6, e.used, e.dormant = a, true, false
-	e.last.Store(now)
-	d.by6[a] = off
-	d.used++
+// assign maps pool offset off to a as a new mapping, reporting false if
+// the slab is full. The caller holds the write lock.
+func (d *dynPool) assign(off uint32, a u128, now int64) bool {
+	if d.place(off, a, now) == nil {
+		return false
+	}
 	d.gen.Add(1)
 	d.event(MappingCreated, a, d.net|off, now)
+	return true
+}
+
+// place stores the mapping of pool offset off to a, last used at last,
+// and returns it, or nil if the slab is full (it cannot be: it has an
+// entry per address of the biggest pool). The caller holds the write lock.
+func (d *dynPool) place(off uint32, a u128, last int64) *dynEntry {
+	var i uint32
+	if n := len(d.free); n > 0 {
+		i, d.free = d.free[n-1], d.free[:n-1]
+	} else if i = d.entries.grow(); i == 0 {
+		return nil
+	}
+	e := d.entries.at(i)
+	e.addr6, e.off, e.used, e.dormant = a, off, true, false
+	e.last.Store(last)
+	d.by4[off] = i
+	d.by6[a] = i
+	d.used++
+	return e
+}
+
+// forget removes mapping e, keeping its slab entry for reuse. The caller
+// holds the write lock.
+func (d *dynPool) forget(e *dynEntry) {
+	i := d.by4[e.off]
+	delete(d.by4, e.off)
+	delete(d.by6, e.addr6)
+	e.addr6, e.off, e.used, e.dormant = u128{}, 0, false, false
+	e.last.Store(0)
+	d.free = append(d.free, i)
+	d.used--
 }
 
 func (d *dynPool) event(k BIBEventKind, a u128, v4 uint32, now int64) {
@@ -173,8 +228,8 @@ func (d *dynPool) event(k BIBEventKind, a u128, v4 uint32, now int64) {
 func (d *dynPool) to6(v4 uint32, now int64) (u128, bool) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	e := &d.by4[v4&(1<<d.hostBits-1)]
-	if !e.used || e.dormant || now-e.last.Load() > d.lease {
+	e := d.at(v4 & (1<<d.hostBits - 1))
+	if e == nil || e.dormant || now-e.last.Load() > d.lease {
 		return u128{}, false
 	}
 	e.touch(now)
@@ -186,22 +241,19 @@ func (d *dynPool) to6(v4 uint32, now int64) (u128, bool) {
 func (d *dynPool) sweep(now int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for i := range d.by4 {
-		e := &d.by4[i]
+	d.entries.each(func(_ uint32, e *dynEntry) {
 		if !e.used {
-			continue
+			return
 		}
 		idle := now - e.last.Load()
 		if !e.dormant && idle > d.lease {
 			e.dormant = true
-			d.event(MappingExpired, e.addr6, d.net|uint32(i), now)
+			d.event(MappingExpired, e.addr6, d.net|e.off, now)
 		}
 		if idle > d.retain {
-			delete(d.by6, e.addr6)
-			*e = dynEntry{}
-			d.used--
+			d.forget(e)
 		}
-	}
+	})
 }
 
 // DynamicMapping is one mapping of the dynamic pool, for persistence: the
@@ -223,11 +275,12 @@ func (t *Translator) DynamicMappings() ([]DynamicMapping, uint64) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	out := make([]DynamicMapping, 0, d.used)
-	for i := range d.by4 {
-		if e := &d.by4[i]; e.used {
-			out = append(out, DynamicMapping{addr4(d.net | uint32(i)), e.addr6.addr6(), time.Unix(0, e.last.Load())})
+	d.entries.each(func(_ uint32, e *dynEntry) {
+		if e.used {
+			out = append(out, DynamicMapping{addr4(d.net | e.off), e.addr6.addr6(), time.Unix(0, e.last.Load())})
 		}
-	}
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].IPv4.Less(out[j].IPv4) })
 	return out, d.gen.Load()
 }
 
@@ -264,7 +317,7 @@ func (t *Translator) RestoreDynamicMappings(ms []DynamicMapping, now time.Time) 
 		case d.skip(v4):
 			errs = append(errs, fmt.Errorf("%s: reserved by ipv4-addr or an EAM entry", m.IPv4))
 			continue
-		case d.by4[off].used:
+		case d.at(off) != nil:
 			errs = append(errs, fmt.Errorf("%s: mapped twice", m.IPv4))
 			continue
 		case t.c.eam.contains6(a) || t.c.pool.contains(a) || reserved6(a):
@@ -279,11 +332,12 @@ func (t *Translator) RestoreDynamicMappings(ms []DynamicMapping, now time.Time) 
 		if last > now.UnixNano() {
 			last = now.UnixNano() - d.lease // dated in the future: dormant, as TAYGA does
 		}
-		e := &d.by4[off]
-		e.addr6, e.used, e.dormant = a, true, now.UnixNano()-last > d.lease
-		e.last.Store(last)
-		d.by6[a] = off
-		d.used++
+		e := d.place(off, a, last)
+		if e == nil {
+			errs = append(errs, fmt.Errorf("%s: the dynamic pool is full", m.IPv4))
+			continue
+		}
+		e.dormant = now.UnixNano()-last > d.lease
 		n++
 	}
 	return n, errs

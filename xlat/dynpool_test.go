@@ -1,7 +1,9 @@
 package xlat_test
 
 import (
+	"fmt"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -134,6 +136,67 @@ func TestDynamicPoolRestore(t *testing.T) {
 		want(t, v, xlat.Forward, xlat.Side6)
 		if _, dst := ends(t, out); dst.Addr() != m.IPv6 {
 			t.Fatalf("%v reached %v after restore, want %v", m.IPv4, dst.Addr(), m.IPv6)
+		}
+	}
+}
+
+// TestDynamicPoolLazy translates for hosts of seed 004's pool, the whole
+// of 100.64.0.0/10 (4 M addresses): the pool costs memory for the hosts
+// that use it, not for its size.
+func TestDynamicPoolLazy(t *testing.T) {
+	const hosts = 100
+	o := dynOptions()
+	o.Prefix = netip.MustParsePrefix("64:ff9b::/96")
+	o.IPv4Addr = netip.MustParseAddr("100.64.0.1")
+	o.EAM = nil
+	o.DynamicPool = netip.MustParsePrefix("100.64.0.0/10")
+	pkts := make([][]byte, hosts)
+	for i := range pkts {
+		pkts[i] = udp6(fmt.Sprintf("2001:db8:1::%x", i+1), 1000, "64:ff9b::cb00:7105", 53)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	r := newRig(t, o)
+	seen := map[netip.Addr]bool{}
+	for _, p := range pkts {
+		v, out := r.send(xlat.Side6, p)
+		want(t, v, xlat.Forward, xlat.Side4)
+		a := srcOf(t, out)
+		if !o.DynamicPool.Contains(a) || a == o.IPv4Addr || seen[a] {
+			t.Fatalf("source %v: outside the pool, ipv4-addr or given twice", a)
+		}
+		seen[a] = true
+	}
+	r.now = r.now.Add(time.Minute)
+	r.tr.Sweep(r.now)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	ms, _ := r.tr.DynamicMappings()
+	runtime.KeepAlive(r)
+	if len(ms) != hosts {
+		t.Fatalf("%d mappings, want %d", len(ms), hosts)
+	}
+	heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("translator with a /10 dynamic pool and %d hosts: %d bytes of heap", hosts, heap)
+	if heap > 1<<20 {
+		t.Errorf("heap grew by %d bytes for %d hosts of a /10 pool, want < 1 MiB", heap, hosts)
+	}
+
+	// Packets of mapped hosts, both ways, allocate nothing.
+	reply := udp4("203.0.113.5", 53, ms[0].IPv4.String(), 1000)
+	for _, c := range []struct {
+		side xlat.Side
+		pkt  []byte
+	}{{xlat.Side6, pkts[0]}, {xlat.Side4, reply}} {
+		buf := make([]byte, xlat.Headroom+len(c.pkt)+xlat.Tailroom)
+		if a := testing.AllocsPerRun(100, func() {
+			copy(buf[xlat.Headroom:], c.pkt)
+			if v := r.tr.Translate(buf, xlat.Headroom, len(c.pkt), c.side, r.now); v.Action() != xlat.Forward {
+				t.Fatalf("from %v: %v %v", c.side, v.Action(), v.Reason())
+			}
+		}); a != 0 {
+			t.Errorf("from %v: %v allocations per packet, want 0", c.side, a)
 		}
 	}
 }
