@@ -69,9 +69,9 @@ ipv4-interface: eth1
 			},
 		},
 		{
-			name:  "dynamic pool routed",
-			conf:  "tun-device nat64\nipv4-addr 100.65.0.1\nprefix 64:ff9b::/96\ndynamic-pool 100.65.0.0/16\ndata-dir /var/spool/tayga\n",
-			has:   []string{"mode: siit\n", "dynamic-pool: \"100.65.0.0/16\"\n", "data-dir: \"/var/lib/nat64br\"\n"},
+			name: "dynamic pool routed",
+			conf: "tun-device nat64\nipv4-addr 100.65.0.1\nprefix 64:ff9b::/96\ndynamic-pool 100.65.0.0/16\ndata-dir /var/spool/tayga\n",
+			has:  []string{"mode: siit\n", "dynamic-pool: \"100.65.0.0/16\"\n", "data-dir: \"/var/lib/nat64br\"\n"},
 			notes: []string{"tayga.conf:1: tun-device",
 				"tayga.conf:5: data-dir: copy /var/spool/tayga/dynamic.map to /var/lib/nat64br/dynamic.map",
 				"WARNING: tayga.conf:4: dynamic-pool 100.65.0.0/16 is shared CGNAT space (RFC 6598), so iptables MASQUERADE surely hid it: convert with --masquerade and the IPv4 address of the uplink"},
