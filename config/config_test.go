@@ -109,6 +109,8 @@ func TestErrors(t *testing.T) {
 		{"pool4 in eam", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.0/24]\neam: [{ipv4: 192.0.2.10, ipv6: \"2001:db8::10\"}]\n", []string{"c.yaml:3: pool4[0]: 192.0.2.0/24 overlaps eam[0]"}},
 		{"timeout below rfc", "timeouts: {udp: 30s}\n", []string{"c.yaml:1: timeouts.udp: 30s is"}},
 		{"dynamic pool with nat64", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.1/32]\ndynamic-pool: 198.51.100.0/24\n", []string{"c.yaml:4: dynamic-pool: the dynamic pool is TAYGA's stateless model"}},
+		{"dynamic pool too big", "dynamic-pool: 10.0.0.0/7\n", []string{"c.yaml:1: dynamic-pool: 10.0.0.0/7: use a prefix from /8 to /31"}},
+		{"dynamic pool of one address", "dynamic-pool: 192.0.2.1/32\n", []string{"c.yaml:1: dynamic-pool: 192.0.2.1/32: use a prefix from /8 to /31"}},
 		{"data dir relative", "data-dir: var/lib\n", []string{"c.yaml:1: data-dir: \"var/lib\" is not an absolute"}},
 		{"data path io", "data-path:\n  io: xdp\n", []string{`c.yaml:2: data-path.io: "xdp" is not a data path: use ring or mmsg`}},
 		{"data path workers", "data-path: {workers: 0}\n", []string{`c.yaml:1: data-path.workers: "0" is not auto or a number of workers from 1 to 64`}},

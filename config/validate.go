@@ -121,8 +121,10 @@ func (v *validator) build(r *raw) *Config {
 	// Stateful keys.
 	if r.DynamicPool != nil {
 		c.DynamicPool = v.prefix4("dynamic-pool", *r.DynamicPool, false)
-		if c.DynamicPool.IsValid() && (c.DynamicPool.Bits() > 31 || c.DynamicPool.Bits() < 16) {
-			v.errorf("dynamic-pool", "%s: use a prefix from /16 to /31 (a bigger TAYGA pool hidden behind one address by iptables MASQUERADE is mode nat64 with that address in pool4: see nat64br import-tayga --masquerade)", c.DynamicPool)
+		// Mappings take memory, addresses do not: a TAYGA appliance's
+		// 100.64.0.0/10 costs what its hosts cost (xlat's dynPool).
+		if c.DynamicPool.IsValid() && (c.DynamicPool.Bits() > 31 || c.DynamicPool.Bits() < 8) {
+			v.errorf("dynamic-pool", "%s: use a prefix from /8 to /31", c.DynamicPool)
 		}
 	}
 	for i, s := range r.Pool4 {

@@ -28,7 +28,14 @@ func TestImportTAYGA(t *testing.T) {
 			stderr: []string{"note: " + p + ":1: tun-device: not needed", "note: the iptables MASQUERADE rule"},
 		},
 		{name: "unknown directive", conf: "tun-device nat64\nfrobnicate yes\n", code: 1, stderr: []string{"nat64br: " + p + ":2: frobnicate: not a TAYGA directive"}},
-		{name: "huge pool", conf: "prefix 64:ff9b::/96\ndynamic-pool 100.64.0.0/10\n", code: 1, stderr: []string{p + " (converted):4: dynamic-pool: 100.64.0.0/10: use a prefix from /16 to /31", "--masquerade"}},
+		{
+			// Seed 004: a TAYGA appliance's CGNAT /10 converts as it is,
+			// with a warning that MASQUERADE surely hid it.
+			name:   "cgnat pool",
+			conf:   "prefix 64:ff9b::/96\nipv4-addr 100.64.0.1\ndynamic-pool 100.64.0.0/10\n",
+			stdout: []string{"mode: siit\n", `dynamic-pool: "100.64.0.0/10"`},
+			stderr: []string{"WARNING: " + p + ":3: dynamic-pool 100.64.0.0/10 is shared CGNAT space", "--masquerade"},
+		},
 		{name: "masquerade not IPv4", args: []string{"--masquerade", "2001:db8::1"}, code: 2, stderr: []string{`--masquerade "2001:db8::1" is not an IPv4 address`}},
 		{name: "no such file", args: []string{"--"}, code: 1, stderr: []string{"no such file"}},
 	} {
