@@ -374,6 +374,15 @@ func (t *taygaImport) host(b *strings.Builder, h *HostNet, v6if, v4if string, ma
 	if p := t.keys["dynamic-pool"]; p != "" && !masq.IsValid() {
 		route = append(route, fmt.Sprintf("the pool %s back to nat64br's ipv4-addr %s", p, v4))
 	}
+	var off []string
+	for _, m := range t.maps {
+		if p, ok := mapPrefix(m.v4); ok && !(sub4.IsValid() && sub4.Overlaps(p)) {
+			off = append(off, m.v4)
+		}
+	}
+	if len(off) > 0 {
+		route = append(route, fmt.Sprintf("the map addresses %s back to nat64br's ipv4-addr %s", strings.Join(off, ", "), v4))
+	}
 	if len(route) > 0 {
 		t.notes = append(t.notes, "the router must route "+strings.Join(route, ", and ")+" (TAYGA's routes pointed at this host, whose addresses nat64br does not take over)")
 	}
@@ -386,13 +395,43 @@ func (t *taygaImport) host(b *strings.Builder, h *HostNet, v6if, v4if string, ma
 	if a, err := netip.ParseAddr(v4); err == nil {
 		if h.owns(a) {
 			t.notes = append(t.notes, fmt.Sprintf("WARNING: %s: ipv4-addr %s is the host's own address: nat64br would answer ARP for it and take the host's traffic; pick a free address of %s", at4, a, joinPrefixes([]netip.Prefix{sub4})))
-		} else if sub4.IsValid() && a.Is4() && !sub4.Contains(a) && (masq.IsValid() || t.keys["dynamic-pool"] != "") {
+		} else if sub4.IsValid() && a.Is4() && !sub4.Contains(a) && (masq.IsValid() || t.keys["dynamic-pool"] != "" || len(off) > 0) {
 			t.notes = append(t.notes, fmt.Sprintf("%s: ipv4-addr %s is not on the host's subnet %s: the router reaches nat64br only through an address of that subnet; set ipv4-addr to a free one", at4, a, sub4))
+		}
+	}
+	if a, err := netip.ParseAddr(v4); err == nil && a == h.Gateway {
+		t.notes = append(t.notes, fmt.Sprintf("WARNING: %s: ipv4-addr %s is the router's address: pick a free address of %s", at4, a, joinPrefixes([]netip.Prefix{sub4})))
+	}
+	if a, err := netip.ParseAddr(t.keys["ipv6-addr"]); err == nil && a == h.Gateway6.WithZone("") {
+		t.notes = append(t.notes, fmt.Sprintf("WARNING: %s: ipv6-addr %s is the router's address: pick a free address of %s", t.at["ipv6-addr"], a, joinPrefixes(sub6)))
+	}
+	for _, m := range t.maps {
+		p, ok := mapPrefix(m.v4)
+		for _, a := range h.Addrs {
+			if !ok {
+				break
+			}
+			if a.Is4() && p.Contains(a) {
+				t.notes = append(t.notes, fmt.Sprintf("WARNING: %s: map %s holds the host's own address %s: nat64br would answer ARP for it and take the host's traffic", m.from, m.v4, a))
+				break
+			}
 		}
 	}
 	if a, err := netip.ParseAddr(t.keys["ipv6-addr"]); err == nil && h.owns(a) {
 		t.notes = append(t.notes, fmt.Sprintf("WARNING: %s: ipv6-addr %s is the host's own address: nat64br would answer ND for it and take the host's traffic; pick a free address of %s", t.at["ipv6-addr"], a, joinPrefixes(sub6)))
 	}
+}
+
+// mapPrefix parses the IPv4 side of a map directive, an address or a
+// prefix.
+func mapPrefix(s string) (netip.Prefix, bool) {
+	if p, err := netip.ParsePrefix(s); err == nil && p.Addr().Is4() {
+		return p, true
+	}
+	if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+		return netip.PrefixFrom(a, 32), true
+	}
+	return netip.Prefix{}, false
 }
 
 // joinPrefixes lists ps, or says that the subnet is unknown.
