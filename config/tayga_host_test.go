@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -265,4 +266,53 @@ func TestImportTAYGATranscripts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzImportTAYGAFromHost converts arbitrary tayga.conf contents on
+// arbitrary hosts (addresses of the right family, as readHostNet returns
+// them): it must not panic, the notes must be well formed, and Parse must
+// accept the document or reject it with an *Error.
+func FuzzImportTAYGAFromHost(f *testing.F) {
+	f.Add("tun-device nat64\nipv4-addr 100.64.0.1\nprefix 64:ff9b::/96\ndynamic-pool 100.64.0.0/10\ndata-dir /var/spool/tayga\nlog dyn\n", "192.0.2.10/24", "2001:db8:1::10/64", "192.0.2.1", "fe80::1", "", false)
+	f.Add("ipv4-addr 192.0.2.10\nipv6-addr 2001:db8:1::10\nprefix 2001:db8:64::/96\nmap 192.0.2.0/24 2001:db8::/120\n", "192.0.2.10/24", "2001:db8:1::10/64", "192.0.2.10", "2001:db8:1::10", "wan", true)
+	f.Add("prefix 64:ff9b::/96\n", "", "fe80::1/64", "", "", "", false)
+	f.Fuzz(func(t *testing.T, conf, v4, v6, gw, gw6, v4if string, masquerade bool) {
+		h := &HostNet{IPv6Interface: "eth0", IPv4Interface: "eth0", Addrs: []netip.Addr{netip.MustParseAddr("::1")}}
+		if p, err := netip.ParsePrefix(v4); err == nil && p.Addr().Is4() {
+			h.IPv4Addrs, h.Addrs = append(h.IPv4Addrs, p), append(h.Addrs, p.Addr())
+		}
+		if p, err := netip.ParsePrefix(v6); err == nil && p.Addr().Is6() && p.Addr().Zone() == "" {
+			h.IPv6Addrs, h.Addrs = append(h.IPv6Addrs, p), append(h.Addrs, p.Addr())
+		}
+		if a, err := netip.ParseAddr(gw); err == nil && a.Is4() {
+			h.Gateway = a
+		}
+		if a, err := netip.ParseAddr(gw6); err == nil && a.Is6() && !a.Is4In6() {
+			h.Gateway6 = a
+		}
+		opts := TAYGAOptions{Host: h, IPv4Interface: strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, v4if), Open: taygaFiles(nil)}
+		if masquerade {
+			opts.Masquerade = netip.MustParseAddr("192.0.2.10")
+		}
+		doc, notes, err := ImportTAYGA(strings.NewReader(conf), "f.conf", opts)
+		if err != nil {
+			return
+		}
+		for _, n := range notes {
+			if strings.Contains(n, "%!") || strings.Contains(n, "\n") {
+				t.Fatalf("malformed note %q", n)
+			}
+		}
+		if _, err := Parse("f.yaml", doc); err != nil {
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Parse of the converted document: %v (%T), not an *Error:\n%s", err, err, doc)
+			}
+		}
+	})
 }
