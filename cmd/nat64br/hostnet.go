@@ -12,6 +12,9 @@ import (
 	"github.com/nat64br/nat64br/config"
 )
 
+// hostNet is readHostNet; tests replace it.
+var hostNet = readHostNet
+
 // readHostNet reads, through netlink, what import-tayga --from-host needs
 // of this host: the interface of the default route of each family, its
 // addresses and router, and every address of the host.

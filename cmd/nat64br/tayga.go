@@ -42,7 +42,7 @@ func cmdImportTAYGA(args []string, stdout, stderr io.Writer) int {
 		if !set["ipv4-interface"] {
 			opts.IPv4Interface = ""
 		}
-		h, err := readHostNet()
+		h, err := hostNet()
 		if err != nil {
 			fmt.Fprintf(stderr, "nat64br: --from-host: %v\n", err)
 			return 1
