@@ -12,10 +12,10 @@ import (
 	"github.com/nat64br/nat64br/config"
 )
 
-// TestImportTAYGAFromHost runs import-tayga --from-host on a fake one-armed
+// TestImportTAYGAFromFakeHost runs import-tayga --from-host on a fake one-armed
 // host: the host's port serves both sides unless a flag names another, and
 // warnings stand out from notes.
-func TestImportTAYGAFromHost(t *testing.T) {
+func TestImportTAYGAFromFakeHost(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "tayga.conf")
 	conf := "tun-device nat64\nipv4-addr 100.64.0.1\nipv6-addr 2001:db8:1::10\nprefix 64:ff9b::/96\ndynamic-pool 100.64.0.0/10\ndata-dir /var/spool/tayga\n"
