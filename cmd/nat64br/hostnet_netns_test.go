@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -165,16 +164,8 @@ func TestImportTAYGAFromHost(t *testing.T) {
 					t.Errorf("exit %d: %s", code, stderr.String())
 					return
 				}
-				for _, w := range tc.stdout {
-					if !strings.Contains(stdout.String(), w) {
-						t.Errorf("stdout lacks %q:\n%s", w, stdout.String())
-					}
-				}
-				for _, w := range tc.stderr {
-					if !strings.Contains(stderr.String(), w) {
-						t.Errorf("stderr lacks %q:\n%s", w, stderr.String())
-					}
-				}
+				wantOutput(t, "stdout", stdout.String(), tc.stdout)
+				wantOutput(t, "stderr", stderr.String(), tc.stderr)
 				if t.Failed() {
 					t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
 				}

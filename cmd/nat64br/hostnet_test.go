@@ -65,16 +65,18 @@ func TestImportTAYGAFromFakeHost(t *testing.T) {
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d: %s", code, tc.code, stderr.String())
 			}
-			for _, w := range tc.stdout {
-				if !strings.Contains(stdout.String(), w) {
-					t.Errorf("stdout lacks %q:\n%s", w, stdout.String())
-				}
-			}
-			for _, w := range tc.stderr {
-				if !strings.Contains(stderr.String(), w) {
-					t.Errorf("stderr lacks %q:\n%s", w, stderr.String())
-				}
-			}
+			wantOutput(t, "stdout", stdout.String(), tc.stdout)
+			wantOutput(t, "stderr", stderr.String(), tc.stderr)
 		})
+	}
+}
+
+// wantOutput reports each of subs that the output got, named what, lacks.
+func wantOutput(t *testing.T, what, got string, subs []string) {
+	t.Helper()
+	for _, w := range subs {
+		if !strings.Contains(got, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, got)
+		}
 	}
 }

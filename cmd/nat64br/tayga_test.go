@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -52,16 +51,8 @@ func TestImportTAYGA(t *testing.T) {
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d: %s", code, tc.code, stderr.String())
 			}
-			for _, w := range tc.stdout {
-				if !strings.Contains(stdout.String(), w) {
-					t.Errorf("stdout lacks %q:\n%s", w, stdout.String())
-				}
-			}
-			for _, w := range tc.stderr {
-				if !strings.Contains(stderr.String(), w) {
-					t.Errorf("stderr lacks %q:\n%s", w, stderr.String())
-				}
-			}
+			wantOutput(t, "stdout", stdout.String(), tc.stdout)
+			wantOutput(t, "stderr", stderr.String(), tc.stderr)
 		})
 	}
 }
