@@ -27,6 +27,13 @@ const (
 
 	tpStatusVLANValid = 1 << 4 // TP_STATUS_VLAN_VALID in tpacket_auxdata
 	tpStatusCsumNR    = 1 << 3 // TP_STATUS_CSUMNOTREADY
+	tpStatusTPIDValid = 1 << 6 // TP_STATUS_VLAN_TPID_VALID
+
+	// Offsets in struct tpacket_auxdata.
+	auxStatusOff = 0
+	auxTCIOff    = 16 // tp_vlan_tci
+	auxTPIDOff   = 18 // tp_vlan_tpid
+	auxDataLen   = 20
 )
 
 // virtio_net_hdr flags and GSO types (include/uapi/linux/virtio_net.h).
@@ -75,6 +82,15 @@ type PacketOptions struct {
 	// MaxSegments bounds how many segments of split super-frames wait for
 	// the next ReadBatch (default 1024).
 	MaxSegments int
+
+	// VLANs hands 802.1Q-tagged frames over as they were on the wire, tag
+	// inline (the kernel takes the tag out of every frame it receives and
+	// reports it beside the frame; the port puts it back), 4 bytes longer
+	// than the untagged frame. Without it such frames are counted
+	// (Stats.VLAN) and dropped. Tagged super-frames are dropped either way
+	// (Stats.UnsupportedSuperFrames). Queues opened with OpenQueues do as
+	// their port does.
+	VLANs bool
 }
 
 // PacketPort is a Port on a network interface: an AF_PACKET socket bound to
@@ -84,7 +100,8 @@ type PacketOptions struct {
 // virtio-net header with every frame (PACKET_VNET_HDR), completes transport
 // checksums that the sender left to offload (CHECKSUM_PARTIAL), and splits
 // TCP and UDP super-frames (GSO, or GRO on the port) into frames that fit
-// the MTU. VLAN-tagged frames the NIC untagged are dropped and counted.
+// the MTU. VLAN-tagged frames (the kernel strips the tag on receive) are
+// counted, and dropped unless PacketOptions.VLANs puts the tag back.
 //
 // ReadBatch must be called from one goroutine at a time; WriteBatch may be
 // called from several (it locks per batch).
@@ -112,6 +129,7 @@ type PacketPort struct {
 	segMax int
 
 	promisc   bool
+	vlans     bool     // PacketOptions.VLANs
 	queues    []*Queue // receive queues, if OpenQueues was called
 	spreadErr error    // see SpreadError
 	wake      int      // eventfd that Close makes readable, to wake Pollers
@@ -186,7 +204,7 @@ func ListenPacket(name string, opts PacketOptions) (*PacketPort, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	p := &PacketPort{name: name, ifi: ifi, conn: conn, mtu: ifi.MTU, promisc: opts.Promiscuous, segMax: opts.MaxSegments, wake: -1}
+	p := &PacketPort{name: name, ifi: ifi, conn: conn, mtu: ifi.MTU, promisc: opts.Promiscuous, vlans: opts.VLANs, segMax: opts.MaxSegments, wake: -1}
 	if err := p.setup(opts); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -287,7 +305,9 @@ func (p *PacketPort) JoinGroup(mac net.HardwareAddr) error { return p.conn.JoinG
 // ReadBatch reads up to len(bufs) frames into bufs[i][offset:] and sets
 // sizes[i]. A size of 0 means that slot holds nothing the caller should
 // look at (a super-frame that was split: its segments come first in the
-// next call; a truncated or VLAN-tagged frame: counted and dropped). It
+// next call; a truncated frame, or a VLAN-tagged one without
+// PacketOptions.VLANs: counted and dropped). A tagged frame comes with its
+// tag inline, so it needs 4 bytes more room than its untagged length. It
 // blocks until a frame arrives; after Close it returns net.ErrClosed.
 func (p *PacketPort) ReadBatch(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if n := p.seg.pop(bufs, sizes, offset); n > 0 {
@@ -344,9 +364,12 @@ func (p *PacketPort) finish(i int, b []byte, c *rxCounts) int {
 		c.truncated++
 		return 0
 	}
-	if status, ok := auxStatus(p.rxAux[i][:m.Hdr.Controllen]); ok && status&tpStatusVLANValid != 0 {
+	if a, ok := parseAux(p.rxAux[i][:m.Hdr.Controllen]); ok && a.status&tpStatusVLANValid != 0 {
 		c.vlan++
-		return 0
+		if !p.vlans || a.noTag {
+			return 0
+		}
+		return retag(p.rxVnet[i][:], b, 0, n, a.tag(), c)
 	}
 	return undoOffloads(p.rxVnet[i][:], b[:n], &p.seg, p.mtu, c)
 }
@@ -420,20 +443,46 @@ func undoOffloads(h, frame []byte, seg *segmenter, mtu int, c *rxCounts) int {
 	return len(frame)
 }
 
-// auxStatus returns tp_status from a PACKET_AUXDATA control message.
-func auxStatus(cmsg []byte) (uint32, bool) {
+// aux is what a port reads of a frame's tpacket_auxdata (or of its
+// tpacket2_hdr on a ring).
+type aux struct {
+	status    uint32
+	tci, tpid uint16
+	noTag     bool // TP_STATUS_VLAN_VALID without tp_vlan_tci
+}
+
+// tag returns the 802.1Q tag the kernel took out of the frame: its TPID
+// (0x8100 unless the kernel says otherwise) and TCI.
+func (a aux) tag() vlanTag {
+	t := vlanTag{tpid: header.EtherTypeVLAN, tci: a.tci}
+	if a.status&tpStatusTPIDValid != 0 && a.tpid != 0 {
+		t.tpid = a.tpid
+	}
+	return t
+}
+
+// parseAux reads a PACKET_AUXDATA control message: tp_status, and the
+// VLAN fields if the message holds them.
+func parseAux(cmsg []byte) (aux, bool) {
 	for len(cmsg) >= unix.SizeofCmsghdr {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&cmsg[0]))
 		l := int(h.Len)
 		if l < unix.SizeofCmsghdr || l > len(cmsg) {
-			return 0, false
+			return aux{}, false
 		}
 		if h.Level == unix.SOL_PACKET && h.Type == unix.PACKET_AUXDATA && l >= unix.CmsgLen(4) {
-			return binary.NativeEndian.Uint32(cmsg[unix.CmsgLen(0):]), true
+			d := cmsg[unix.CmsgLen(0):l]
+			a := aux{status: binary.NativeEndian.Uint32(d[auxStatusOff:])}
+			if len(d) >= auxDataLen {
+				a.tci, a.tpid = binary.NativeEndian.Uint16(d[auxTCIOff:]), binary.NativeEndian.Uint16(d[auxTPIDOff:])
+			} else if a.status&tpStatusVLANValid != 0 {
+				a.noTag = true // tagged, but the message is too short to say with what
+			}
+			return a, true
 		}
 		cmsg = cmsg[unix.CmsgSpace(l-unix.SizeofCmsghdr):]
 	}
-	return 0, false
+	return aux{}, false
 }
 
 // WriteBatch sends the frames bufs[i][offset:] and returns how many left.
@@ -554,7 +603,7 @@ type Stats struct {
 	UnsupportedSuperFrames     uint64 // super-frames of a kind nat64br cannot split
 	BadOffload                 uint64 // offload metadata that did not match the frame
 	Truncated                  uint64 // frames larger than the receive buffer
-	VLAN                       uint64 // 802.1Q frames untagged by the NIC
+	VLAN                       uint64 // 802.1Q frames the kernel untagged: dropped, or retagged with PacketOptions.VLANs
 	TxErrors, TxOversize       uint64
 	LastTxErrno                uint64
 }

@@ -45,11 +45,13 @@ const (
 	tpStatusUser   = 1 << 0
 	tpStatusCopy   = 1 << 1 // truncated; the whole frame waits on the socket's queue
 
-	tp2Status  = 0  // tpacket2_hdr.tp_status
-	tp2Len     = 4  // .tp_len
-	tp2Snaplen = 8  // .tp_snaplen
-	tp2Mac     = 12 // .tp_mac
-	tp2HdrLen  = 32 // sizeof(struct tpacket2_hdr): in-place frames never reach into it
+	tp2Status   = 0  // tpacket2_hdr.tp_status
+	tp2Len      = 4  // .tp_len
+	tp2Snaplen  = 8  // .tp_snaplen
+	tp2Mac      = 12 // .tp_mac
+	tp2VLANTCI  = 24 // .tp_vlan_tci
+	tp2VLANTPID = 26 // .tp_vlan_tpid
+	tp2HdrLen   = 32 // sizeof(struct tpacket2_hdr): in-place frames never reach into it
 )
 
 // tpacketReq is struct tpacket_req.
@@ -456,11 +458,14 @@ func slot(f []byte) (mac, snap int, ok bool) {
 // through whole, describes it in g; it returns the usable length.
 func (q *Queue) frame(f []byte, status uint32, b []byte, g *GSO, c *rxCounts) int {
 	if status&tpStatusVLANValid != 0 {
-		if status&tpStatusCopy != 0 {
-			q.recv(b) // take the whole frame off the socket's queue too
-		}
 		c.vlan++
-		return 0
+		if !q.p.vlans {
+			if status&tpStatusCopy != 0 {
+				q.recv(b) // take the whole frame off the socket's queue too
+			}
+			return 0
+		}
+		return q.tagged(f, status, b, c)
 	}
 	if status&tpStatusCopy != 0 {
 		// Too big for the ring (a super-frame): the whole frame, with its
@@ -479,6 +484,38 @@ func (q *Queue) frame(f []byte, status uint32, b []byte, g *GSO, c *rxCounts) in
 	}
 	n := copy(b, f[mac:mac+snap])
 	return q.offloads(f[mac-vnetHdrLen:mac], b[:n], g, c)
+}
+
+// tagged is frame for a frame the kernel untagged, on a port with
+// PacketOptions.VLANs: it copies the untagged frame 4 bytes into b, undoes
+// its offloads there, and moves the MAC addresses back over the gap to put
+// the tag (from the ring slot's header) between them and the EtherType.
+// Tagged super-frames never go through whole.
+func (q *Queue) tagged(f []byte, status uint32, b []byte, c *rxCounts) int {
+	a := aux{status: status, tci: binary.NativeEndian.Uint16(f[tp2VLANTCI:]), tpid: binary.NativeEndian.Uint16(f[tp2VLANTPID:])}
+	if len(b) <= vlanLen {
+		if status&tpStatusCopy != 0 {
+			q.recv(b)
+		}
+		c.truncated++
+		return 0
+	}
+	d := b[vlanLen:]
+	if status&tpStatusCopy != 0 {
+		n := q.recv(d)
+		if n <= 0 {
+			c.truncated++
+			return 0
+		}
+		return retag(q.vnet[:], b, vlanLen, n, a.tag(), c)
+	}
+	mac, snap, ok := slot(f)
+	if !ok || snap > len(d) {
+		c.truncated++
+		return 0
+	}
+	n := copy(d, f[mac:mac+snap])
+	return retag(f[mac-vnetHdrLen:mac], b, vlanLen, n, a.tag(), c)
 }
 
 // offloads is undoOffloads, but for a TCP super-frame that may go through

@@ -215,7 +215,7 @@ func (r *runner) start(cfg *config.Config) error {
 			r.ports[xlat.Side4] = r.ports[xlat.Side6]
 			continue
 		}
-		opts := wire.PacketOptions{BatchSize: dataplane.BatchSize, Promiscuous: cfg.Promiscuous, AllMulticast: p.side == xlat.Side6 || r.shared}
+		opts := wire.PacketOptions{BatchSize: dataplane.BatchSize, Promiscuous: cfg.Promiscuous, AllMulticast: p.side == xlat.Side6 || r.shared, VLANs: cfg.IPv6VLAN != 0 || cfg.IPv4VLAN != 0}
 		if r.ports[p.side], err = wire.ListenPacket(p.name, opts); err != nil {
 			r.closePorts()
 			return err
