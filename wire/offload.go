@@ -240,10 +240,13 @@ func passable(h, f []byte) (GSO, bool) {
 // checksum becomes the pseudo-header sum the kernel completes per segment
 // (CHECKSUM_PARTIAL), and h the virtio-net header saying so, with a segment
 // size that fits mtu. It returns false if f is not a TCP packet it can
-// describe.
+// describe, which includes a TCP packet behind a VLAN tag.
 func gsoHeader(f []byte, g GSO, mtu int, h *[vnetHdrLen]byte) bool {
 	if len(f) < header.EthernetLen+40 {
 		return false
+	}
+	if et := header.Ethernet(f).EtherType(); et != header.EtherTypeIPv4 && et != header.EtherTypeIPv6 {
+		return false // a tagged super-frame, say: its offsets would be 4 bytes off
 	}
 	l3 := f[header.EthernetLen:]
 	var l3Len int

@@ -282,6 +282,12 @@ func TestGSOHeader(t *testing.T) {
 	if gsoHeader(superFrame(t, true, true, 3000), GSO{Size: 1400}, 1500, &h) {
 		t.Error("UDP frame accepted")
 	}
+	// Tagged: refused (the offsets would be 4 bytes off).
+	f := superFrame(t, false, false, 3000)
+	f = append(append(append([]byte(nil), f[:12]...), 0x81, 0x00, 0x00, 0x0a), f[12:]...)
+	if gsoHeader(f, GSO{Size: 1400}, 1500, &h) {
+		t.Error("tagged frame accepted")
+	}
 }
 
 func FuzzGSO(f *testing.F) {
