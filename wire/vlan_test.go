@@ -154,13 +154,96 @@ func vlanFrames(src, dst net.HardwareAddr) (frames [][]byte, ntagged int) {
 	return append(frames, tagged(src, dst, true, 4006)), ntagged // untagged, last
 }
 
+// reader reads a batch of frames; it returns the slices that hold them
+// (from offset 0).
+type reader func(bufs [][]byte, sizes []int) (frames [][]byte, n int, err error)
+
+// vlanReader reads l's port with ReadBatch (ring ""), or opens a queue on
+// it and reads that: ring is copy (ReadBatch), gso (ReadBatchGSO) or
+// inplace (ReadBatchInPlace).
+func vlanReader(t *testing.T, l *lab, ring string) reader {
+	t.Helper()
+	if ring == "" {
+		return func(bufs [][]byte, sizes []int) ([][]byte, int, error) {
+			n, err := l.port.ReadBatch(bufs, sizes, 0)
+			return bufs, n, err
+		}
+	}
+	var qs []*wire.Queue
+	if err := l.b.Do(func() (err error) {
+		qs, err = l.port.OpenQueues(wire.QueueOptions{Frames: 64, PassGSO: ring == "gso", Headroom: 64, Tailroom: 64})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.port.Close(); l.port.ReleaseQueues() })
+	q := qs[0]
+	pl := newPoller(t, qs)
+	frames, gso := make([][]byte, 8), make([]wire.GSO, 8)
+	return func(bufs [][]byte, sizes []int) ([][]byte, int, error) {
+		if _, err := pl.WaitFor(100 * time.Millisecond); err != nil {
+			return nil, 0, err
+		}
+		switch ring {
+		case "gso":
+			n, err := q.ReadBatchGSO(bufs, sizes, gso, 0)
+			for i := range n {
+				if gso[i].Size != 0 {
+					t.Errorf("frame %d passed as a super-frame", i)
+				}
+			}
+			return bufs, n, err
+		case "inplace":
+			n, err := q.ReadBatchInPlace(frames, bufs, sizes, gso, 64, 64)
+			for i := range n {
+				frames[i] = frames[i][64:]
+			}
+			return frames, n, err
+		}
+		n, err := q.ReadBatch(bufs, sizes, 0)
+		return bufs, n, err
+	}
+}
+
+// readUntil reads until the frame last came, or 5 s passed (then it
+// closes the port and fails the test); it returns the frames of want that
+// came, and fails the test for one that came although want says false.
+func readUntil(t *testing.T, l *lab, read reader, want map[string]bool, last []byte) map[string]bool {
+	t.Helper()
+	timer := time.AfterFunc(5*time.Second, func() { l.port.Close() })
+	defer timer.Stop()
+	bufs, sizes := make([][]byte, 8), make([]int, 8)
+	for i := range bufs {
+		bufs[i] = make([]byte, 70000) // a super-frame is read whole
+	}
+	seen := map[string]bool{}
+	for !seen[string(last)] {
+		got, n, err := read(bufs, sizes)
+		if err != nil {
+			t.Fatalf("read: %v (seen %d frames)", err, len(seen))
+		}
+		for i := range n {
+			if sizes[i] == 0 {
+				continue
+			}
+			f := string(got[i][:sizes[i]])
+			if w, ok := want[f]; ok { // else the kernel's own traffic
+				if !w {
+					t.Errorf("frame %x came through", f)
+				}
+				seen[f] = true
+			}
+		}
+	}
+	return seen
+}
+
 // TestPortVLANs sends tagged frames (VLAN 10 and 20, IPv4 and IPv6, an
 // 802.1ad one) and an untagged one from a plain packet socket; a port with
 // VLANs on hands them all over byte for byte, tags inline, through
 // recvmmsg and through its rings in each way of reading them; with VLANs
 // off only the untagged one comes, and the others are counted.
 func TestPortVLANs(t *testing.T) {
-	type reader func(bufs [][]byte, sizes []int) (frames [][]byte, n int, err error)
 	for _, tc := range []struct {
 		name  string
 		vlans bool
@@ -176,80 +259,18 @@ func TestPortVLANs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLab(t, wire.PacketOptions{VLANs: tc.vlans})
-			var read reader
-			var pl *wire.Poller
-			if tc.ring == "" {
-				read = func(bufs [][]byte, sizes []int) ([][]byte, int, error) {
-					n, err := l.port.ReadBatch(bufs, sizes, 0)
-					return bufs, n, err
-				}
-			} else {
-				var qs []*wire.Queue
-				if err := l.b.Do(func() (err error) {
-					qs, err = l.port.OpenQueues(wire.QueueOptions{Frames: 64, PassGSO: tc.ring == "gso", Headroom: 64, Tailroom: 64})
-					return err
-				}); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { l.port.Close(); l.port.ReleaseQueues() })
-				q := qs[0]
-				pl = newPoller(t, qs)
-				frames, gso := make([][]byte, 8), make([]wire.GSO, 8)
-				read = func(bufs [][]byte, sizes []int) ([][]byte, int, error) {
-					if _, err := pl.WaitFor(100 * time.Millisecond); err != nil {
-						return nil, 0, err
-					}
-					switch tc.ring {
-					case "gso":
-						n, err := q.ReadBatchGSO(bufs, sizes, gso, 0)
-						return bufs, n, err
-					case "inplace":
-						n, err := q.ReadBatchInPlace(frames, bufs, sizes, gso, 64, 64)
-						for i := range n {
-							frames[i] = frames[i][64:]
-						}
-						return frames, n, err
-					}
-					n, err := q.ReadBatch(bufs, sizes, 0)
-					return bufs, n, err
-				}
-			}
+			read := vlanReader(t, l, tc.ring)
 			tx, txIndex := rawSocket(t, l.a, "peer")
 			frames, ntagged := vlanFrames(l.peerMAC, l.mac)
 			want := map[string]bool{}
 			for i, f := range frames {
 				want[string(f)] = tc.vlans || i >= ntagged
 			}
-			last := string(frames[len(frames)-1])
 			go func() {
 				time.Sleep(100 * time.Millisecond)
 				rawSend(t, tx, txIndex, frames...)
 			}()
-			timer := time.AfterFunc(5*time.Second, func() { l.port.Close() })
-			defer timer.Stop()
-			bufs, sizes := make([][]byte, 8), make([]int, 8)
-			for i := range bufs {
-				bufs[i] = make([]byte, 2048)
-			}
-			seen := map[string]bool{}
-			for !seen[last] {
-				got, n, err := read(bufs, sizes)
-				if err != nil {
-					t.Fatalf("read: %v (seen %d frames)", err, len(seen))
-				}
-				for i := range n {
-					if sizes[i] == 0 {
-						continue
-					}
-					f := string(got[i][:sizes[i]])
-					if w, ok := want[f]; ok { // else the kernel's own traffic
-						if !w {
-							t.Errorf("frame %x came through", f)
-						}
-						seen[f] = true
-					}
-				}
-			}
+			seen := readUntil(t, l, read, want, frames[len(frames)-1])
 			for f, w := range want {
 				if w && !seen[f] {
 					t.Errorf("frame %x did not come through", f[:40])
@@ -292,6 +313,91 @@ func TestPortWritesTagged(t *testing.T) {
 			untagged := append(append([]byte(nil), f[:12]...), f[16:]...)
 			if !bytes.Equal(got, untagged) || aux.Status&tpStatusVLANValid == 0 || aux.Vlan_tci != 20 {
 				t.Errorf("received %d bytes, tp_status %#x tci %d; want the %d-byte frame untagged with tci 20", len(got), aux.Status, aux.Vlan_tci, len(f))
+			}
+		})
+	}
+}
+
+// vnetSocket is rawSocket with PACKET_VNET_HDR: every frame sent starts
+// with a virtio-net header.
+func vnetSocket(t *testing.T, ns *wiretest.NS, dev string) (fd, ifindex int) {
+	t.Helper()
+	fd, ifindex = rawSocket(t, ns, dev)
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+		t.Fatal(err)
+	}
+	return fd, ifindex
+}
+
+// vnet returns a virtio-net header: flags, GSO type, hdr_len, gso_size,
+// csum_start, csum_offset.
+func vnet(flags, gso uint8, hdrLen, size, start, off uint16) []byte {
+	h := make([]byte, 10)
+	h[0], h[1] = flags, gso
+	binary.NativeEndian.PutUint16(h[2:], hdrLen)
+	binary.NativeEndian.PutUint16(h[4:], size)
+	binary.NativeEndian.PutUint16(h[6:], start)
+	binary.NativeEndian.PutUint16(h[8:], off)
+	return h
+}
+
+// partial returns f (tagged, IPv4 at 18, then UDP or TCP) as a sender with
+// checksum offload leaves it: the transport checksum field, at offset
+// off, holding only the pseudo-header sum.
+func partial(f []byte, off int) []byte {
+	p := append([]byte(nil), f...)
+	ip := p[18:]
+	l4 := ip[20:]
+	s := uint32(ip[9]) + uint32(len(l4))
+	for i := 12; i < 20; i += 2 {
+		s += uint32(binary.BigEndian.Uint16(ip[i:]))
+	}
+	for s > 0xffff {
+		s = s>>16 + s&0xffff
+	}
+	binary.BigEndian.PutUint16(l4[off:], uint16(s))
+	return p
+}
+
+// TestPortVLANOffloads: the offloads of a tagged frame are undone before
+// its tag goes back. A tagged UDP frame with its checksum left to offload
+// (CHECKSUM_PARTIAL, sent with a virtio-net header) comes out whole and
+// checksummed; a tagged TCP super-frame is dropped and counted, never
+// split into untagged segments nor passed whole.
+func TestPortVLANOffloads(t *testing.T) {
+	for _, ring := range []string{"", "copy", "gso", "inplace"} {
+		t.Run("ring="+ring, func(t *testing.T) {
+			l := newLab(t, wire.PacketOptions{VLANs: true})
+			read := vlanReader(t, l, ring)
+			tx, txIndex := vnetSocket(t, l.a, "peer")
+			udp := tagged(l.peerMAC, l.mac, true, 4100, [2]uint16{0x8100, 10})
+			ip := xlattest.IPv4("192.0.2.1", "192.0.2.2", layers.IPProtocolTCP)
+			tcp := xlattest.TCP(4101, 80, ip)
+			super := xlattest.Serialize(&layers.Ethernet{SrcMAC: l.peerMAC, DstMAC: l.mac, EthernetType: layers.EthernetTypeDot1Q},
+				&layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeIPv4}, ip, tcp, xlattest.Payload(3000))
+			last := tagged(l.peerMAC, l.mac, true, 4102)
+			want := map[string]bool{string(udp): true, string(last): true, string(super): false}
+			st0, _ := l.port.Stats()
+			go func() {
+				time.Sleep(100 * time.Millisecond)
+				rawSend(t, tx, txIndex,
+					append(vnet(1, 0, 0, 0, 18+20, 6), partial(udp, 6)...),
+					append(vnet(1, 1, 18+40, 1000, 18+20, 16), partial(super, 16)...), // VIRTIO_NET_HDR_GSO_TCPV4
+					append(vnet(0, 0, 0, 0, 0, 0), last...))
+			}()
+			seen := readUntil(t, l, read, want, last)
+			if !seen[string(udp)] {
+				t.Error("the tagged UDP frame did not come through with its checksum")
+			}
+			st, _ := l.port.Stats()
+			t.Logf("checksums completed %d, super-frames %d (unsupported %d), VLAN %d", st.ChecksumsCompleted-st0.ChecksumsCompleted,
+				st.SuperFrames-st0.SuperFrames, st.UnsupportedSuperFrames-st0.UnsupportedSuperFrames, st.VLAN-st0.VLAN)
+			if st.ChecksumsCompleted == st0.ChecksumsCompleted {
+				t.Error("the kernel completed the checksum itself: nothing tested")
+			}
+			if st.UnsupportedSuperFrames-st0.UnsupportedSuperFrames != 1 || st.Segments != st0.Segments || st.SuperFramesPassed != 0 {
+				t.Errorf("super-frame: %d unsupported, %d segments, %d passed; want 1, 0, 0",
+					st.UnsupportedSuperFrames-st0.UnsupportedSuperFrames, st.Segments-st0.Segments, st.SuperFramesPassed)
 			}
 		})
 	}
