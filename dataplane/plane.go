@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"strings"
@@ -143,6 +144,12 @@ type Options struct {
 	// idle (WorkerCPUs).
 	CPUs []int
 
+	// HostAddrs are the addresses the host's kernel owns on a port both
+	// sides share (one-armed): packets to them are the host's, counted
+	// as ForHost and never translated nor answered. SetHostAddrs
+	// replaces them.
+	HostAddrs []netip.Addr
+
 	// OnTick, if set, runs on the timer goroutine after the timers of each
 	// tick; second is true once a second.
 	OnTick func(now time.Time, second bool)
@@ -177,6 +184,9 @@ type Plane struct {
 	prevProcs int // GOMAXPROCS before Start raised it for hot waits
 
 	started, closed bool
+
+	// host holds the host's addresses on a shared port (SetHostAddrs).
+	host atomic.Pointer[hostAddrs]
 
 	// trace, when set, is the running drop trace (trace.go).
 	trace atomic.Pointer[Trace]
@@ -228,6 +238,7 @@ func New(opts Options) (*Plane, error) {
 		}
 	}
 	p.gen.Store(&generation{n: 1, tr: opts.Translator})
+	p.SetHostAddrs(opts.HostAddrs)
 	var err error
 	if p.links[xlat.Side4] == LinkEthernet {
 		if p.arp, err = arpnd.NewARP(opts.ARP, senders[xlat.Side4], func(b []byte) { p.neighborFailed(xlat.Side4, b) }); err != nil {
@@ -246,6 +257,55 @@ func New(opts Options) (*Plane, error) {
 		}
 	}
 	return p, nil
+}
+
+// hostAddrs are the host's own addresses, by family.
+type hostAddrs struct {
+	v6 [][16]byte
+	v4 [][4]byte
+}
+
+// SetHostAddrs replaces the addresses the host's kernel owns on a shared
+// port (Options.HostAddrs). Any goroutine may call it.
+func (p *Plane) SetHostAddrs(addrs []netip.Addr) {
+	h := &hostAddrs{}
+	for _, a := range addrs {
+		if a.Is4() || a.Is4In6() {
+			h.v4 = append(h.v4, a.Unmap().As4())
+		} else if a.Is6() {
+			h.v6 = append(h.v6, a.As16())
+		}
+	}
+	p.host.Store(h)
+}
+
+// forHost reports whether the IP packet ip (version 4 or 6, at least a
+// header long) is addressed to the host's own addresses.
+func (p *Plane) forHost(ip []byte) bool {
+	h := p.host.Load()
+	if len(ip) == 0 {
+		return false
+	}
+	if ip[0]>>4 == 6 {
+		if len(ip) < 40 {
+			return false
+		}
+		for i := range h.v6 {
+			if [16]byte(ip[24:40]) == h.v6[i] {
+				return true
+			}
+		}
+		return false
+	}
+	if len(ip) < 20 {
+		return false
+	}
+	for i := range h.v4 {
+		if [4]byte(ip[16:20]) == h.v4[i] {
+			return true
+		}
+	}
+	return false
 }
 
 // MAC returns side s's own MAC address.

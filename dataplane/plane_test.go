@@ -110,6 +110,8 @@ func newMemLab(t *testing.T, topo topology) *memLab {
 	if topo.shared {
 		// One NIC: one MAC for both sides.
 		l.mac4, opts.MACs[xlat.Side4], opts.ARP.MAC = mac6, mac6, mac6
+		// The host keeps its own addresses on the NIC.
+		opts.HostAddrs = []netip.Addr{netip.MustParseAddr("2001:db8:6::5"), netip.MustParseAddr("192.0.2.5")}
 		port, peer := wire.NewMemoryPair(1024)
 		opts.Ports[xlat.Side6], opts.Ports[xlat.Side4] = port, port
 		p, err := New(opts)
@@ -271,6 +273,7 @@ func testDataplane(t *testing.T, l *memLab) {
 		t.Errorf("counters: in6 %d out6 %d held %d neighbor %d", c[FramesIn6], c[FramesOut6], c[Held], c[Reply(xlat.ReasonNeighbor)])
 	}
 	if l.peer6 == l.peer4 {
+		out6, out4 := l.p.Counters()[FramesOut6], l.p.Counters()[FramesOut4]
 		// One-armed: the host's own traffic (a datagram, an MLD report) is
 		// the kernel's, not a drop.
 		host := xlattest.IPv6(labClient6, "2001:db8:6::5", layers.IPProtocolUDP)
@@ -279,10 +282,18 @@ func testDataplane(t *testing.T, l *memLab) {
 		mld.HopLimit = 1
 		l.send(t, l.peer6, l.frame(xlat.Side6, arpnd.MulticastMAC([16]byte{0: 0xff, 1: 2, 15: 0x16}), hostMAC, layers.EthernetTypeIPv6,
 			mld, xlattest.ICMPv6(143, 0, mld), xlattest.Payload(24)))
-		for deadline := time.Now().Add(2 * time.Second); l.p.Counters()[ForHost] < 2 && time.Now().Before(deadline); {
+		// An ICMPv6 error to the host, and an IPv4 datagram to it (SIIT
+		// would embed its destination in the prefix and translate it).
+		ptb := xlattest.IPv6("2001:db8:6::1:9", "2001:db8:6::5", layers.IPProtocolICMPv6)
+		inner := xlattest.IPv6("2001:db8:6::5", labClient6, layers.IPProtocolUDP)
+		l.send(t, l.peer6, l.frame(xlat.Side6, l.mac6, hostMAC, layers.EthernetTypeIPv6, ptb, xlattest.ICMPv6(2, 0, ptb),
+			xlattest.Payload(4), inner, xlattest.UDP(22, 5000, inner), xlattest.Payload(8)))
+		h4 := xlattest.IPv4(labServer4, "192.0.2.5", layers.IPProtocolUDP)
+		l.send(t, l.peer4, l.frame(xlat.Side4, l.mac4, srvMAC, layers.EthernetTypeIPv4, h4, xlattest.UDP(5000, 22, h4), xlattest.Payload(8)))
+		for deadline := time.Now().Add(2 * time.Second); l.p.Counters()[ForHost] < 4 && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}
-		if c := l.p.Counters(); c[ForHost] != 2 || c.Dropped() != 0 || c[Drop(xlat.ReasonNoRoute6)]+c[Reply(xlat.ReasonNoRoute6)] != 0 {
+		if c := l.p.Counters(); c[ForHost] != 4 || c.Dropped() != 0 || c[FramesOut6] != out6 || c[FramesOut4] != out4 || c[Drop(xlat.ReasonNoRoute6)]+c[Reply(xlat.ReasonNoRoute6)] != 0 {
 			var b strings.Builder
 			c.Print(&b)
 			t.Errorf("a packet for the host: for_host %d, drop_no_mapping_dst6 %d\n%s", c[ForHost], c[Drop(xlat.ReasonNoRoute6)], b.String())

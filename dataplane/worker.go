@@ -294,6 +294,13 @@ func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
 		srcMAC = header.Ethernet(f).Src()
 		off += header.EthernetLen
 		n -= header.EthernetLen
+		if p.shared && p.forHost(b[off:off+n]) {
+			// One-armed: the host's own packet, which its kernel
+			// receives too. The translator does not judge it (it
+			// would count it, or answer it with an ICMP error).
+			w.c[ForHost]++
+			return
+		}
 	} else {
 		w.c[FramesIn6+Counter(w.side-xlat.Side6)]++
 		w.c[BytesIn6+Counter(w.side-xlat.Side6)] += uint64(n)

@@ -175,6 +175,7 @@ type runner struct {
 	cfg      *config.Config
 	ports    [3]*wire.PacketPort // one and the same when both sides share it
 	shared   bool                // one port for both sides (one-armed)
+	hostRead time.Time           // when the host's addresses were last read (shared port; timer goroutine)
 	d        *dataplane.Plane
 	started  time.Time
 
@@ -265,6 +266,10 @@ func (r *runner) start(cfg *config.Config) error {
 			r.log.Warn("dynamic pool without data-dir: its mappings are lost at restart", "dynamic_pool", cfg.DynamicPool)
 		}
 	}
+	if r.shared {
+		opts.HostAddrs = r.hostAddrs(cfg.IPv6Interface)
+		r.log.Info("the host's own addresses on the shared port stay the kernel's", "interface", cfg.IPv6Interface, "addresses", fmt.Sprint(opts.HostAddrs))
+	}
 	if r.d, err = dataplane.New(opts); err != nil {
 		r.closePorts()
 		return err
@@ -308,6 +313,10 @@ func (r *runner) start(cfg *config.Config) error {
 // logs the mapping events (RFC 6888 §4: one line per binding made or
 // gone) and, once a second, saves the dynamic pool.
 func (r *runner) onTick(now time.Time, second bool) {
+	if second && r.shared && now.Sub(r.hostRead) >= hostReadEvery {
+		r.hostRead = now
+		r.d.SetHostAddrs(r.hostAddrs(r.ports[xlat.Side6].Name()))
+	}
 	if r.events == nil {
 		r.events = make([]xlat.BIBEvent, 256)
 	}
@@ -337,6 +346,31 @@ func (r *runner) onTick(now time.Time, second bool) {
 			r.log.Error("cannot save the dynamic pool", "file", r.dyn.path, "err", err)
 		}
 	}
+}
+
+// hostReadEvery is how often the runner reads the host's addresses on a
+// shared port again (an operator may add or change one).
+const hostReadEvery = 5 * time.Second
+
+// hostAddrs returns the addresses the host's kernel has on the interface
+// name, which nat64br leaves to it when both sides share that port.
+func (r *runner) hostAddrs(name string) []netip.Addr {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		r.log.Warn("cannot read the host's addresses on the shared port", "interface", name, "err", err)
+		return nil
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr())
+		}
+	}
+	return out
 }
 
 // runTranslatorConfig is cfg with the MTUs capped by the ports' own.
