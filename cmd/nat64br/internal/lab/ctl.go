@@ -38,7 +38,7 @@ type statusJSON struct {
 type statsJSON struct {
 	Counters map[string]uint64 `json:"counters"`
 	Ports    map[string]struct {
-		SuperFrames, SuperFramesPassed, SuperFramesSent, QdiscBypassOff, BadOffload uint64
+		SuperFrames, SuperFramesPassed, SuperFramesSent, QdiscBypassOff, BadOffload, VLAN uint64
 	} `json:"ports"`
 }
 

@@ -13,12 +13,13 @@ type Pass struct {
 	Opts  Options
 }
 
-// Passes returns the lab's five passes built on base (veth offloads at
+// Passes returns the lab's eight passes built on base (veth offloads at
 // their defaults; offloads off with the prefix on-link; Router
 // Advertisements instead of a static route; stateful NAT64; TAYGA's
-// dynamic pool). The third sends malformed frames for garbage.
+// dynamic pool; one-armed behind a router, offloads on and off; two
+// VLANs of one trunk). The third sends malformed frames for garbage.
 func Passes(base Options, garbage time.Duration) []Pass {
-	p1, p2, p3, p4, p5 := base, base, base, base, base
+	p1, p2, p3, p4, p5, p6, p7, p8 := base, base, base, base, base, base, base, base
 	p1.Offloads = true
 	p2.OnLink, p2.TakeOver, p2.Reload = true, true, true
 	p3.Offloads, p3.PortTxCsum, p3.RA, p3.Garbage = true, true, true, garbage
@@ -26,12 +27,18 @@ func Passes(base Options, garbage time.Duration) []Pass {
 	p4.Offloads, p4.Stateful, p4.Config = true, "nat64", nat64Config
 	p4.Clients, p4.Conns, p4.ConnBytes = 50, 10, 256<<10
 	p5.Offloads, p5.Stateful, p5.Config, p5.Clients = true, "dynamic", dynamicConfig, 8
+	p6.Offloads, p6.OneArm = true, "router"
+	p7.OneArm = "router"
+	p8.Offloads, p8.OneArm = true, "trunk"
 	return []Pass{
 		{"veth offloads at their defaults (checksum offload, TSO/GSO on); route via nat64br's link-local address", p1},
 		{"veth offloads off; 64:ff9b::/96 on-link (nat64br answers Neighbor Solicitations by proxy); take-over; SIGHUP reload", p2},
 		{"no static route: Router Advertisements (RFC 4191 route, RFC 8781 PREF64); malformed frames; nat64br's ports without checksum offload (the kernel cuts and sums in software, the hosts verify)", p3},
 		{"stateful NAT64: 50 IPv6 clients share 192.0.2.1 (pool4); a port forward; a UDP binding expires", p4},
 		{"TAYGA's dynamic pool: an IPv4 address for each IPv6 client, kept across a restart; frames spread by the kernel's flow hash", p5},
+		{"one-armed behind a Linux router, stateful NAT64 (2001:db8:64::/96, pool4 198.51.100.64), the host keeps its addresses on the port; veth offloads at their defaults", p6},
+		{"one-armed behind a Linux router, as above; veth offloads off", p7},
+		{"one trunk, two VLANs: the IPv6 side on VLAN 10, the IPv4 side on VLAN 20, through the lab's tagging switch", p8},
 	}
 }
 

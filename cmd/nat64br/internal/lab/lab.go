@@ -73,6 +73,10 @@ type Options struct {
 	ConnBytes int64                   // bytes each connection downloads
 	UDPExpiry bool                    // wait for a UDP binding to expire and send a late reply
 	Config    func(dir string) string // the configuration, if not demo.yaml (dir: the pass's directory)
+
+	// The one-armed passes (onearm.go): their own topology, behind a
+	// Linux router.
+	OneArm string // "router": one NIC shared with the host; "trunk": two VLANs of one trunk
 }
 
 // labCheck is one line of the report.
@@ -355,9 +359,15 @@ func (l *lab) startServers() error {
 	if err := serve(l.c6, "tcp6", "["+labServer6+"]:8080", 2, l.opts.HTTP6Bytes); err != nil {
 		return err
 	}
+	return l.startEcho(l.s4, labServer4)
+}
+
+// startEcho starts a UDP echo server on addr port 7 in ns, and the
+// cleanup that closes the lab's listeners.
+func (l *lab) startEcho(ns labNS, addr string) error {
 	var uc *net.UDPConn
-	if err := l.s4.do(func() (err error) {
-		uc, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(labServer4), Port: 7})
+	if err := ns.do(func() (err error) {
+		uc, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(addr), Port: 7})
 		return err
 	}); err != nil {
 		return err
@@ -427,7 +437,7 @@ func (l *lab) startNat64br(dir string) error {
 	l.natDone = done
 	// The routes to the prefix, then wait for nat64br.
 	switch {
-	case l.opts.RA:
+	case l.opts.RA, l.opts.OneArm != "": // the router's static route
 	case l.opts.OnLink:
 		if _, err := l.c6.run("ip", "-6", "route", "replace", "64:ff9b::/96", "dev", "eth0"); err != nil {
 			return err
@@ -586,10 +596,14 @@ func (l *lab) download(ns labNS, local, url string) (int64, [32]byte, time.Durat
 }
 
 // udpEchoes sends n datagrams one after another and counts the echoes.
-func (l *lab) udpEchoes(n int) (int, error) {
+func (l *lab) udpEchoes(n int) (int, error) { return l.udpEchoesTo(labVia6, n) }
+
+// udpEchoesTo sends n datagrams from the client to dst port 7 one after
+// another and counts the echoes.
+func (l *lab) udpEchoesTo(dst string, n int) (int, error) {
 	var c *net.UDPConn
 	if err := l.c6.do(func() (err error) {
-		c, err = net.DialUDP("udp6", &net.UDPAddr{IP: net.ParseIP(labClient6)}, &net.UDPAddr{IP: net.ParseIP(labVia6), Port: 7})
+		c, err = net.DialUDP("udp6", &net.UDPAddr{IP: net.ParseIP(labClient6)}, &net.UDPAddr{IP: net.ParseIP(dst), Port: 7})
 		return err
 	}); err != nil {
 		return 0, err
@@ -743,6 +757,9 @@ func (l *lab) garbage(d time.Duration) (int, error) {
 // did. It tears everything down, also on failure or when ctx is cancelled
 // (Ctrl-C).
 func Run(ctx context.Context, title string, opts Options) (*Report, error) {
+	if opts.OneArm != "" {
+		return runOneArm(ctx, title, opts)
+	}
 	rep := &Report{title: title}
 	l := &lab{opts: opts}
 	defer l.cleanup()

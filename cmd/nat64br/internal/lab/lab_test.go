@@ -13,7 +13,7 @@ import (
 )
 
 // TestLab runs the demo lab: nat64br in the wire between the kernel's own
-// IPv6-only and IPv4-only stacks, in network namespaces, in the five
+// IPv6-only and IPv4-only stacks, in network namespaces, in the eight
 // passes of sudo make demo (with smaller transfers); the stateful pass
 // waits the 2 minutes a UDP binding lives. It builds the nat64br binary
 // (with the race detector when the test has it) and runs it as an
