@@ -76,7 +76,8 @@ type PacketOptions struct {
 	// groups of the port's addresses).
 	Multicast []net.HardwareAddr
 
-	// SocketBuffer sets SO_RCVBUFFORCE and SO_SNDBUFFORCE (default 4 MiB).
+	// SocketBuffer sets SO_RCVBUFFORCE and SO_SNDBUFFORCE (default 4 MiB),
+	// or SO_RCVBUF and SO_SNDBUF where those are not permitted.
 	SocketBuffer int
 
 	// MaxSegments bounds how many segments of split super-frames wait for
@@ -235,8 +236,15 @@ func (p *PacketPort) setup(opts PacketOptions) error {
 		set(unix.SOL_PACKET, packetIgnoreOutgoing, 1, "PACKET_IGNORE_OUTGOING")
 		set(unix.SOL_PACKET, packetVnetHdr, 1, "PACKET_VNET_HDR")
 		set(unix.SOL_PACKET, unix.PACKET_AUXDATA, 1, "PACKET_AUXDATA")
-		set(unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, opts.SocketBuffer, "SO_RCVBUFFORCE")
-		set(unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, opts.SocketBuffer, "SO_SNDBUFFORCE")
+		// The FORCE options need CAP_NET_ADMIN in the initial user
+		// namespace, which root in an unprivileged container lacks:
+		// then the plain ones, capped by net.core.[rw]mem_max, do.
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, opts.SocketBuffer) != nil {
+			set(unix.SOL_SOCKET, unix.SO_RCVBUF, opts.SocketBuffer, "SO_RCVBUF")
+		}
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, opts.SocketBuffer) != nil {
+			set(unix.SOL_SOCKET, unix.SO_SNDBUF, opts.SocketBuffer, "SO_SNDBUF")
+		}
 		if opts.AllMulticast && serr == nil {
 			mreq := unix.PacketMreq{Ifindex: int32(p.ifi.Index), Type: unix.PACKET_MR_ALLMULTI}
 			if e := unix.SetsockoptPacketMreq(int(fd), unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); e != nil {
