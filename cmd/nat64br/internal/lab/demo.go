@@ -13,13 +13,13 @@ type Pass struct {
 	Opts  Options
 }
 
-// Passes returns the lab's eight passes built on base (veth offloads at
+// Passes returns the lab's nine passes built on base (veth offloads at
 // their defaults; offloads off with the prefix on-link; Router
 // Advertisements instead of a static route; stateful NAT64; TAYGA's
 // dynamic pool; one-armed behind a router, offloads on and off; two
-// VLANs of one trunk). The third sends malformed frames for garbage.
+// VLANs of one trunk, offloads on and off). The third sends malformed frames for garbage.
 func Passes(base Options, garbage time.Duration) []Pass {
-	p1, p2, p3, p4, p5, p6, p7, p8 := base, base, base, base, base, base, base, base
+	p1, p2, p3, p4, p5, p6, p7, p8, p9 := base, base, base, base, base, base, base, base, base
 	p1.Offloads = true
 	p2.OnLink, p2.TakeOver, p2.Reload = true, true, true
 	p3.Offloads, p3.PortTxCsum, p3.RA, p3.Garbage = true, true, true, garbage
@@ -30,6 +30,7 @@ func Passes(base Options, garbage time.Duration) []Pass {
 	p6.Offloads, p6.OneArm = true, "router"
 	p7.OneArm = "router"
 	p8.Offloads, p8.OneArm = true, "trunk"
+	p9.OneArm = "trunk"
 	return []Pass{
 		{"veth offloads at their defaults (checksum offload, TSO/GSO on); route via nat64br's link-local address", p1},
 		{"veth offloads off; 64:ff9b::/96 on-link (nat64br answers Neighbor Solicitations by proxy); take-over; SIGHUP reload", p2},
@@ -39,6 +40,7 @@ func Passes(base Options, garbage time.Duration) []Pass {
 		{"one-armed behind a Linux router, stateful NAT64 (2001:db8:64::/96, pool4 198.51.100.64), the host keeps its addresses on the port; veth offloads at their defaults", p6},
 		{"one-armed behind a Linux router, as above; veth offloads off", p7},
 		{"one trunk, two VLANs: the IPv6 side on VLAN 10, the IPv4 side on VLAN 20, through the lab's tagging switch", p8},
+		{"one trunk, two VLANs, as above; veth offloads off", p9},
 	}
 }
 

@@ -574,12 +574,10 @@ func (a *armLab) checks(ctx context.Context, rep *Report) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !a.trunk {
-		n, sum, dur, err = a.upload(armHTTP)
-		want = payloadSHA(3, armHTTP)
-		rep.add(fmt.Sprintf("HTTP POST %d MB to %s (upload)", armHTTP>>20, armServer4), err == nil && n == armHTTP && sum == want,
-			"the server received %s, sha256 %s, %s", byteCount(n), shaVerdict(sum, want), rate(n, dur, err))
-	}
+	n, sum, dur, err = a.upload(armHTTP)
+	want = payloadSHA(3, armHTTP)
+	rep.add(fmt.Sprintf("HTTP POST %d MB to %s (upload)", armHTTP>>20, armServer4), err == nil && n == armHTTP && sum == want,
+		"the server received %s, sha256 %s, %s", byteCount(n), shaVerdict(sum, want), rate(n, dur, err))
 	echoes, err := a.udpEchoesTo(armVia6, armEchoes)
 	rep.add(fmt.Sprintf("UDP echo to %s:7", armVia6), err == nil && echoes == armEchoes, "%d/%d back", echoes, armEchoes)
 	if err := ctx.Err(); err != nil {
