@@ -481,9 +481,11 @@ func parseAux(cmsg []byte) (aux, bool) {
 		if h.Level == unix.SOL_PACKET && h.Type == unix.PACKET_AUXDATA && l >= unix.CmsgLen(4) {
 			d := cmsg[unix.CmsgLen(0):l]
 			a := aux{status: binary.NativeEndian.Uint32(d[auxStatusOff:])}
-			if len(d) >= auxDataLen {
+			switch {
+			case a.status&tpStatusVLANValid == 0: // the common case: no tag to read
+			case len(d) >= auxDataLen:
 				a.tci, a.tpid = binary.NativeEndian.Uint16(d[auxTCIOff:]), binary.NativeEndian.Uint16(d[auxTPIDOff:])
-			} else if a.status&tpStatusVLANValid != 0 {
+			default:
 				a.noTag = true // tagged, but the message is too short to say with what
 			}
 			return a, true

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"strconv"
 	"testing"
 )
 
@@ -101,5 +102,19 @@ func BenchmarkInsertTag(b *testing.B) {
 				insertTag(buf, at, 1514, vlanTag{0x8100, 10})
 			}
 		})
+	}
+}
+
+// BenchmarkReceiveTagged is BenchmarkReceive for a frame the kernel
+// untagged, on a port with PacketOptions.VLANs: the tag goes back in.
+func BenchmarkReceiveTagged(b *testing.B) {
+	for _, size := range []int{64, 1514} {
+		for _, ring := range []bool{false, true} {
+			b.Run(map[bool]string{false: "mmsg", true: "ring"}[ring]+"/"+strconv.Itoa(size), func(b *testing.B) {
+				r := newRxBench(b, size, tpStatusVLANValid|tpStatusTPIDValid, 10, 0x8100)
+				r.p.vlans = true
+				r.run(b, ring, size+vlanLen)
+			})
+		}
 	}
 }
