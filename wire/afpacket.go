@@ -654,6 +654,12 @@ func (p *PacketPort) Stats() (Stats, error) {
 // frame if promiscuous), so that traffic between other hosts of a shared
 // segment never reaches user space. Every EtherType passes: the frame path
 // counts what it does not handle.
+//
+// 802.1Q tags do not shift its offsets: the kernel takes the tag out of a
+// received frame (skb_vlan_untag in __netif_receive_skb_core, before any
+// packet socket sees it, 8021q module or not) and the filter runs on the
+// untagged frame, whose destination MAC is at 0..5 as in the tagged one.
+// TestQueuesSpreadTagged checks it.
 func Filter(mac net.HardwareAddr, promiscuous bool) ([]bpf.RawInstruction, error) {
 	if promiscuous {
 		return bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 262144}})

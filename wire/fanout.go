@@ -42,6 +42,14 @@ import (
 // about 100 µs (docs/performance.md, "Latency"). The program's jumps reach
 // 255 instructions, which holds about a hundred CPUs (run starts at most
 // 64 workers); program says so when they would not reach.
+//
+// 802.1Q tags do not shift the program's offsets: the kernel takes the
+// (outer) tag out of a received frame before a packet socket's fanout runs
+// (skb_vlan_untag in __netif_receive_skb_core, 8021q module or not), so
+// the protocol the program loads is the inner EtherType and SKF_NET_OFF
+// points at the IP header: a tagged frame goes to the queue it would go to
+// untagged. Only a QinQ frame's inner tag stays in the frame: to the
+// program it is not IP. TestQueuesSpreadTagged checks both.
 type PortSpread struct {
 	Key    uint32
 	Offset uint32

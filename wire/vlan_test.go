@@ -149,9 +149,11 @@ func vlanFrames(src, dst net.HardwareAddr) (frames [][]byte, ntagged int) {
 		tagged(src, dst, true, 4003, [2]uint16{0x8100, 20}),
 		tagged(src, dst, false, 4004, [2]uint16{0x8100, 0xe014}), // PCP 7, VID 20
 		tagged(src, dst, true, 4005, [2]uint16{0x88a8, 30}),      // 802.1ad: the kernel says which TPID
+		// QinQ: the kernel takes the outer tag out, the inner one stays.
+		tagged(src, dst, false, 4006, [2]uint16{0x88a8, 100}, [2]uint16{0x8100, 10}),
 	}
 	ntagged = len(frames)
-	return append(frames, tagged(src, dst, true, 4006)), ntagged // untagged, last
+	return append(frames, tagged(src, dst, true, 4009)), ntagged // untagged, last
 }
 
 // reader reads a batch of frames; it returns the slices that hold them
@@ -239,7 +241,7 @@ func readUntil(t *testing.T, l *lab, read reader, want map[string]bool, last []b
 }
 
 // TestPortVLANs sends tagged frames (VLAN 10 and 20, IPv4 and IPv6, an
-// 802.1ad one) and an untagged one from a plain packet socket; a port with
+// 802.1ad one, a QinQ one) and an untagged one from a plain packet socket; a port with
 // VLANs on hands them all over byte for byte, tags inline, through
 // recvmmsg and through its rings in each way of reading them; with VLANs
 // off only the untagged one comes, and the others are counted.
@@ -400,5 +402,76 @@ func TestPortVLANOffloads(t *testing.T) {
 					st.UnsupportedSuperFrames-st0.UnsupportedSuperFrames, st.Segments-st0.Segments, st.SuperFramesPassed)
 			}
 		})
+	}
+}
+
+// untag returns f without its outer 802.1Q or 802.1ad tag, as the kernel
+// holds it on receive.
+func untag(f []byte) []byte {
+	if et := binary.BigEndian.Uint16(f[12:]); et != 0x8100 && et != 0x88a8 {
+		return f
+	}
+	return append(append([]byte(nil), f[:12]...), f[16:]...)
+}
+
+// TestQueuesSpreadTagged: the port's filter and fanout program run on the
+// frame the kernel untagged, so tags do not shift their offsets. Tagged
+// TCP and UDP frames over IPv4 and IPv6 come out of the queue the Go model
+// of the fanout program picks for them untagged (by ports, not as non-IP
+// frames), tags inline; a QinQ frame, whose inner tag stays in the frame,
+// goes to the non-IP queue; a tagged frame to another MAC is filtered.
+func TestQueuesSpreadTagged(t *testing.T) {
+	const n = 3
+	spread := wire.PortSpread{Key: 0x9e3779b1, Offset: 1}
+	l := newLab(t, wire.PacketOptions{VLANs: true})
+	var qs []*wire.Queue
+	if err := l.b.Do(func() (err error) {
+		qs, err = l.port.OpenQueues(wire.QueueOptions{Queues: n, Frames: 256, Spread: &spread})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.port.Close(); l.port.ReleaseQueues() })
+	inj := l.peerPort(t)
+	other, _ := net.ParseMAC("02:00:5e:00:53:99")
+	foreign := tagged(l.peerMAC, other, true, 39999, [2]uint16{0x8100, 10})
+	frames := [][]byte{tagged(l.peerMAC, l.mac, true, 39998, [2]uint16{0x88a8, 100}, [2]uint16{0x8100, 10})}
+	for p := uint16(40000); p < 40024; p++ {
+		vid := [2]uint16{0x8100, 10 + 10*(p%2)}
+		frames = append(frames, tagged(l.peerMAC, l.mac, true, p, vid), tagged(l.peerMAC, l.mac, false, p, vid))
+		for _, v4 := range []bool{true, false} {
+			var ip gopacket.NetworkLayer
+			var ipl gopacket.SerializableLayer
+			if v4 {
+				x := xlattest.IPv4("192.0.2.1", "198.51.100.7", layers.IPProtocolTCP)
+				ip, ipl = x, x
+			} else {
+				x := xlattest.IPv6("2001:db8:6::2", "64:ff9b::c633:6407", layers.IPProtocolTCP)
+				ip, ipl = x, x
+			}
+			et := layers.EthernetTypeIPv6
+			if v4 {
+				et = layers.EthernetTypeIPv4
+			}
+			frames = append(frames, xlattest.Serialize(&layers.Ethernet{SrcMAC: l.peerMAC, DstMAC: l.mac, EthernetType: layers.EthernetTypeDot1Q},
+				&layers.Dot1Q{VLANIdentifier: vid[1], Type: et}, ipl, xlattest.TCP(p, 443, ip), xlattest.Payload(1)))
+		}
+	}
+	if q := spread.Queue(untag(frames[0]), n, -1); q != int(spread.Offset%n) {
+		t.Fatalf("the model sends the QinQ frame to queue %d, not to the non-IP one", q)
+	}
+	per := checkQueues(t, qs, append([][]byte{foreign}, frames...), func() { writeAll(inj, append([][]byte{foreign}, frames...)) }, func(f []byte) int {
+		if bytes.Equal(f, foreign) {
+			return -1 // the filter drops it
+		}
+		return spread.Queue(untag(f), n, -1)
+	})
+	for qi, c := range per {
+		if c == 0 {
+			t.Errorf("queue %d got nothing", qi)
+		}
+	}
+	if st, _ := l.port.Stats(); st.VLAN != uint64(len(frames)) {
+		t.Errorf("Stats.VLAN = %d, want %d", st.VLAN, len(frames))
 	}
 }
