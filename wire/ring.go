@@ -356,8 +356,9 @@ func (q *Queue) ReadBatchGSO(bufs [][]byte, sizes []int, gso []GSO, offset int) 
 // sets frames[i] to the ring slot that holds frame i, the frame at
 // frames[i][offset:] with tail free bytes after it, or, where the slot
 // has not that much room or the frame did not come through the ring (a
-// super-frame read from the socket, a segment), to bufs[i] with the frame
-// copied there. The slots are the caller's, to translate in and send
+// super-frame read from the socket, a segment) or not as it was on the
+// wire (an 802.1Q-tagged one with PacketOptions.VLANs: its tag goes back
+// in as it is copied), to bufs[i] with the frame copied there. The slots are the caller's, to translate in and send
 // from, until its next read from the queue, which gives them back to the
 // kernel. QueueOptions.Headroom and Tailroom make the room.
 func (q *Queue) ReadBatchInPlace(frames, bufs [][]byte, sizes []int, gso []GSO, offset, tail int) (int, error) {
@@ -532,9 +533,13 @@ func (q *Queue) offloads(h, frame []byte, g *GSO, c *rxCounts) int {
 }
 
 // recv reads the next frame of the socket's queue (one the ring could not
-// hold) into b, its virtio-net header into q.vnet.
+// hold) into b, its virtio-net header into q.vnet. With b empty it takes
+// the frame off the queue and returns 0.
 func (q *Queue) recv(b []byte) int {
-	q.iov[1].Base = &b[0]
+	q.iov[1].Base = nil
+	if len(b) > 0 {
+		q.iov[1].Base = &b[0]
+	}
 	q.iov[1].SetLen(len(b))
 	q.msg.Flags = 0
 	r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(q.fd), uintptr(unsafe.Pointer(&q.msg)), unix.MSG_DONTWAIT)

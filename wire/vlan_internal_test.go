@@ -118,3 +118,38 @@ func BenchmarkReceiveTagged(b *testing.B) {
 		}
 	}
 }
+
+// TestQueueFrameNoRoom: a ring frame that will not fit the caller's buffer
+// is counted as truncated, even when the buffer is empty and the frame
+// waits on the socket's queue (TP_STATUS_COPY), tagged or not.
+func TestQueueFrameNoRoom(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status uint32
+		vlans  bool
+		room   int
+		want   rxCounts
+	}{
+		{"tagged, copy, empty buffer", tpStatusVLANValid | tpStatusCopy, true, 0, rxCounts{vlan: 1, truncated: 1}},
+		{"tagged, copy, tag only", tpStatusVLANValid | tpStatusCopy, true, vlanLen, rxCounts{vlan: 1, truncated: 1}},
+		{"tagged, copy, no room", tpStatusVLANValid | tpStatusCopy, true, 60, rxCounts{vlan: 1, truncated: 1}},
+		{"tagged, empty buffer", tpStatusVLANValid, true, 0, rxCounts{vlan: 1, truncated: 1}},
+		{"tagged, no room for the tag", tpStatusVLANValid, true, 1514, rxCounts{vlan: 1, truncated: 1}},
+		{"tagged, option off, copy, empty buffer", tpStatusVLANValid | tpStatusCopy, false, 0, rxCounts{vlan: 1}},
+		{"untagged, copy, empty buffer", tpStatusCopy, false, 0, rxCounts{truncated: 1}},
+		{"untagged, empty buffer", 0, false, 0, rxCounts{truncated: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRxBench(t, 1514, tc.status, 10, 0x8100)
+			r.p.vlans = tc.vlans
+			r.q.fd = -1 // recvmsg fails: the copy is not on the socket's queue
+			var c rxCounts
+			if n := r.q.frame(r.slot, tc.status|tpStatusUser, make([]byte, tc.room), nil, &c); n != 0 {
+				t.Errorf("frame = %d, want 0", n)
+			}
+			if c != tc.want {
+				t.Errorf("counts %+v, want %+v", c, tc.want)
+			}
+		})
+	}
+}
