@@ -497,7 +497,11 @@ func parseAux(cmsg []byte) (aux, bool) {
 
 // WriteBatch sends the frames bufs[i][offset:] and returns how many left.
 // A frame the kernel refuses (larger than the MTU, say) is counted and
-// skipped; the others still go.
+// skipped; the others still go. Frames go out as they are, an inline
+// 802.1Q tag included. The kernel allows 4 bytes over the MTU for a tag
+// with TPID 0x8100 only (packet_extra_vlan_len_allowed): in an 802.1ad
+// or QinQ frame the tags count against the MTU, and a full-size one is
+// refused (TxOversize).
 func (p *PacketPort) WriteBatch(bufs [][]byte, offset int) (int, error) {
 	p.txMu.Lock()
 	defer p.txMu.Unlock()

@@ -551,7 +551,8 @@ func (q *Queue) recv(b []byte) int {
 
 // WriteBatch sends the frames bufs[i][offset:] with sendmmsg on the queue's
 // own socket and returns how many left. A frame the kernel refuses is
-// counted and skipped.
+// counted and skipped. Tagged frames go out as they are, with the room
+// PacketPort.WriteBatch describes.
 func (q *Queue) WriteBatch(bufs [][]byte, offset int) (int, error) {
 	return q.writeBatch(bufs, offset, nil)
 }

@@ -289,34 +289,61 @@ func TestPortVLANs(t *testing.T) {
 	}
 }
 
-// TestPortWritesTagged: a tagged frame a port (and a queue) sends, full
-// size, leaves as it is: a raw receiver on the other end gets it with its
-// tag (in aux data, the kernel having untagged it).
+// TestPortWritesTagged: a tagged frame a port (and a queue) sends leaves
+// as it is: a raw receiver on the other end gets it with its tag (in aux
+// data, the kernel having untagged it). A full-size frame may carry an
+// 802.1Q tag, not an 802.1ad one.
 func TestPortWritesTagged(t *testing.T) {
 	l, qs := queueLab(t, 1)
 	rx, _ := rawSocket(t, l.a, "peer")
-	for _, tc := range []struct {
+	writers := []struct {
 		name  string
 		write func(f []byte) (int, error)
 	}{
 		{"port", func(f []byte) (int, error) { return l.port.WriteBatch([][]byte{f}, 0) }},
 		{"queue", func(f []byte) (int, error) { return qs[0].WriteBatch([][]byte{f}, 0) }},
+	}
+	for _, tc := range []struct {
+		name string
+		tpid uint16
+		ip   int  // bytes of IP: 1500 makes a full-size frame
+		sent bool // false: the kernel refuses it (EMSGSIZE), counted in TxOversize
+	}{
+		{"802.1Q full size", 0x8100, 1500, true},
+		{"802.1ad", 0x88a8, 1496, true},
+		// The kernel allows 4 bytes over the MTU for 0x8100 only
+		// (packet_extra_vlan_len_allowed).
+		{"802.1ad full size", 0x88a8, 1500, false},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			// A full-size frame: 1500 bytes of IP in a 1518-byte frame.
-			f := tagged(l.mac, l.peerMAC, false, 5000, [2]uint16{0x8100, 20})
-			f = append(f[:len(f):len(f)], make([]byte, 1518-len(f))...)
-			binary.BigEndian.PutUint16(f[18+4:], 1500-40)
-			binary.BigEndian.PutUint16(f[18+44:], 1500-40) // UDP length; the checksum does not matter here
-			if n, err := tc.write(f); n != 1 || err != nil {
-				t.Fatalf("write = %d, %v", n, err)
-			}
-			got, aux := rawRecv(t, rx, l.mac)
-			untagged := append(append([]byte(nil), f[:12]...), f[16:]...)
-			if !bytes.Equal(got, untagged) || aux.Status&tpStatusVLANValid == 0 || aux.Vlan_tci != 20 {
-				t.Errorf("received %d bytes, tp_status %#x tci %d; want the %d-byte frame untagged with tci 20", len(got), aux.Status, aux.Vlan_tci, len(f))
-			}
-		})
+		for _, w := range writers {
+			t.Run(tc.name+"/"+w.name, func(t *testing.T) {
+				f := tagged(l.mac, l.peerMAC, false, 5000, [2]uint16{tc.tpid, 20})
+				f = append(f[:len(f):len(f)], make([]byte, 18+tc.ip-len(f))...)
+				binary.BigEndian.PutUint16(f[18+4:], uint16(tc.ip-40))
+				binary.BigEndian.PutUint16(f[18+44:], uint16(tc.ip-40)) // UDP length; the checksum does not matter here
+				st0, _ := l.port.Stats()
+				n, err := w.write(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st, _ := l.port.Stats()
+				if !tc.sent {
+					if n != 0 || st.TxOversize != st0.TxOversize+1 {
+						t.Errorf("write = %d, TxOversize +%d; want 0, +1", n, st.TxOversize-st0.TxOversize)
+					}
+					return
+				}
+				if n != 1 {
+					t.Fatalf("write = %d (TxOversize +%d, TxErrors +%d)", n, st.TxOversize-st0.TxOversize, st.TxErrors-st0.TxErrors)
+				}
+				got, aux := rawRecv(t, rx, l.mac)
+				untagged := append(append([]byte(nil), f[:12]...), f[16:]...)
+				if !bytes.Equal(got, untagged) || aux.Status&tpStatusVLANValid == 0 || aux.Vlan_tci != 20 || aux.Vlan_tpid != tc.tpid {
+					t.Errorf("received %d bytes, tp_status %#x tci %d tpid %#x; want the %d-byte frame untagged with tci 20, tpid %#x",
+						len(got), aux.Status, aux.Vlan_tci, aux.Vlan_tpid, len(f), tc.tpid)
+				}
+			})
+		}
 	}
 }
 
