@@ -522,9 +522,7 @@ func (p *Plane) sendControl(b []byte, v xlat.Verdict, now time.Time) {
 		var h arpnd.Hint
 		var cache *arpnd.Cache
 		var key [16]byte
-		var mac arpnd.MAC
-		cache, key, mac, ok = p.resolve(&h, s, frame)
-		frame = b[p.putLink(b, v.Off, s, mac) : v.Off+v.Len]
+		frame, cache, key, ok = p.frameTo(&h, s, b, v.Off, v.Len)
 		if !ok {
 			if cache.Hold(key, frame, now) {
 				c[Held]++
@@ -539,6 +537,15 @@ func (p *Plane) sendControl(b []byte, v xlat.Verdict, now time.Time) {
 		c[BytesOut6+Counter(s-xlat.Side6)] += uint64(len(frame))
 	}
 	p.stats.add(&c)
+}
+
+// frameTo puts the link header of side s's next hop for the IP packet
+// b[off:off+n] in front of it (the neighbor's MAC if it is resolved) and
+// returns the frame, the neighbor cache and key to hold it under, and
+// whether the next hop is resolved; h is the caller's hint for side s.
+func (p *Plane) frameTo(h *arpnd.Hint, s xlat.Side, b []byte, off, n int) (frame []byte, cache *arpnd.Cache, key [16]byte, ok bool) {
+	cache, key, mac, ok := p.resolve(h, s, b[off:off+n])
+	return b[p.putLink(b, off, s, mac) : off+n], cache, key, ok
 }
 
 // resolve returns the neighbor cache of side s, the next hop for the IP

@@ -357,13 +357,9 @@ func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
 // link handles the link layer of the Ethernet frame f: it answers ARP and
 // Neighbor Discovery, learns the sender of an IP packet, and drops what
 // is not for the translator. It reports whether f is an IP packet to
-// translate.
+// translate. f is at least an Ethernet header long (classify saw to it).
 func (w *worker) link(f []byte, now time.Time) bool {
 	p := w.p
-	if len(f) < header.EthernetLen {
-		w.drop(Runt, f)
-		return false
-	}
 	switch header.Ethernet(f).EtherType() {
 	case header.EtherTypeIPv6:
 		if w.side != xlat.Side6 {
@@ -436,12 +432,11 @@ func (w *worker) send(s xlat.Side, b []byte, off, n int, g wire.GSO, now time.Ti
 		w.forward(s, b[off:off+n], g)
 		return
 	}
-	cache, key, mac, ok := p.resolve(&w.resolved[s], s, b[off:off+n])
 	if p.gsoTagged(g, s) {
 		w.drop(GSOTagged, b[off:off+n])
 		return
 	}
-	frame := b[p.putLink(b, off, s, mac) : off+n]
+	frame, cache, key, ok := p.frameTo(&w.resolved[s], s, b, off, n)
 	if ok {
 		w.forward(s, frame, g)
 		return
