@@ -25,10 +25,12 @@ type ARPOptions struct {
 	Owned []netip.Prefix
 
 	// Subnet is the on-link IPv4 subnet: a destination inside it is its
-	// own next hop. Without a subnet, every destination is on-link.
+	// own next hop.
 	Subnet netip.Prefix
 
-	// Gateway is the next hop for destinations outside Subnet.
+	// Gateway is the next hop for destinations outside Subnet (all of
+	// them, without a Subnet). Without a gateway every destination is
+	// resolved on-link, and the sources of received frames are learned.
 	Gateway netip.Addr
 
 	// Cache tunes the neighbor cache.
@@ -114,21 +116,23 @@ func (a *ARP) Owns(ip [4]byte) bool {
 }
 
 // NextHop returns the cache key of the neighbor an IPv4 packet for dst goes
-// to: dst itself inside the subnet (or when no subnet is set), else the
-// gateway (or dst, if there is none: a proxy-ARP router may answer).
+// to: the gateway, unless dst is inside the subnet or there is no gateway;
+// dst itself then (with neither set, every destination is resolved on-link:
+// learned from its frames, or answered by a proxy-ARP router).
 func (a *ARP) NextHop(dst [4]byte) [16]byte {
 	c := a.cfg.Load()
-	if !c.Subnet.IsValid() || c.Subnet.Contains(netip.AddrFrom4(dst)) || !c.Gateway.IsValid() {
+	if !c.Gateway.IsValid() || c.Subnet.IsValid() && c.Subnet.Contains(netip.AddrFrom4(dst)) {
 		return Key4(dst)
 	}
 	return Key4(c.Gateway.As4())
 }
 
 // onLink reports whether ip is a neighbor worth learning: inside the
-// subnet, the gateway, or anything when no subnet is set.
+// subnet, the gateway, or anything when there is no gateway (the frame's
+// source MAC is then the way back, to the host or to its router).
 func (c *arpConfig) onLink(ip [4]byte) bool {
 	a := netip.AddrFrom4(ip)
-	return !c.Subnet.IsValid() || c.Subnet.Contains(a) || (c.Gateway.IsValid() && c.Gateway == a)
+	return !c.Gateway.IsValid() || c.Gateway == a || c.Subnet.IsValid() && c.Subnet.Contains(a)
 }
 
 // Learn records the source of an IPv4 frame received from the link, when

@@ -181,28 +181,6 @@ func TestHintND(t *testing.T) {
 	o.run(5000)
 }
 
-// TestHintKinds: a hint of resolution never stands in for one of
-// learning. With a gateway and no subnets, every IPv6 destination goes
-// through the gateway while every source is on-link: the hint of resolving
-// 2001:db8:99::5 holds that address and the gateway's MAC, and a frame from
-// 2001:db8:99::5 sent with that MAC must still be learned.
-func TestHintKinds(t *testing.T) {
-	n, err := NewND(NDOptions{MAC: ourMAC, Addr: netip.MustParseAddr(ownIP), Gateway: netip.MustParseAddr("fe80::1")}, &sink{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, host := netip.MustParseAddr("fe80::1"), netip.MustParseAddr("2001:db8:99::5")
-	n.Cache().Learn(gw.As16(), hostMAC, t0)
-	var h Hint
-	if k, m, ok := n.Resolve(&h, host.As16()); !ok || m != hostMAC || k != gw.As16() {
-		t.Fatalf("%s resolves to %s %s %v", host, keyAddr(k), m, ok)
-	}
-	n.LearnHinted(&h, ipFrame(hostMAC, host), t0)
-	if m, ok := n.Cache().Lookup(host.As16()); !ok || m != hostMAC {
-		t.Fatalf("%s not learned through a hint of resolution: %s %v", host, m, ok)
-	}
-}
-
 func addrs(s ...string) []netip.Addr {
 	var a []netip.Addr
 	for _, x := range s {

@@ -32,7 +32,9 @@ type NDOptions struct {
 	Subnets []netip.Prefix
 
 	// Gateway is the next hop for destinations outside Subnets (gateway6).
-	// Without one, destinations are resolved on-link.
+	// Without one, destinations are resolved on-link and the sources of
+	// received frames are learned, wherever they are: a host behind a
+	// router is reached through the router's MAC once it has sent.
 	Gateway netip.Addr
 
 	// RA configures Router Advertisements.
@@ -202,16 +204,20 @@ func (n *ND) NextHop(dst [16]byte) [16]byte {
 }
 
 // onLink reports whether a source is worth learning from a received frame:
-// link-local, inside Subnets, or anything when no subnets are set (the
-// frame's source MAC is then the right next hop back, host or router).
+// link-local, inside Subnets, the gateway, or anything when there is no
+// gateway (the frame's source MAC is then the way back, to the host or to
+// its router: a host outside Subnets is reached once it has sent).
 func (c *ndConfig) onLink(a [16]byte) bool {
 	if a == unspecified || a[0] == 0xff {
 		return false
 	}
-	if len(c.Subnets) == 0 || (a[0] == 0xfe && a[1]&0xc0 == 0x80) {
+	if !c.Gateway.IsValid() || (a[0] == 0xfe && a[1]&0xc0 == 0x80) {
 		return true
 	}
 	addr := netip.AddrFrom16(a)
+	if addr == c.Gateway {
+		return true
+	}
 	for _, p := range c.Subnets {
 		if p.Contains(addr) {
 			return true
