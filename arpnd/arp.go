@@ -179,7 +179,7 @@ func (a *ARP) Handle(f, out []byte, now time.Time) int {
 		if op == arpReply {
 			a.cache.Confirm(Key4(spa), sha, now)
 		} else {
-			a.cache.Learn(Key4(spa), sha, now)
+			a.cache.LearnOwn(Key4(spa), sha, now)
 		}
 	}
 	if op == arpReply {

@@ -103,6 +103,13 @@ type entry struct {
 	probes    int       // probes sent in the current round
 	next      time.Time // next probe
 	queue     [][]byte  // frames waiting for the address, Ethernet header in front
+	// routed is set for a mapping learned from a data frame and not
+	// confirmed by the address itself: the host may be behind a router
+	// (the frame's source MAC), which does not answer for it. Its
+	// reachability is that of an anchor: an entry with the same MAC whose
+	// address is the neighbor's own (learned from its ARP or Neighbor
+	// Discovery, or confirmed), probed in its place.
+	routed bool
 }
 
 type cacheCounters struct {
@@ -223,21 +230,34 @@ func (c *Cache) sendTo(mac MAC, f []byte) {
 // Neighbor Advertisement): the entry becomes REACHABLE and the frames held
 // for it leave.
 func (c *Cache) Confirm(ip [16]byte, mac MAC, now time.Time) {
-	c.update(ip, mac, now, Reachable, true)
+	c.update(ip, mac, now, Reachable, true, false)
 }
 
-// Learn records that ip was seen behind mac (a received frame, an ARP
-// request, an unsolicited advertisement). A new entry is STALE: usable, and
-// confirmed by a probe later; an entry with another address changes
-// address. An existing entry with the same address is left alone.
+// Learn records that ip was seen behind mac in a received data frame. A
+// new entry is STALE: usable, and confirmed by a probe later; an entry with
+// another address changes address. An existing entry with the same address
+// is left alone. The sender may be behind a router: such an entry is not
+// probed to death by a router that does not answer for it, but lives as
+// long as an entry of the router's own address with the same MAC answers
+// (see Tick).
 func (c *Cache) Learn(ip [16]byte, mac MAC, now time.Time) {
 	if m, ok := c.Lookup(ip); ok && m == mac {
 		return // the common case, lock-free
 	}
-	c.update(ip, mac, now, Stale, false)
+	c.update(ip, mac, now, Stale, false, true)
 }
 
-func (c *Cache) update(ip [16]byte, mac MAC, now time.Time, st State, confirm bool) {
+// LearnOwn records that ip is the address of the node at mac, as the sender
+// of an ARP request or a Neighbor Solicitation, or the target of an
+// unsolicited Neighbor Advertisement tells: like Learn, but the entry is the
+// node's own address, which answers probes.
+func (c *Cache) LearnOwn(ip [16]byte, mac MAC, now time.Time) {
+	c.update(ip, mac, now, Stale, false, false)
+}
+
+// update records ip at mac. routed tells a data frame's source from an
+// address its node claims (confirm, or LearnOwn).
+func (c *Cache) update(ip [16]byte, mac MAC, now time.Time, st State, confirm, routed bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entries[ip]
@@ -253,8 +273,12 @@ func (c *Cache) update(ip [16]byte, mac MAC, now time.Time, st State, confirm bo
 	}
 	changed := e.state == Incomplete || e.mac != mac
 	if !confirm && !changed {
+		if !routed {
+			e.routed = false // the node speaks for the address itself
+		}
 		return
 	}
+	e.routed = routed && !confirm
 	if confirm {
 		c.stats.confirmed.Add(1)
 	} else {
@@ -288,10 +312,24 @@ func (c *Cache) SetPermanent(ip [16]byte, mac MAC) {
 // neighbors that do not answer (their held frames go to the failure
 // callback), ages REACHABLE entries to STALE, and reprobes STALE ones,
 // removing those that no longer answer. Call it every 100 ms or so.
+//
+// An entry learned from data frames (routed) is not probed itself when an
+// anchor exists: an entry with the same MAC whose address is its node's own
+// (the router's, when the host is behind one; RFC 4861 §7.3.1 lets
+// reachability come from any source). The anchor is probed instead, and
+// the routed entry lives while the anchor answers. Without an anchor the
+// routed entry is probed itself: an on-link host answers.
 func (c *Cache) Tick(now time.Time) {
 	var failed [][]byte
 	c.mu.Lock()
 	changed := false
+	var anchors map[MAC]*entry // built once per Tick, when a routed entry needs one
+	anchor := func(mac MAC) *entry {
+		if anchors == nil {
+			anchors = c.anchors()
+		}
+		return anchors[mac]
+	}
 	for ip, e := range c.entries {
 		switch e.state {
 		case Incomplete:
@@ -311,12 +349,29 @@ func (c *Cache) Tick(now time.Time) {
 				e.state = Stale
 			}
 		case Stale:
-			if now.Sub(e.confirmed) > c.opts.StaleTime {
-				e.state, e.probes = Probe, 0
-				mac := e.mac
-				c.sendProbe(ip, e, &mac, now)
+			if now.Sub(e.confirmed) <= c.opts.StaleTime {
+				continue
 			}
+			if a := c.routedAnchor(e, anchor); a != nil {
+				if c.inherit(e, a, now) {
+					continue
+				}
+				// Probe the anchor; the entry waits for it.
+				if a.state == Stale {
+					a.state, a.probes = Probe, 0
+					c.sendProbe(c.addrOf(a), a, &a.mac, now)
+				}
+				e.state, e.probes, e.next = Probe, 0, now.Add(c.opts.RetransTime)
+				continue
+			}
+			e.state, e.probes = Probe, 0
+			mac := e.mac
+			c.sendProbe(ip, e, &mac, now)
 		case Probe:
+			a := c.routedAnchor(e, anchor)
+			if a != nil && c.inherit(e, a, now) {
+				continue
+			}
 			if now.Before(e.next) {
 				continue
 			}
@@ -324,6 +379,11 @@ func (c *Cache) Tick(now time.Time) {
 				c.stats.expired.Add(1)
 				delete(c.entries, ip)
 				changed = true
+				continue
+			}
+			if a != nil {
+				e.probes++ // waiting for the anchor's answer
+				e.next = now.Add(c.opts.RetransTime)
 				continue
 			}
 			mac := e.mac
@@ -339,6 +399,55 @@ func (c *Cache) Tick(now time.Time) {
 			c.onFail(f[header.EthernetLen:])
 		}
 	}
+}
+
+// anchors maps each MAC address to its freshest entry that answers for
+// itself (not routed, resolved). Called with c.mu held.
+func (c *Cache) anchors() map[MAC]*entry {
+	m := map[MAC]*entry{}
+	for _, e := range c.entries {
+		if e.routed || e.state == Incomplete {
+			continue
+		}
+		if a := m[e.mac]; a == nil || a.state != Permanent && (e.state == Permanent || e.confirmed.After(a.confirmed)) {
+			m[e.mac] = e
+		}
+	}
+	return m
+}
+
+// routedAnchor returns the anchor of a routed entry e, or nil.
+func (c *Cache) routedAnchor(e *entry, anchor func(MAC) *entry) *entry {
+	if !e.routed {
+		return nil
+	}
+	return anchor(e.mac)
+}
+
+// inherit makes the routed entry e as fresh as its anchor a if a answered
+// lately, and reports whether it did.
+func (c *Cache) inherit(e, a *entry, now time.Time) bool {
+	switch {
+	case a.state == Permanent:
+		e.confirmed = now
+	case a.state == Reachable && now.Sub(a.confirmed) <= c.opts.ReachableTime:
+		e.confirmed = a.confirmed
+	default:
+		return false
+	}
+	e.state, e.probes = Stale, 0
+	return true
+}
+
+// addrOf returns the address of entry e. Called with c.mu held; linear,
+// for the rare anchor probe.
+func (c *Cache) addrOf(e *entry) [16]byte {
+	for ip, x := range c.entries {
+		if x == e {
+			return ip
+		}
+	}
+	return [16]byte{}
 }
 
 // Neighbors returns the entries, sorted by address, for operators.

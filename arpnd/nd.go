@@ -304,7 +304,7 @@ func (n *ND) solicitation(f []byte, src, dst [16]byte, m, out []byte, now time.T
 	}
 	c := n.cfg.Load()
 	if !dad && hasSLL && c.onLink(src) {
-		n.cache.Learn(src, sll, now) // RFC 4861 §7.2.3
+		n.cache.LearnOwn(src, sll, now) // RFC 4861 §7.2.3
 	}
 	yes, proxy := c.answers(target, n.linkLocal)
 	if !yes {
@@ -371,7 +371,7 @@ func (n *ND) advertisement(f []byte, src, dst [16]byte, m []byte, now time.Time)
 	if solicited {
 		n.cache.Confirm(target, tll, now)
 	} else if n.cfg.Load().onLink(target) {
-		n.cache.Learn(target, tll, now)
+		n.cache.LearnOwn(target, tll, now)
 	}
 }
 

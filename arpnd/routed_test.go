@@ -3,6 +3,9 @@ package arpnd
 import (
 	"net/netip"
 	"testing"
+	"time"
+
+	"github.com/nat64br/nat64br/xlat/header"
 )
 
 // TestNextHop pins where each configuration sends a packet: the gateway
@@ -126,5 +129,123 @@ func TestLearnScope(t *testing.T) {
 				t.Errorf("learned %v, want %v", ok, tc.learned)
 			}
 		})
+	}
+}
+
+// naFrom answers the Neighbor Solicitations in frames for the addresses
+// of answer (solicited advertisements from hostMAC, as a router answers
+// for its own addresses) and returns the targets solicited.
+func naFrom(n *ND, frames [][]byte, answer map[netip.Addr]bool, now time.Time) []netip.Addr {
+	var targets []netip.Addr
+	for _, f := range frames {
+		if len(f) < header.EthernetLen+header.IPv6Len+24 || f[header.EthernetLen+header.IPv6Len] != icmpNS {
+			continue
+		}
+		target := netip.AddrFrom16([16]byte(f[header.EthernetLen+header.IPv6Len+8:]))
+		targets = append(targets, target)
+		if answer[target] {
+			n.Cache().Confirm(target.As16(), hostMAC, now)
+		}
+	}
+	return targets
+}
+
+// TestRoutedNeighborLives is the learning mode behind a router: a client
+// learned from its frames through the router's MAC stays while the router
+// answers for its own address, however long the client stays silent (a
+// receive-only stream), and is never solicited itself, since the router
+// would not answer for it. When the router stops answering, the client
+// goes with it.
+func TestRoutedNeighborLives(t *testing.T) {
+	s := &sink{}
+	n, err := NewND(NDOptions{MAC: ourMAC, Addr: netip.MustParseAddr(ownIP)}, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	router, client := netip.MustParseAddr("fe80::1"), netip.MustParseAddr("2001:db8:99::5")
+	// The router resolved nat64br's address (its route's next hop): an NS
+	// from its link-local address with its MAC.
+	if _, consumed := n.Handle(nsFrame(router.String(), netip.AddrFrom16(SolicitedNode(netip.MustParseAddr(ownIP).As16())).String(), ownIP, true, 255), make([]byte, 1500), t0); !consumed {
+		t.Fatal("NS not consumed")
+	}
+	n.Learn(ipFrame(hostMAC, client), t0) // the client's one datagram
+	c := n.Cache()
+	alive := map[netip.Addr]bool{router: true}
+	end := t0.Add(10 * time.Minute)
+	for now := t0; now.Before(end); now = now.Add(100 * time.Millisecond) {
+		c.Tick(now)
+		for _, target := range naFrom(n, s.take(), alive, now) {
+			if target == client {
+				t.Fatalf("%s: the client was solicited; its router does not answer for it", now.Sub(t0))
+			}
+		}
+		if _, ok := c.Lookup(client.As16()); !ok {
+			t.Fatalf("%s: the client was dropped from the cache", now.Sub(t0))
+		}
+	}
+	if st := c.Stats(); st.Expired != 0 || st.Probes == 0 {
+		t.Fatalf("stats %+v: want router probes and nothing expired", st)
+	}
+	// The router goes away: both entries go within a probe round of the
+	// next reprobe.
+	alive[router] = false
+	for now := end; now.Before(end.Add(3 * time.Minute)); now = now.Add(100 * time.Millisecond) {
+		c.Tick(now)
+		naFrom(n, s.take(), alive, now)
+	}
+	if got := c.Neighbors(); len(got) != 0 {
+		t.Fatalf("neighbors left after the router went: %+v", got)
+	}
+}
+
+// TestRoutedNeighborOnLink: a host learned from its frames with no anchor
+// (no other address at its MAC) is probed itself, as an on-link host in
+// the learning mode is, and stays while it answers.
+func TestRoutedNeighborOnLink(t *testing.T) {
+	s := &sink{}
+	n, err := NewND(NDOptions{MAC: ourMAC, Addr: netip.MustParseAddr(ownIP)}, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := netip.MustParseAddr(hostIP)
+	n.Learn(ipFrame(hostMAC, host), t0)
+	c := n.Cache()
+	solicited := 0
+	for now := t0; now.Before(t0.Add(5 * time.Minute)); now = now.Add(100 * time.Millisecond) {
+		c.Tick(now)
+		solicited += len(naFrom(n, s.take(), map[netip.Addr]bool{host: true}, now))
+		if _, ok := c.Lookup(host.As16()); !ok {
+			t.Fatalf("%s: the host was dropped", now.Sub(t0))
+		}
+	}
+	if solicited == 0 {
+		t.Fatal("the host was never solicited")
+	}
+}
+
+// TestRoutedNeighborARP is the same learning mode on the IPv4 side, the
+// router known from its ARP request.
+func TestRoutedNeighborARP(t *testing.T) {
+	s := &sink{}
+	a, err := NewARP(ARPOptions{MAC: ourMAC, Addr: netip.MustParseAddr("192.0.2.1")}, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Handle(arpFrame(1, hostMAC, "192.0.2.254", MAC{}, "192.0.2.1"), make([]byte, 64), t0)
+	server := netip.MustParseAddr("203.0.113.9")
+	a.Learn(ipFrame(hostMAC, server), t0)
+	c := a.Cache()
+	for now := t0; now.Before(t0.Add(5 * time.Minute)); now = now.Add(100 * time.Millisecond) {
+		c.Tick(now)
+		for _, f := range s.take() {
+			target := netip.AddrFrom4([4]byte(f[header.EthernetLen+24:]))
+			if target == server {
+				t.Fatalf("%s: ARP request for the routed server", now.Sub(t0))
+			}
+			a.Handle(arpFrame(2, hostMAC, target.String(), ourMAC, "192.0.2.1"), make([]byte, 64), now)
+		}
+		if _, ok := c.Lookup(KeyAddr(server)); !ok {
+			t.Fatalf("%s: the server was dropped", now.Sub(t0))
+		}
 	}
 }
