@@ -361,8 +361,8 @@ func TestRouterAdvertisement(t *testing.T) {
 	if len(rio) != 22 || rio[0] != 96 || rio[5] != 90 || !bytes.Equal(rio[6:10], []byte{0, 0x64, 0xff, 0x9b}) {
 		t.Errorf("route information %x", rio)
 	}
-	// PREF64: scaled lifetime 90/8 = 11, PLC 0, 96 bits of prefix.
-	if len(pref64) != 14 || pref64[0]<<5|pref64[1]>>3 != 11 || pref64[1]&7 != 0 || !bytes.Equal(pref64[2:6], []byte{0, 0x64, 0xff, 0x9b}) {
+	// PREF64: scaled lifetime 90/8 rounded up = 12, PLC 0, 96 bits of prefix.
+	if len(pref64) != 14 || uint16(pref64[0])<<5|uint16(pref64[1])>>3 != 12 || pref64[1]&7 != 0 || !bytes.Equal(pref64[2:6], []byte{0, 0x64, 0xff, 0x9b}) {
 		t.Errorf("PREF64 %x", pref64)
 	}
 	// A solicitation gets an answer.
@@ -408,4 +408,20 @@ func FuzzHandle(f *testing.F) {
 		n.Handle(frame, out, t0)
 		n.Learn(frame, t0)
 	})
+}
+
+// TestPREF64Lifetime pins RFC 8781 §4's rounding: up to a multiple of 8
+// seconds, capped at 65528.
+func TestPREF64Lifetime(t *testing.T) {
+	for _, tc := range []struct {
+		lifetime uint32
+		want     uint16
+	}{
+		{0, 0}, {1, 1}, {8, 1}, {9, 2}, {24, 3}, {30, 4}, {90, 12}, {180, 23},
+		{65527, 8191}, {65528, 8191}, {65529, 8191}, {1 << 31, 8191},
+	} {
+		if got := pref64Lifetime(tc.lifetime); got != tc.want {
+			t.Errorf("pref64Lifetime(%d) = %d, want %d", tc.lifetime, got, tc.want)
+		}
+	}
 }

@@ -94,8 +94,7 @@ func (n *ND) putRA(out []byte, c *ndConfig) int {
 		if plc, ok := pref64Code(ra.Prefix.Bits()); ok {
 			clear(m[l : l+16])
 			m[l], m[l+1] = optPREF64, 2
-			scaled := min(lifetime, 65528) / 8 // units of 8 seconds, 13 bits
-			binary.BigEndian.PutUint16(m[l+2:], uint16(scaled<<3)|uint16(plc))
+			binary.BigEndian.PutUint16(m[l+2:], pref64Lifetime(lifetime)<<3|uint16(plc))
 			a := ra.Prefix.Addr().As16()
 			copy(m[l+4:l+16], a[:12])
 			l += 16
@@ -123,6 +122,14 @@ func putRIO(b []byte, p netip.Prefix, lifetime uint32) int {
 	a := p.Addr().As16()
 	copy(b[8:n], a[:n-8])
 	return n
+}
+
+// pref64Lifetime is the Scaled Lifetime of a PREF64 option valid for
+// lifetime seconds: in units of 8 seconds, rounded up, at most 8191 (RFC
+// 8781 §4: a lifetime that is not a multiple of 8 is rounded up, so the
+// prefix does not expire before the next advertisement).
+func pref64Lifetime(lifetime uint32) uint16 {
+	return uint16((min(lifetime, 65528) + 7) / 8)
 }
 
 // pref64Code is the Prefix Length Code of RFC 8781 §4.
