@@ -184,7 +184,9 @@ func (t *Translator) local4(b []byte, off, ihl, total int) Verdict {
 // ARP or Neighbor Discovery. Unreachable builds an ICMP host unreachable
 // from the translator's address on that side (ICMPv4 3/1, ICMPv6 1/3) and
 // translates it back across, so that the original sender on the other side
-// learns of it. b needs 2*Headroom bytes before off.
+// learns of it. An IPv6 sender gets ICMPv6 1/3 (address unreachable), as
+// from a router whose neighbor did not answer. b needs 2*Headroom bytes
+// before off.
 func (t *Translator) Unreachable(b []byte, off, n int, to Side, now time.Time) Verdict {
 	t.now = now.UnixNano()
 	if off < 2*Headroom || n <= 0 || off+n > len(b) {
@@ -199,6 +201,17 @@ func (t *Translator) Unreachable(b []byte, off, n int, to Side, now time.Time) V
 		v = t.error4(b, off, n, header.ICMPv4DestUnreach, header.ICMPv4HostUnreach, 0, ReasonNeighbor)
 		if v.Action() == Reply {
 			v = t.from4(b, v.Off, v.Len, false)
+		}
+		if v.Action() == Forward && v.FragSize == 0 && v.Len >= header.IPv6Len+8 && b[v.Off+6] == header.ProtoICMPv6 {
+			// RFC 7915 §4.2 maps host unreachable to ICMPv6 code 0 (no
+			// route), but the translator is the router whose neighbor
+			// did not answer: code 3, as RFC 4443 §3.1 has a router say.
+			ic := header.ICMP(b[v.Off+header.IPv6Len : v.Off+v.Len])
+			if ic.Type() == header.ICMPv6DestUnreach && ic.Code() == header.ICMPv6NoRoute {
+				old := ic.TypeCode()
+				ic.SetTypeCode(header.ICMPv6DestUnreach, header.ICMPv6AddrUnreach)
+				ic.SetChecksum(header.Update(ic.Checksum(), header.Sum16(ic.TypeCode(), header.Neg16(old, 0))))
+			}
 		}
 	case Side6:
 		if n < header.IPv6Len || b[off]>>4 != 6 {

@@ -3,10 +3,12 @@ package xlat
 import (
 	"time"
 
-	"github.com/nat64br/nat64br/xlat/header"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+
+	"github.com/nat64br/nat64br/xlat/header"
+	"github.com/nat64br/nat64br/xlat/xlattest"
 )
 
 // TestPool6RFC6052Examples checks the examples of RFC 6052 §2.4, both ways.
@@ -233,7 +235,8 @@ func u6(t testing.TB, s string) u128 {
 }
 
 // TestUnreachable answers a translated packet whose IPv4 next hop did not
-// answer: the IPv6 sender gets an ICMPv6 error about its own packet.
+// answer: the IPv6 sender gets ICMPv6 1/3 (address unreachable, as a
+// router says) about its own packet, with a valid checksum.
 func TestUnreachable(t *testing.T) {
 	tr, err := New(Options{
 		Prefix:   netip.MustParsePrefix("64:ff9b::/96"),
@@ -254,7 +257,10 @@ func TestUnreachable(t *testing.T) {
 		t.Fatalf("verdict %v %v %v", v.Action(), v.Side(), v.Reason())
 	}
 	out := b[v.Off : v.Off+v.Len]
-	if out[40] != 1 || out[41] != 0 || get6(out[24:]).addr6() != netip.MustParseAddr("2001:db8:6::10") {
+	if out[40] != 1 || out[41] != 3 || get6(out[24:]).addr6() != netip.MustParseAddr("2001:db8:6::10") {
 		t.Fatalf("ICMPv6 %d/%d to %v", out[40], out[41], get6(out[24:]).addr6())
+	}
+	if err := xlattest.Check(out, false); err != nil {
+		t.Fatal(err)
 	}
 }
