@@ -329,6 +329,7 @@ func (v *validator) build(r *raw) *Config {
 		v.warnf("prefix", "neither prefix nor eam is set: nothing can be translated")
 	}
 	v.crossNAT64(c)
+	v.crossNextHops(c)
 	return c
 }
 

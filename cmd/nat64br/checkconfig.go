@@ -42,6 +42,10 @@ func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
 	for _, w := range c.Warnings {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
+	if c.IPv4Interface != "" || c.IPv6Interface != "" {
+		ipv4, ipv6 := c.NextHops()
+		fmt.Fprintf(stdout, "IPv4 next hops: %s\nIPv6 next hops: %s\n", ipv4, ipv6)
+	}
 	fmt.Fprintf(stdout, "%s: ok\n", c.Path)
 	return 0
 }
