@@ -82,7 +82,7 @@ func (t *Translator) from4(b []byte, off, n int, hairpin bool) Verdict {
 	src4, dst4 := ip.Src32(), ip.Dst32()
 	// Stateful NAT64: pool4 addresses go through the BIB; the rest of the
 	// IPv4 side reaches IPv6 only through EAM entries.
-	natDst := c.nat != nil && c.nat.pool.contains(dst4)
+	natDst := c.nat != nil && c.inPool4(dst4)
 	if c.nat != nil && !natDst && !c.eam.contains4(dst4) && !(c.hasOwn4 && dst4 == c.own4) {
 		return drop(ReasonNoRoute4)
 	}

@@ -555,7 +555,7 @@ func (t *Translator) icmp6Error(b []byte, off int, h *ipv6Info) Verdict {
 	// RFC 7757 §4, hairpinning of an error about a hairpinned packet; RFC
 	// 6146 §3.8, an error for an IPv6 node behind the NAT64.
 	if kindISrc == kindPrefix && c.opt.Hairpin != HairpinOff && c.eam.contains4(isrc4) ||
-		c.nat != nil && c.nat.pool.contains(dst4) {
+		c.nat != nil && c.inPool4(dst4) {
 		return t.from4(b, off+start, total, true)
 	}
 	return verdict(Forward, Side4, ReasonNone, off+start, total, 0)

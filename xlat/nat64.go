@@ -77,7 +77,7 @@ func (t *Translator) nat6(b []byte, off int, p []byte, h *ipv6Info, src6, dst6 u
 			return v
 		}
 		v := t.emit4(b, off, p, h, src6, dst6, src4, dst4, delta6to4(src6, dst6, src4, dst4), 0)
-		if v.Action() == Forward && (nt.pool.contains(dst4) || t.hairpinDst(kindDst, dst4)) {
+		if v.Action() == Forward && (c.inPool4(dst4) || t.hairpinDst(kindDst, dst4)) {
 			return t.from4(b, v.Off, v.Len, true)
 		}
 		return v
@@ -101,7 +101,7 @@ func (t *Translator) nat6(b []byte, off int, p []byte, h *ipv6Info, src6, dst6 u
 	// NAT64; the packet goes out and comes back in. If it is a SYN that
 	// ends up held, its sender gets the error in IPv6, about the packet it
 	// sent: keep a copy before it is translated in place.
-	hairpin := nt.pool.contains(dst4)
+	hairpin := c.inPool4(dst4)
 
 	if !h.first() {
 		// A later fragment: no ports; its source is the one the first
@@ -308,9 +308,11 @@ func (c *tables) initNAT(o *NATOptions) error {
 		if nt.addStatic(pr, x, sb.IPv6.Port(), a, sb.IPv4.Port()) != natOK {
 			return fmt.Errorf("static BIB entry %d: %s or %s is already bound", i, sb.IPv6, sb.IPv4)
 		}
+		nt.statics = append(nt.statics, natStatic{x: x, a: a, xp: sb.IPv6.Port(), ap: sb.IPv4.Port(), pr: uint8(pr)})
 	}
-	nt.conf = fmt.Sprint(o.Pool4, pool.ranges, o.StaticBIB, o.MaxHeldSYNs, lim)
+	nt.prefix = c.opt.Prefix
 	c.nat = nt
+	c.natNets = pool.nets
 	c.natPolicy = in4Policy{adf: o.AddressDependentFiltering, dropTCP: o.DropExternallyInitiatedTCP}
 	c.natSYNHold = int64(SYNHoldTime)
 	c.natStrictErrSrc = o.StrictICMPErrorSource
@@ -392,7 +394,7 @@ func (t *Translator) Pool4Usage(out []Pool4Use) []Pool4Use {
 	if nt == nil {
 		return out
 	}
-	p := &nt.pool
+	p := nt.pool.Load()
 	for ai, a := range p.addrs {
 		for pr := 0; pr < natProtos; pr++ {
 			ps := p.set(ai, pr)
@@ -455,21 +457,21 @@ func (t *Translator) MappingEvents(out []BIBEvent) (int, uint64) {
 }
 
 // KeepState makes t, a Translator for a reloaded configuration, use the
-// NAT64 tables of old, so that every binding and session survives the
-// reload. Call it before t is used. The timeouts, the filtering options
-// and the mapping log follow t's configuration; what the tables are built
-// from (pool4 and its ports, static BIB entries, limits, held SYNs) cannot
-// change this way, and KeepState says so with an error.
+// NAT64 tables of old, so that bindings and sessions survive the reload.
+// Call it before t is used; it changes nothing in old's tables (only
+// whether its mapping log is on), so a reload refused after it leaves them
+// as they were. The timeouts, the filtering
+// options and the mapping log follow t's configuration at once; pool4, its
+// ports, static-bib, the limits and maximum-simultaneous-opens are applied
+// to the shared tables by Reconcile, which the caller runs next.
 func (t *Translator) KeepState(old *Translator) error {
 	a, b := t.c.nat, old.c.nat
 	switch {
 	case a == nil && b == nil:
 	case a == nil || b == nil:
 		return fmt.Errorf("the mode changed")
-	case a.conf != b.conf:
-		return fmt.Errorf("pool4, its ports, static-bib, limits or maximum-simultaneous-opens changed")
 	default:
-		t.c.nat = b
+		t.c.nat, t.c.natNext = b, a
 	}
 	if err := t.keepDynamic(old); err != nil {
 		return err

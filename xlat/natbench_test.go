@@ -1,7 +1,9 @@
 package xlat_test
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -101,20 +103,7 @@ func BenchmarkNAT(b *testing.B) {
 func BenchmarkNATSweep(b *testing.B) {
 	const n = 100_000
 	now := time.Unix(1_700_000_000, 0)
-	fill := func(b *testing.B) *xlat.Translator {
-		tr, err := xlat.New(natBenchOptions())
-		if err != nil {
-			b.Fatal(err)
-		}
-		pkt := udp6(cli, 1, srv6, 53)
-		buf := make([]byte, xlat.Headroom+len(pkt)+xlat.Tailroom)
-		for i := uint32(0); i < n; i++ {
-			setFlow(pkt, i>>10, uint16(1024+i&0x3ff))
-			copy(buf[xlat.Headroom:], pkt)
-			tr.Translate(buf, xlat.Headroom, len(pkt), xlat.Side6, now)
-		}
-		return tr
-	}
+	fill := func(b *testing.B) *xlat.Translator { return natFilled(b, n, now) }
 	b.Run("Idle", func(b *testing.B) {
 		tr := fill(b)
 		b.ReportAllocs()
@@ -137,6 +126,23 @@ func BenchmarkNATSweep(b *testing.B) {
 		}
 		b.ReportMetric(float64(total.Nanoseconds())/float64(b.N)/n, "ns/session")
 	})
+}
+
+// natFilled returns a translator of natBenchOptions with n UDP sessions,
+// each with its own BIB entry: 1024 ports of each host.
+func natFilled(b *testing.B, n uint32, now time.Time) *xlat.Translator {
+	tr, err := xlat.New(natBenchOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	pkt := udp6(cli, 1, srv6, 53)
+	buf := make([]byte, xlat.Headroom+len(pkt)+xlat.Tailroom)
+	for i := uint32(0); i < n; i++ {
+		setFlow(pkt, i>>10, uint16(1024+i&0x3ff))
+		copy(buf[xlat.Headroom:], pkt)
+		tr.Translate(buf, xlat.Headroom, len(pkt), xlat.Side6, now)
+	}
+	return tr
 }
 
 // TestNATNoAllocs requires the packets of established flows, and the
@@ -181,5 +187,49 @@ func TestNATNoAllocs(t *testing.T) {
 	i := uint32(0)
 	if a := testing.AllocsPerRun(1000, func() { i++; flow(i) }); a != 0 {
 		t.Errorf("new flow: %v allocations", a)
+	}
+}
+
+// BenchmarkNATState measures the state file of 10,000 and 1,000,000 UDP
+// sessions, each with its own BIB entry (the common case): writing it
+// (SaveNAT, to memory) and reading it into new tables (New and LoadNAT).
+// It reports the file's size, and per session. Sessions with a BIB entry
+// of their own are the worst case for the size: 42 bytes each.
+func BenchmarkNATState(b *testing.B) {
+	now := time.Unix(1_700_000_000, 0)
+	for _, n := range []uint32{10_000, 1_000_000} {
+		if n > 10_000 && testing.Short() {
+			continue
+		}
+		tr := natFilled(b, n, now)
+		var file bytes.Buffer
+		if st, err := tr.SaveNAT(&file, now); err != nil || st.Sessions != int(n) {
+			b.Fatalf("saved %d sessions: %v", st.Sessions, err)
+		}
+		name := fmt.Sprint(n)
+		b.Run("Save/"+name, func(b *testing.B) {
+			b.SetBytes(int64(file.Len()))
+			var w bytes.Buffer
+			for b.Loop() {
+				w.Reset()
+				if _, err := tr.SaveNAT(&w, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(file.Len()), "file-B")
+			b.ReportMetric(float64(file.Len())/float64(n), "B/session")
+		})
+		b.Run("Load/"+name, func(b *testing.B) {
+			b.SetBytes(int64(file.Len()))
+			for b.Loop() {
+				next, err := xlat.New(natBenchOptions())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if st, err := next.LoadNAT(file.Bytes(), now.Add(time.Second), nil); err != nil || st.Sessions != int(n) {
+					b.Fatalf("loaded %d sessions: %v", st.Sessions, err)
+				}
+			}
+		})
 	}
 }

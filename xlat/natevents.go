@@ -133,6 +133,30 @@ const heldBytes = minMTU6 - 48
 
 func (h *holdStore) init(n int) { h.e = make([]heldSYN, max(n, 0)) }
 
+// resize makes room for n held SYNs, keeping the first n held.
+func (h *holdStore) resize(n int) {
+	n = max(n, 0)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if n == len(h.e) {
+		return
+	}
+	e := make([]heldSYN, n)
+	k := 0
+	for i := range h.e {
+		if !h.e[i].used {
+			continue
+		}
+		if k < n {
+			e[k] = h.e[i]
+			k++
+		} else {
+			h.count.Add(-1)
+		}
+	}
+	h.e = e
+}
+
 func (h *holdStore) pending() bool { return h.count.Load() != 0 }
 
 // hold keeps a copy of pkt, the SYN from (Y, y) to (T, t). A retransmitted

@@ -85,12 +85,12 @@ func (t *natTable) out6(pr int, x u128, xp uint16, y uint32, yp uint16, f tcpFla
 			// A held IPv4 SYN from the same remote end asked for (T, t):
 			// the new binding takes it, so the simultaneous open succeeds
 			// (RFC 6146 §3.5.2.2).
-			if ha, hap, found := t.holds.match(y, yp); found && t.pool.reserve(pr, ha, hap) {
+			if ha, hap, found := t.holds.match(y, yp); found && t.pool.Load().reserve(pr, ha, hap) {
 				a, ap, ok = ha, hap, true
 			}
 		}
 		if !ok {
-			a, ap, ok = t.pool.alloc(pr, mix(x.hi^t.k[1], x.lo^t.k[2]), xp, mix(h, t.k[0]))
+			a, ap, ok = t.pool.Load().alloc(pr, mix(x.hi^t.k[1], x.lo^t.k[2]), xp, mix(h, t.k[0]))
 		}
 		if !ok {
 			t.unadmit(x)
@@ -100,7 +100,7 @@ func (t *natTable) out6(pr int, x u128, xp uint16, y uint32, yp uint16, f tcpFla
 		sh4 = &t.s4[shardOf(t.hash4(pr, a, ap))]
 		sh4.mu.Lock()
 		if br = t.newBIB(sh, si, sh4, pr, x, xp, a, ap, false); br == 0 {
-			t.pool.release(pr, a, ap)
+			t.pool.Load().release(pr, a, ap)
 			t.unadmit(x)
 			sh4.mu.Unlock()
 			sh.mu.Unlock()
@@ -301,11 +301,11 @@ func (t *natTable) addStatic(pr int, x u128, xp uint16, a uint32, ap uint16) nat
 	if t.findBIB6(sh, h, pr, x, xp) != 0 || t.findBIB4(sh4, h4, pr, a, ap) != 0 {
 		return natExhausted
 	}
-	if !t.pool.reserve(pr, a, ap) {
+	if !t.pool.Load().reserve(pr, a, ap) {
 		return natExhausted
 	}
 	if t.newBIB(sh, si, sh4, pr, x, xp, a, ap, true) == 0 {
-		t.pool.release(pr, a, ap)
+		t.pool.Load().release(pr, a, ap)
 		return natFull
 	}
 	return natOK

@@ -57,15 +57,25 @@ type portSet struct {
 // each port set 8 KiB once used.
 const maxPool4 = 1 << 16
 
-func newPool4(prefixes []netip.Prefix, ranges [natProtos]PortRange) (pool4, error) {
-	var p pool4
-	for i, r := range ranges {
+// portRanges returns the port ranges of o's pool4, by protocol, with the
+// zero PortRange made explicit.
+func portRanges(o *NATOptions) [natProtos]PortRange {
+	out := [natProtos]PortRange{o.TCPPorts, o.UDPPorts, o.ICMPIDs}
+	for i, r := range out {
 		if r == (PortRange{}) {
 			r = PortRange{1, 65535}
 			if i == natICMP {
 				r.Lo = 0
 			}
 		}
+		out[i] = r
+	}
+	return out
+}
+
+func newPool4(prefixes []netip.Prefix, ranges [natProtos]PortRange) (*pool4, error) {
+	p := &pool4{}
+	for i, r := range portRanges(&NATOptions{TCPPorts: ranges[natTCP], UDPPorts: ranges[natUDP], ICMPIDs: ranges[natICMP]}) {
 		if r.Lo > r.Hi {
 			return p, fmt.Errorf("pool4 port range %d-%d is empty", r.Lo, r.Hi)
 		}
@@ -100,13 +110,21 @@ func newPool4(prefixes []netip.Prefix, ranges [natProtos]PortRange) (pool4, erro
 }
 
 // contains reports whether a is a pool4 address.
-func (p *pool4) contains(a uint32) bool {
-	for _, r := range p.nets {
+func (p *pool4) contains(a uint32) bool { return inRanges(p.nets, a) }
+
+// inRanges reports whether a lies in one of nets.
+func inRanges(nets []range4, a uint32) bool {
+	for _, r := range nets {
 		if a&r.mask == r.net {
 			return true
 		}
 	}
 	return false
+}
+
+// same reports whether p and q hand out the same addresses and ports.
+func (p *pool4) same(q *pool4) bool {
+	return slices.Equal(p.nets, q.nets) && p.ranges == q.ranges
 }
 
 // index returns the position of the pool4 address a, or -1.

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"math/bits"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 )
@@ -65,6 +66,7 @@ type bibEntry struct {
 	port4    uint16
 	proto    uint8 // natProto+1
 	static   bool
+	unpooled bool          // its port is not its own in the current pool4 (a reload gave it to a static-bib entry): not released
 	sessions uint32        // live sessions; the entry goes with the last one unless static
 	expiry   atomic.Uint32 // latest expiry of its sessions
 	next6    uint32        // chain in natShard6 (a reference), or the free list
@@ -99,17 +101,21 @@ type natShard4 struct {
 
 // natTable is the NAT64 state shared by all of a Translator's clones.
 type natTable struct {
-	s6   [natShards]natShard6
-	s4   [natShards]natShard4
-	pool pool4
+	s6 [natShards]natShard6
+	s4 [natShards]natShard4
+	// pool is pool4's port sets. A reload that changes pool4 swaps it
+	// while it holds every natShard6 lock (Translator.Reconcile); the
+	// data path reads it under one.
+	pool atomic.Pointer[pool4]
 	k    [4]uint64 // hash keys
 
 	nsess, nbib atomic.Int64
 	// the same by protocol (natTCP, natUDP, natICMP), for metrics
 	nsessP, nbibP [natProtos]atomic.Int64
-	lim           natLimits
-	hosts         *hostCounts // nil without per-host limits
-	conf          string      // what the tables were built from (KeepState)
+	lim           natLimits    // written with every natShard6 lock held (Reconcile)
+	hosts         *hostCounts  // nil without per-host limits; as lim
+	prefix        netip.Prefix // as lim (Reconcile reads it without a lock: reloads are serial)
+	statics       []natStatic  // the static-bib entries of its configuration; as prefix
 
 	events *eventRing // the Translator's, shared
 	holds  holdStore
@@ -131,8 +137,9 @@ const (
 	natStatCount
 )
 
-func newNATTable(pool pool4, lim natLimits, maxHolds int, events *eventRing) *natTable {
-	t := &natTable{pool: pool, lim: lim, events: events}
+func newNATTable(pool *pool4, lim natLimits, maxHolds int, events *eventRing) *natTable {
+	t := &natTable{lim: lim, events: events}
+	t.pool.Store(pool)
 	var k [32]byte
 	_, _ = rand.Read(k[:])
 	for i := range t.k {
@@ -431,7 +438,9 @@ func (t *natTable) deleteBIB(sh *natShard6, sh4 *natShard4, br uint32, now int64
 	sh4.nbib--
 	t.nbib.Add(-1)
 	t.nbibP[pr].Add(-1)
-	t.pool.release(pr, e.addr4, e.port4)
+	if !e.unpooled {
+		t.pool.Load().release(pr, e.addr4, e.port4)
+	}
 	t.events.add(BIBEvent{Time: now, Kind: BIBExpired, proto: uint8(pr), addr6: e.addr6, port6: e.port6, addr4: e.addr4, port4: e.port4})
 	t.stats[natStatBIBExpired].Add(1)
 	*e = bibEntry{}
@@ -522,6 +531,15 @@ func (h *hostCounts) acquire(x u128, perHost, per64 int64) int {
 	s.host[x]++
 	s.net[x.hi]++
 	return 0
+}
+
+// count counts a session of host x, whatever the limits.
+func (h *hostCounts) count(x u128) {
+	s := &h.shards[h.shard(x)]
+	s.mu.Lock()
+	s.host[x]++
+	s.net[x.hi]++
+	s.mu.Unlock()
 }
 
 func (h *hostCounts) release(x u128) {

@@ -75,6 +75,9 @@ func slot(src bool) int {
 	return 0
 }
 
+// inPool4 reports whether a is a pool4 address of this configuration.
+func (c *tables) inPool4(a uint32) bool { return inRanges(c.natNets, a) }
+
 // tables is the immutable state that clones share.
 type tables struct {
 	opt       Options
@@ -95,6 +98,8 @@ type tables struct {
 	// Stateful NAT64; nat is nil in SIIT mode. The table is shared and
 	// mutable; the rest is configuration.
 	nat             *natTable
+	natNext         *natTable  // built for this configuration, until Reconcile applies it to nat (KeepState)
+	natNets         []range4   // pool4, for the per-packet tests of this generation
 	dyn             *dynPool   // TAYGA's dynamic pool; nil if none
 	events          *eventRing // mapping events; nil without NAT64 or dynamic pool
 	natTimeouts     natTimeouts
