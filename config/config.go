@@ -142,7 +142,11 @@ type Config struct {
 	Timeouts                   Timeouts
 	Limits                     Limits
 	MappingLog                 bool   // log each dynamic BIB entry and dynamic-pool mapping (RFC 6888)
-	DataDir                    string // where dynamic-pool mappings persist across restarts
+	DataDir                    string // where dynamic-pool mappings and the NAT64 state persist across restarts
+	// StateInterval is how often the NAT64 tables are written to
+	// data-dir while running (they are at every clean stop too); 0: only
+	// at stop.
+	StateInterval time.Duration
 
 	// ReplayDrain is how far replay advances its clock after the last
 	// input packet (replay-drain-seconds).
@@ -201,6 +205,7 @@ type raw struct {
 	Limits                     *rawLimits   `yaml:"limits"`
 	MappingLog                 *bool        `yaml:"mapping-log"`
 	DataDir                    *string      `yaml:"data-dir"`
+	StateInterval              *string      `yaml:"state-interval"`
 	ReplayDrainSeconds         *float64     `yaml:"replay-drain-seconds"`
 	IPv6Interface              *string      `yaml:"ipv6-interface"`
 	IPv4Interface              *string      `yaml:"ipv4-interface"`

@@ -112,6 +112,8 @@ func TestErrors(t *testing.T) {
 		{"dynamic pool too big", "dynamic-pool: 10.0.0.0/7\n", []string{"c.yaml:1: dynamic-pool: 10.0.0.0/7: use a prefix from /8 to /31"}},
 		{"dynamic pool of one address", "dynamic-pool: 192.0.2.1/32\n", []string{"c.yaml:1: dynamic-pool: 192.0.2.1/32: use a prefix from /8 to /31"}},
 		{"data dir relative", "data-dir: var/lib\n", []string{"c.yaml:1: data-dir: \"var/lib\" is not an absolute"}},
+		{"state interval", "state-interval: 10ms\n", []string{"c.yaml:1: state-interval: 10ms: use 0 (only at stop) or at least 1s"}},
+		{"state interval not a duration", "state-interval: often\n", []string{`c.yaml:1: state-interval: "often" is not a duration`}},
 		{"data path io", "data-path:\n  io: xdp\n", []string{`c.yaml:2: data-path.io: "xdp" is not a data path: use ring or mmsg`}},
 		{"data path workers", "data-path: {workers: 0}\n", []string{`c.yaml:1: data-path.workers: "0" is not auto or a number of workers from 1 to 64`}},
 		{"data path spread", "data-path: {spread: rss}\n", []string{`c.yaml:1: data-path.spread: "rss" is not a way to spread frames over the workers: use ports or hash`}},

@@ -29,6 +29,8 @@ func defaults() *Config {
 		// The session lifetimes RFC 6146 §4 recommends.
 		Timeouts: Timeouts{UDP: 5 * time.Minute, ICMP: time.Minute, TCPEstablished: 2*time.Hour + 4*time.Minute, TCPTransitory: 4 * time.Minute},
 		Limits:   Limits{Sessions: 4 << 20, BIBEntries: 4 << 20},
+		// A kill -9 loses at most this much of the NAT64 state.
+		StateInterval: time.Minute,
 
 		RA: RA{Interval: 60 * time.Second},
 		DataPath: DataPath{

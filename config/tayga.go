@@ -273,7 +273,7 @@ func (t *taygaImport) yaml(name string, opts TAYGAOptions) []byte {
 			fmt.Fprintf(&b, "# dynamic-pool %s: replaced by pool4\n", v)
 			continue
 		case k == "data-dir" && nat:
-			fmt.Fprintf(&b, "# data-dir %s: nothing to keep with pool4\n", v)
+			fmt.Fprintf(&b, "# data-dir %s: nat64br keeps its NAT64 sessions (nat64.state) in its unit's StateDirectory\ndata-dir: %q\n", v, StateDir)
 			continue
 		case k == "data-dir":
 			fmt.Fprintf(&b, "# data-dir %s: nat64br keeps dynamic.map in its unit's StateDirectory\ndata-dir: %q\n", v, StateDir)

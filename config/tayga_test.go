@@ -58,7 +58,8 @@ ipv4-addr: "198.51.100.7"
 ipv6-addr: "2001:db8:1000::4"
 prefix: "64:ff9b::/96"
 # dynamic-pool 100.65.0.0/16: replaced by pool4
-# data-dir /var/spool/tayga: nothing to keep with pool4
+# data-dir /var/spool/tayga: nat64br keeps its NAT64 sessions (nat64.state) in its unit's StateDirectory
+data-dir: "/var/lib/nat64br"
 # nat64br sits between two ports instead of a TUN device: set them.
 ipv6-interface: eth0
 ipv4-interface: eth1

@@ -206,6 +206,13 @@ func (v *validator) build(r *raw) *Config {
 			v.errorf("data-dir", "%q is not an absolute directory path", *r.DataDir)
 		}
 	}
+	if r.StateInterval != nil {
+		if d := v.duration("state-interval", *r.StateInterval, 0, 24*time.Hour); d > 0 && d < time.Second {
+			v.errorf("state-interval", "%s: use 0 (only at stop) or at least 1s", d)
+		} else {
+			c.StateInterval = d
+		}
+	}
 	if r.ReplayDrainSeconds != nil {
 		s := *r.ReplayDrainSeconds
 		if s < 0 || math.IsNaN(s) || s > 1e9 {
