@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -57,23 +58,18 @@ func loadDynamicMap(path string) ([]xlat.DynamicMapping, []error, error) {
 	return out, bad, sc.Err()
 }
 
-// saveDynamicMap writes the mappings to path, through a temporary file
-// renamed over it, so a crash leaves the old file or the new one.
+// saveDynamicMap writes the mappings to path atomically (writeFileAtomic),
+// so a crash leaves the old file or the new one.
 func saveDynamicMap(path string, ms []xlat.DynamicMapping, now time.Time) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "###\n### nat64br dynamic map database (TAYGA's format)\n###\n### Last written: %s\n###\n\n", now.UTC().Format(time.RFC1123))
-	for _, m := range ms {
-		fmt.Fprintf(&b, "%s\t%s\t%d\n", m.IPv4, m.IPv6, m.LastUse.Unix())
-	}
-	tmp := path + "~~"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return writeFileAtomic(path, 0o644, func(w io.Writer) error {
+		fmt.Fprintf(w, "###\n### nat64br dynamic map database (TAYGA's format)\n###\n### Last written: %s\n###\n\n", now.UTC().Format(time.RFC1123))
+		for _, m := range ms {
+			if _, err := fmt.Fprintf(w, "%s\t%s\t%d\n", m.IPv4, m.IPv6, m.LastUse.Unix()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // dynamicStore keeps a translator's dynamic pool on disk: loaded at start,
