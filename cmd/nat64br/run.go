@@ -180,6 +180,7 @@ type runner struct {
 	started  time.Time
 
 	dyn    *dynamicStore // nil without data-dir or dynamic pool
+	state  *stateStore   // the NAT64 tables on disk; nil without data-dir or NAT64
 	events []xlat.BIBEvent
 	lost   uint64 // mapping events lost, as last logged
 
@@ -266,6 +267,13 @@ func (r *runner) start(cfg *config.Config) error {
 			r.log.Warn("dynamic pool without data-dir: its mappings are lost at restart", "dynamic_pool", cfg.DynamicPool)
 		}
 	}
+	if cfg.Mode == config.ModeNAT64 {
+		if r.state = newStateStore(cfg.DataDir, r.log); r.state != nil {
+			r.state.load(tr, time.Now(), cfg.MappingLog)
+		} else {
+			r.log.Warn("NAT64 sessions will not survive a restart: set data-dir to keep them", "key", "data-dir")
+		}
+	}
 	if r.shared {
 		opts.HostAddrs = r.hostAddrs(cfg.IPv6Interface)
 		r.log.Info("the host's own addresses on the shared port stay the kernel's", "interface", cfg.IPv6Interface, "addresses", fmt.Sprint(opts.HostAddrs))
@@ -294,6 +302,9 @@ func (r *runner) start(cfg *config.Config) error {
 		}
 	}
 	r.d.Start()
+	if r.state != nil {
+		r.state.start(r.d.Translator, cfg.StateInterval)
+	}
 	if err := r.d.ARP().Announce(); err != nil {
 		r.log.Warn("gratuitous ARP failed", "err", err)
 	}
@@ -526,9 +537,18 @@ func (r *runner) notify(state string) {
 func (r *runner) shutdown() {
 	r.metrics.close()
 	r.control.close()
+	r.state.close()
 	ports := r.portStats()
 	if err := r.d.Close(); err != nil {
 		r.log.Warn("closing the ports", "err", err)
+	}
+	if r.state != nil {
+		start := time.Now()
+		if st, err := r.state.save(r.d.Translator(), start); err != nil {
+			r.log.Error("cannot save the NAT64 state: a restart loses the sessions", "file", r.state.path, "err", err)
+		} else {
+			r.log.Info("NAT64 state saved", "file", r.state.path, "bib", st.BIB, "sessions", st.Sessions, "took", time.Since(start).Round(time.Millisecond).String())
+		}
 	}
 	for _, p := range r.ports {
 		if p != nil {
@@ -605,12 +625,37 @@ func (r *runner) reloadResult() (changed, problems []string) {
 	if err != nil {
 		return refuse(err.Error())
 	}
+	r.reconcileNAT(tr, cfg)
 	r.d.Swap(tr)
+	if r.state != nil {
+		r.state.setInterval(cfg.StateInterval)
+	}
 	changed = configDiff(r.cfg, cfg)
 	r.cfg = cfg
 	r.reloadsOK++
 	r.log.Info("configuration reloaded", "config", cfg.Path, "changed", strings.Join(changed, ", "))
 	return changed, nil
+}
+
+// reconcileNAT applies a reloaded configuration to the NAT64 tables that
+// tr took over from the running translator (KeepState): entries it no
+// longer allows are expired and logged (one line, and a line each with
+// mapping-log).
+func (r *runner) reconcileNAT(tr *xlat.Translator, cfg *config.Config) {
+	var dropped func(xlat.NATEntry, xlat.NATDrop)
+	if cfg.MappingLog {
+		dropped = func(e xlat.NATEntry, why xlat.NATDrop) {
+			r.log.Info("reload: NAT64 entry expired", entryAttrs(e, why)...)
+		}
+	}
+	st, errs := tr.Reconcile(time.Now(), dropped)
+	for _, err := range errs {
+		r.log.Error("reload: static-bib entry not bound", "err", err)
+	}
+	if b, n := st.Dropped(); b+n > 0 {
+		r.log.Info("reload: NAT64 entries the configuration no longer allows expired", "bib", b, "sessions", n,
+			"by_cause", dropCauses(&st), "kept_bib", st.BIB, "kept_sessions", st.Sessions)
+	}
 }
 
 // configDiff lists the settings that differ, for the reload log.

@@ -215,7 +215,8 @@ func (l *lab) nat64Checks(ctx context.Context, rep *Report) error {
 
 // reloadKeepsSessions opens a TCP connection through the NAT64, reloads a
 // changed configuration (a new TCP lifetime) and uses the connection again:
-// its session must have survived. A change of pool4 must be refused.
+// its session must have survived. So must it a reload that adds a pool4
+// address.
 func (l *lab) reloadKeepsSessions() (bool, string) {
 	good, err := os.ReadFile(l.configPath)
 	if err != nil {
@@ -266,10 +267,19 @@ func (l *lab) reloadKeepsSessions() (bool, string) {
 		return false, err.Error()
 	}
 	_ = l.nat.Process.Signal(unix.SIGHUP)
-	if !l.waitLog("pool4, its ports, static-bib, limits or maximum-simultaneous-opens changed: restart to apply that", 5*time.Second) {
-		return false, "a pool4 change was not refused"
+	if !l.waitLog("pool4: [192.0.2.1/32] -> [192.0.2.1/32 192.0.2.9/32]", 5*time.Second) {
+		return false, "the pool4 change was not reloaded"
 	}
-	return true, "a TCP connection lived through a reload of new timeouts; a pool4 change was refused (restart needed)"
+	if err := get("/keep3"); err != nil {
+		return false, "the connection died with the pool4 reload: " + err.Error()
+	}
+	l.seenMu.Lock()
+	same = l.seen["/keep3"] == l.seen["/keep1"]
+	l.seenMu.Unlock()
+	if !same {
+		return false, "after the pool4 reload, the request came from another binding"
+	}
+	return true, "a TCP connection lived through reloads of new timeouts and of a pool4 address added"
 }
 
 func errSuffix(err error) string {
