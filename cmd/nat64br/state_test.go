@@ -243,7 +243,10 @@ func TestNATStatePeriodic(t *testing.T) {
 func TestReloadReconcilesNAT(t *testing.T) {
 	now := time.Now()
 	dir := t.TempDir()
-	tr, _ := natTranslator(t, dir, "")
+	// The second host's port 5000 is taken: it gets another one, kept
+	// inside 4000-6000 so that the new range leaves out both.
+	const ports = "pool4-ports: {udp: 4000-6000}\n"
+	tr, _ := natTranslator(t, dir, ports)
 	pubs := natFlows(t, tr, now, "2001:db8:6::10", "2001:db8:6::11")
 	for _, more := range []string{"", "mapping-log: true\n"} {
 		old := tr
@@ -265,7 +268,7 @@ func TestReloadReconcilesNAT(t *testing.T) {
 		if p := natFlows(t, next, now, "2001:db8:6::10")[0]; p.Port() < 20000 || p.Port() > 30000 {
 			t.Errorf("new binding %v outside the new ports", p)
 		}
-		tr, _ = natTranslator(t, dir, "")
+		tr, _ = natTranslator(t, dir, ports)
 		pubs = natFlows(t, tr, now, "2001:db8:6::10", "2001:db8:6::11")
 	}
 }
