@@ -54,6 +54,16 @@ const (
 	HairpinIntrinsic HairpinMode = "intrinsic"
 )
 
+// Refusal is the clients-refusal policy: how the IPv6 packets that
+// clients and denylist4 refuse are answered.
+type Refusal string
+
+// Refusal policies.
+const (
+	RefusalICMP Refusal = "icmp" // ICMPv6 destination unreachable, administratively prohibited (1/1), within icmp-error-rate
+	RefusalDrop Refusal = "drop" // no answer
+)
+
 // EAM is one explicit address mapping (RFC 7757).
 type EAM struct {
 	IPv4 netip.Prefix
@@ -129,6 +139,12 @@ type Config struct {
 	WKPFStrict          bool
 	ICMPErrorRate       int
 
+	// Access control: who may use the translator, and what it never
+	// translates to.
+	Clients        []netip.Prefix // IPv6 prefixes allowed; empty: every IPv6 host
+	ClientsRefusal Refusal        // how refused IPv6 packets are answered
+	Denylist4      []netip.Prefix // IPv4 prefixes never translated to (nor from)
+
 	// Stateful NAT64 and TAYGA dynamic pool (accepted, see Warnings).
 	DynamicPool                netip.Prefix
 	Pool4                      []netip.Prefix
@@ -193,6 +209,9 @@ type raw struct {
 	ZeroizeTrafficClass        *bool        `yaml:"zeroize-traffic-class"`
 	WKPFStrict                 *bool        `yaml:"wkpf-strict"`
 	ICMPErrorRate              *int         `yaml:"icmp-error-rate"`
+	Clients                    []string     `yaml:"clients"`
+	ClientsRefusal             *string      `yaml:"clients-refusal"`
+	Denylist4                  []string     `yaml:"denylist4"`
 	DynamicPool                *string      `yaml:"dynamic-pool"`
 	Pool4Ports                 *rawPorts    `yaml:"pool4-ports"`
 	StaticBIB                  []rawBIB     `yaml:"static-bib"`

@@ -131,6 +131,12 @@ func TestErrors(t *testing.T) {
 		{"vlan range", "ipv6-vlan: 4095\n", []string{"c.yaml:1: ipv6-vlan: 4095 is outside 1..4094"}},
 		{"vlan zero", "ipv4-vlan: 0\n", []string{"c.yaml:1: ipv4-vlan: 0 is outside 1..4094"}},
 		{"not a mapping", "- a\n- b\n", []string{"c.yaml:1: the document must be a mapping of keys to values"}},
+		{"client not IPv6", "clients:\n  - 2001:db8:1::/64\n  - 192.0.2.0/24\n", []string{`c.yaml:3: clients[1]: "192.0.2.0/24" is not an IPv6 prefix`}},
+		{"client host bits", "clients: [\"2001:db8:1::1/64\"]\n", []string{"c.yaml:1: clients[0]: 2001:db8:1::1/64 has bits set beyond the prefix length (did you mean 2001:db8:1::/64?)"}},
+		{"clients not a list", "clients: everyone\n", []string{`c.yaml:1: clients: "everyone" is not a list`}},
+		{"clients refusal", "clients-refusal: reject\n", []string{`c.yaml:1: clients-refusal: "reject" is not a policy: use icmp or drop`}},
+		{"denylist4 not IPv4", "denylist4:\n  - 10.0.0.0/8\n  - \"2001:db8::/32\"\n", []string{`c.yaml:3: denylist4[1]: "2001:db8::/32" is not an IPv4 prefix`}},
+		{"denylist4 host bits", "denylist4: [10.0.0.1/8]\n", []string{"c.yaml:1: denylist4[0]: 10.0.0.1/8 has bits set beyond the prefix length (did you mean 10.0.0.0/8?)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("c.yaml", []byte(tc.doc))
@@ -184,6 +190,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("eam:\n  - ipv4: 192.0.2.0/24\n    ipv6: 2001:db8::/120\nmtu: {ipv4: 1500, ipv6: 1280}\n")
 	f.Add("static-bib:\n  - {proto: tcp, ipv6: \"2001:db8::5\", ipv6-port: 80, ipv4: 192.0.2.2, ipv4-port: 80}\n")
 	f.Add("a: &x [*x]\n")
+	f.Add("clients: [\"2001:db8:1::/64\", \"2001:db8:2::5\"]\nclients-refusal: drop\ndenylist4: [10.0.0.0/8, 198.51.100.7]\n")
 	f.Add("mtu: !!binary aGVsbG8=\n")
 	files, _ := filepath.Glob("../testdata/golden/*.yaml")
 	for _, name := range files {
@@ -207,6 +214,19 @@ func FuzzParse(f *testing.F) {
 		if c.MTU6 < 1280 || c.MTU4 < 68 || c.LowestIPv6MTU < 1280 {
 			t.Fatalf("accepted MTUs %d/%d/%d", c.MTU4, c.MTU6, c.LowestIPv6MTU)
 		}
+		for _, p := range c.Clients {
+			if !p.Addr().Is6() || p.Addr().Is4In6() || p != p.Masked() {
+				t.Fatalf("accepted client prefix %v", p)
+			}
+		}
+		for _, p := range c.Denylist4 {
+			if !p.Addr().Is4() || p != p.Masked() {
+				t.Fatalf("accepted denylist4 prefix %v", p)
+			}
+		}
+		if c.ClientsRefusal != RefusalICMP && c.ClientsRefusal != RefusalDrop {
+			t.Fatalf("accepted clients-refusal %q", c.ClientsRefusal)
+		}
 	})
 }
 
@@ -228,5 +248,42 @@ func TestOnePort(t *testing.T) {
 	c, _ := Parse("c.yaml", []byte("ipv6-vlan: 10\nipv4-vlan: 20\n"))
 	if c.IPv6VLAN != 10 || c.IPv4VLAN != 20 {
 		t.Errorf("vlans %d %d", c.IPv6VLAN, c.IPv4VLAN)
+	}
+}
+
+// TestAccessControl parses clients, clients-refusal and denylist4: typed
+// prefixes (a bare address is one host), and their defaults.
+func TestAccessControl(t *testing.T) {
+	c := Default()
+	if len(c.Clients) != 0 || len(c.Denylist4) != 0 || c.ClientsRefusal != RefusalICMP {
+		t.Fatalf("defaults: clients %v, denylist4 %v, clients-refusal %q", c.Clients, c.Denylist4, c.ClientsRefusal)
+	}
+	doc := "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.1/32]\n" +
+		"clients:\n  - 2001:db8:1::/64\n  - \"2001:db8:2::5\"\nclients-refusal: drop\ndenylist4: [198.51.100.0/24, 203.0.113.9]\n" +
+		"static-bib:\n  - {proto: tcp, ipv6: \"2001:db8:1::80\", ipv6-port: 80, ipv4: 192.0.2.1, ipv4-port: 80}\n" +
+		"  - {proto: tcp, ipv6: \"2001:db8:6::80\", ipv6-port: 80, ipv4: 192.0.2.1, ipv4-port: 8080}\n"
+	c, err := Parse("c.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPrefixes := func(key string, got []netip.Prefix, want ...string) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s: %v, want %v", key, got, want)
+		}
+		for i, w := range want {
+			if got[i] != netip.MustParsePrefix(w) {
+				t.Errorf("%s[%d] = %v, want %s", key, i, got[i], w)
+			}
+		}
+	}
+	wantPrefixes("clients", c.Clients, "2001:db8:1::/64", "2001:db8:2::5/128")
+	wantPrefixes("denylist4", c.Denylist4, "198.51.100.0/24", "203.0.113.9/32")
+	if c.ClientsRefusal != RefusalDrop {
+		t.Errorf("clients-refusal %q", c.ClientsRefusal)
+	}
+	// The second port forward goes to a host clients leaves out.
+	if len(c.Warnings) != 1 || !strings.HasPrefix(c.Warnings[0], "c.yaml:11: static-bib[1].ipv6: 2001:db8:6::80 is not inside clients") {
+		t.Errorf("warnings: %q", c.Warnings)
 	}
 }

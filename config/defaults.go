@@ -23,6 +23,7 @@ func defaults() *Config {
 		EAMHairpinMode:  HairpinIntrinsic,
 		WKPFStrict:      true,
 		ICMPErrorRate:   1000,
+		ClientsRefusal:  RefusalICMP,
 
 		SourceICMPv6ErrorsBetter: true,
 		MaximumSimultaneousOpens: 10,

@@ -117,6 +117,7 @@ func (v *validator) build(r *raw) *Config {
 	if r.ICMPErrorRate != nil {
 		c.ICMPErrorRate = v.intRange("icmp-error-rate", *r.ICMPErrorRate, 1, 1e9)
 	}
+	v.buildACL(r, c)
 
 	// Stateful keys.
 	if r.DynamicPool != nil {
@@ -337,6 +338,7 @@ func (v *validator) build(r *raw) *Config {
 	}
 	v.crossNAT64(c)
 	v.crossNextHops(c)
+	v.crossACL(c)
 	return c
 }
 
