@@ -95,13 +95,51 @@ func translateOnce(tr *xlat.Translator, buf, pkt []byte, side xlat.Side, now tim
 	return tr.Translate(buf, xlat.Headroom, len(pkt), side, now)
 }
 
-func BenchmarkTranslate(b *testing.B) {
-	tr, err := xlat.New(benchOptions())
+// aclBenchOptions are benchOptions with access control: the client's /64
+// among a few client prefixes, and the private networks denied, which the
+// server is outside of.
+func aclBenchOptions() xlat.Options {
+	o := benchOptions()
+	for _, p := range []string{"2001:db8:2::/48", "2001:db8:4::/48", "2001:db8:6::/64", "2001:db8:8::/48", "2001:db8:a::/48"} {
+		o.Clients = append(o.Clients, netip.MustParsePrefix(p))
+	}
+	for _, p := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "198.51.100.0/24"} {
+		o.Denylist4 = append(o.Denylist4, netip.MustParsePrefix(p))
+	}
+	return o
+}
+
+// aclBenchCases are benchCases for aclBenchOptions, but for the ICMPv6
+// error: one the client sends (port unreachable about a datagram of the
+// server), since benchCases' quotes a packet to the prefix, which is no
+// client, and is refused.
+func aclBenchCases() []benchCase {
+	const c6, s6 = "2001:db8:6::10", "2001:db8:64::cb00:7105"
+	cs := benchCases()
+	q := xlattest.IPv6(s6, c6, layers.IPProtocolUDP)
+	body := append([]byte{0, 0, 0, 0}, xlattest.Serialize(q, xlattest.UDP(53, 5000, q), xlattest.Payload(64))...)
+	ip := xlattest.IPv6(c6, s6, layers.IPProtocolICMPv6)
+	for i := range cs {
+		if cs[i].name == "ICMPError/6to4" {
+			cs[i].pkt = xlattest.Serialize(ip, xlattest.ICMPv6(1, 4, ip), gopacket.Payload(body))
+		}
+	}
+	return cs
+}
+
+func BenchmarkTranslate(b *testing.B) { benchTranslate(b, benchOptions(), benchCases()) }
+
+// BenchmarkTranslateACL is BenchmarkTranslate with clients and denylist4
+// set: every packet is looked up in both.
+func BenchmarkTranslateACL(b *testing.B) { benchTranslate(b, aclBenchOptions(), aclBenchCases()) }
+
+func benchTranslate(b *testing.B, o xlat.Options, cases []benchCase) {
+	tr, err := xlat.New(o)
 	if err != nil {
 		b.Fatal(err)
 	}
 	now := time.Unix(1, 0)
-	for _, bc := range benchCases() {
+	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {
 			buf := make([]byte, xlat.Headroom+len(bc.pkt)+xlat.Tailroom)
 			copy(buf[xlat.Headroom:], bc.pkt)
@@ -120,12 +158,22 @@ func BenchmarkTranslate(b *testing.B) {
 // TestTranslateNoAllocs requires every translation path, the translator's
 // own errors and fragmentation to allocate nothing.
 func TestTranslateNoAllocs(t *testing.T) {
-	tr, err := xlat.New(benchOptions())
+	t.Run("plain", func(t *testing.T) { testNoAllocs(t, benchOptions(), benchCases()) })
+	// With access control: the lookups, and a refusal answered with
+	// ICMPv6 1/1.
+	ip := xlattest.IPv6("2001:db8:7::10", "2001:db8:64::cb00:7105", layers.IPProtocolUDP)
+	refused := xlattest.Serialize(ip, xlattest.UDP(5000, 53, ip), xlattest.Payload(64))
+	t.Run("acl", func(t *testing.T) {
+		testNoAllocs(t, aclBenchOptions(), append(aclBenchCases(), benchCase{"Refused/6to6", xlat.Side6, refused}))
+	})
+}
+
+func testNoAllocs(t *testing.T, o xlat.Options, cases []benchCase) {
+	tr, err := xlat.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Unix(1, 0)
-	cases := benchCases()
 	// Hop limit exceeded: an ICMPv6 error built by the translator.
 	hl := append([]byte(nil), cases[2].pkt...)
 	hl[7] = 1

@@ -112,6 +112,12 @@ func (t *Translator) from4(b []byte, off, n int, hairpin bool) Verdict {
 			return drop(ReasonICMPv4Info)
 		}
 	}
+	// Access control (acl.go): nothing is translated to Denylist4, so
+	// nothing from it is either. A hairpinned packet's source is the
+	// translator's own mapping of an IPv6 client.
+	if !hairpin && t.denied4(src4) {
+		return refuse4(ReasonDenylistSrc4)
+	}
 	if ihl > header.IPv4MinLen {
 		route, bad := sourceRoute(p[header.IPv4MinLen:ihl])
 		if bad {
@@ -137,6 +143,9 @@ func (t *Translator) from4(b []byte, off, n int, hairpin bool) Verdict {
 			return drop(r)
 		}
 		return t.error4(b, off, total, header.ICMPv4DestUnreach, header.ICMPv4HostUnreach, 0, r)
+	}
+	if !t.client(dst6) {
+		return refuse4(ReasonClientDst6)
 	}
 	// RFC 7757 §4: a hairpinned packet (and, in simple mode, any packet
 	// whose source is an EAM address) takes its source from the prefix.
@@ -403,6 +412,11 @@ func (t *Translator) icmp4Error(b []byte, off, ihl, total int, hairpin, nat bool
 	// packet went from isrc to idst; the error comes back to isrc.
 	isrc4, idst4 := inner.Src32(), inner.Dst32()
 	src4, dst4 := ip.Src32(), ip.Dst32()
+	if t.denied4(idst4) {
+		// The quoted packet went to Denylist4: not through the
+		// translator.
+		return drop(ReasonDenylistSrc4)
+	}
 	isHairpin := hairpin || c.opt.Hairpin == HairpinSimple
 	var src6, dst6, isrc6, idst6 u128
 	var r Reason
@@ -459,6 +473,9 @@ func (t *Translator) icmp4Error(b []byte, off, ihl, total int, hairpin, nat bool
 		if idst6, _, r = t.map4to6(idst4, false, !isHairpin); r != ReasonNone {
 			return drop(ReasonICMPInnerBad)
 		}
+	}
+	if !t.client(dst6) {
+		return drop(ReasonClientDst6)
 	}
 	ttl := ip.TTL()
 	if !hairpin {

@@ -130,6 +130,10 @@ func (t *Translator) from6(b []byte, off, n int, _ bool) Verdict {
 			return drop(ReasonICMPv6Info)
 		}
 	}
+	// Access control (acl.go), before anything creates state.
+	if !t.client(src6) {
+		return t.refuse6(b, off, &h, ReasonClientSrc6)
+	}
 	if h.extAfterFrag {
 		// Jool answers 1/1: the header would need translating, and there
 		// is nothing to translate it into.
@@ -155,6 +159,9 @@ func (t *Translator) from6(b []byte, off, n int, _ bool) Verdict {
 	if c.hasOwn4 && dst4 == c.own4 {
 		// ipv4-addr reached through the prefix is the translator too.
 		return t.local6(b, off, &h)
+	}
+	if t.denied4(dst4) {
+		return t.refuse6(b, off, &h, ReasonDenylistDst4)
 	}
 	src4, kindSrc, r := t.map6to4(src6, true)
 	if r == ReasonNoSource6 && c.dyn != nil {
@@ -366,6 +373,11 @@ func (t *Translator) icmp6Error(b []byte, off int, h *ipv6Info) Verdict {
 		return drop(ReasonICMPInnerBad)
 	}
 	isrc6, idst6 := get6(inner[8:]), get6(inner[24:])
+	if !t.client(idst6) {
+		// The quoted packet was for a host that may not use the
+		// translator: it did not come through it.
+		return drop(ReasonClientSrc6)
+	}
 	iproto := ih.proto
 	if iproto == header.ProtoICMPv4 {
 		return drop(ReasonICMPInnerBad)
@@ -432,6 +444,9 @@ func (t *Translator) icmp6Error(b []byte, off int, h *ipv6Info) Verdict {
 				return drop(ReasonNoErrorSource)
 			}
 		}
+	}
+	if t.denied4(dst4) {
+		return drop(ReasonDenylistDst4)
 	}
 	hl := ip.HopLimit()
 	if hl <= 1 {

@@ -65,6 +65,9 @@ func (t *Translator) nat6(b []byte, off int, p []byte, h *ipv6Info, src6, dst6 u
 		}
 		return t.error6(b, off, end, header.ICMPv6DestUnreach, header.ICMPv6NoRoute, 0, r)
 	}
+	if t.denied4(dst4) {
+		return t.refuse6(b, off, h, ReasonDenylistDst4)
+	}
 	if reserved6(src6) {
 		return drop(ReasonReservedAddr)
 	}
@@ -191,6 +194,9 @@ func (t *Translator) nat4(b []byte, off, ihl, total int, hairpin bool) Verdict {
 		if !ok {
 			return drop(ReasonFragmentNoSession)
 		}
+		if !t.client(to) {
+			return refuse4(ReasonClientDst6)
+		}
 		return t.emit6(b, off, ihl, total, src4, dst4, src6, to, ttl, delta4to6(src4, dst4, src6, to), 0, dst4, true)
 	}
 	l4 := p[ihl:]
@@ -201,6 +207,11 @@ func (t *Translator) nat4(b []byte, off, ihl, total int, hairpin bool) Verdict {
 	x, xp, res := nt.in4(pr, dst4, ap, src4, yp, f, t.nowSec(), t.now, &c.natTimeouts, c.natPolicy)
 	if res != natOK {
 		return t.natRefused4(b, off, ihl, total, pr, res, f, hairpin)
+	}
+	if !t.client(x) {
+		// Only a client removed by a reload still has a binding; in4
+		// has refreshed its session, which the reload expires.
+		return refuse4(ReasonClientDst6)
 	}
 	pd := rewritePort(l4, at, xp)
 	if ip.IsFragment() {

@@ -122,6 +122,25 @@ type Options struct {
 	// Translator.MappingEvents (RFC 6888 §4).
 	LogMappings bool
 
+	// Clients, when not empty, are the IPv6 prefixes whose hosts may use
+	// the translator (see acl.go): a packet from the IPv6 side whose source
+	// is outside, or from the IPv4 side to an IPv6 destination outside, is
+	// refused before it creates any state. Empty: every host, as without
+	// access control.
+	Clients []netip.Prefix
+
+	// Denylist4 are IPv4 prefixes the translator never translates to (the
+	// host's own networks, say): a packet from the IPv6 side to an IPv4
+	// destination inside, or from the IPv4 side from a source inside, is
+	// refused before it creates any state.
+	Denylist4 []netip.Prefix
+
+	// DropRefused drops the IPv6 packets Clients and Denylist4 refuse
+	// silently; by default they are answered with ICMPv6 destination
+	// unreachable code 1 (administratively prohibited) within
+	// ICMPErrorRate (config clients-refusal: drop).
+	DropRefused bool
+
 	// DynamicLease is how long a dynamic-pool mapping stays reserved for
 	// its IPv6 address after its last packet (default 124 minutes, as in
 	// TAYGA); DynamicRetain is how long an idle mapping is remembered, to

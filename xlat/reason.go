@@ -68,6 +68,12 @@ const (
 	ReasonNoDynamicMapping  // dynamic_pool_no_mapping
 	ReasonDynamicExhausted  // dynamic_pool_exhausted
 
+	// Access control (clients, denylist4).
+	ReasonClientSrc6   // clients_refused_src6
+	ReasonClientDst6   // clients_refused_dst6
+	ReasonDenylistDst4 // denylist4_refused_dst4
+	ReasonDenylistSrc4 // denylist4_refused_src4
+
 	NumReasons // num_reasons
 )
 
@@ -124,6 +130,10 @@ var explanations = [NumReasons]string{
 	ReasonHoldFull:           "NAT64: an unsolicited IPv4 SYN dropped because maximum-simultaneous-opens SYNs are already held",
 	ReasonNoDynamicMapping:   "dynamic pool: an IPv4 packet for a dynamic-pool address that no IPv6 host holds now",
 	ReasonDynamicExhausted:   "dynamic pool: no free address for a new IPv6 source; answered with ICMPv6 address unreachable",
+	ReasonClientSrc6:         "access control: an IPv6 packet from a source outside clients; answered with ICMPv6 1/1 within icmp-error-rate unless clients-refusal is drop (counted as a drop when not answered); ICMPv6 errors quoting a packet to such a host are dropped",
+	ReasonClientDst6:         "access control: an IPv4 packet or ICMPv4 error for an IPv6 host outside clients (a client removed by a reload, or a mapping to a host outside clients), dropped without an answer",
+	ReasonDenylistDst4:       "access control: an IPv6 packet to an IPv4 destination inside denylist4; answered with ICMPv6 1/1 within icmp-error-rate unless clients-refusal is drop (counted as a drop when not answered); ICMPv6 errors to such an address are dropped",
+	ReasonDenylistSrc4:       "access control: an IPv4 packet from a source inside denylist4, or an ICMPv4 error quoting a packet sent to one, dropped without an answer (nothing is translated to those networks, so nothing from them is either)",
 }
 
 // Explain returns one sentence saying what r means.

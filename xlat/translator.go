@@ -33,6 +33,7 @@ type Translator struct {
 	now   int64  // unix nanoseconds of the packet being translated
 	limit errorLimiter
 	gso   bool // translating a super-frame (TranslateGSO)
+	acl   aclMemo
 
 	// orig keeps a hairpinned IPv6 SYN before it is translated, in case it
 	// is held (nat6); origLen is 0 when it holds nothing.
@@ -94,6 +95,7 @@ type tables struct {
 	fragLimit int    // largest IPv6 packet a DF=0 IPv4 packet becomes
 	errRate   int64  // own ICMP errors per second
 	errBurst  int64
+	acl       acl // Clients, Denylist4
 
 	// Stateful NAT64; nat is nil in SIIT mode. The table is shared and
 	// mutable; the rest is configuration.
@@ -129,6 +131,9 @@ func New(opts Options) (*Translator, error) {
 	}
 	if opts.LowestIPv6MTU < minMTU6 || opts.LowestIPv6MTU > 65535 {
 		return nil, fmt.Errorf("lowest IPv6 MTU %d is outside 1280..65535", opts.LowestIPv6MTU)
+	}
+	if c.acl, err = newACL(&opts); err != nil {
+		return nil, err
 	}
 	c.fragLimit = min(opts.LowestIPv6MTU, opts.MTU6)
 	c.errRate = int64(opts.ICMPErrorRate)
@@ -190,7 +195,7 @@ func New(opts Options) (*Translator, error) {
 	default:
 		return nil, fmt.Errorf("mode %d is not a mode", opts.Mode)
 	}
-	t := &Translator{c: c, id: uint16(opts.IDSeed)}
+	t := &Translator{c: c, id: uint16(opts.IDSeed), acl: c.acl.memo()}
 	if opts.IDSeed == 0 {
 		var s [2]byte
 		_, _ = rand.Read(s[:])
@@ -202,7 +207,7 @@ func New(opts Options) (*Translator, error) {
 // Clone returns a Translator that shares t's tables and has its own
 // per-packet state, for another worker goroutine.
 func (t *Translator) Clone() *Translator {
-	return &Translator{c: t.c, id: t.id + 0x5555}
+	return &Translator{c: t.c, id: t.id + 0x5555, acl: t.c.acl.memo()}
 }
 
 // Translate translates the packet b[off:off+n] that arrived on side from.
