@@ -20,6 +20,7 @@ func configFields(c *config.Config) map[string]string {
 		"timeouts": fmt.Sprintf("%+v", c.Timeouts), "address-dependent-filtering": fmt.Sprint(c.AddressDependentFiltering),
 		"drop-icmpv6-info": fmt.Sprint(c.DropICMPv6Info), "drop-externally-initiated-tcp": fmt.Sprint(c.DropExternallyInitiatedTCP),
 		"source-icmpv6-errors-better": fmt.Sprint(c.SourceICMPv6ErrorsBetter), "mapping-log": fmt.Sprint(c.MappingLog),
+		"clients": fmt.Sprint(c.Clients), "clients-refusal": string(c.ClientsRefusal), "denylist4": fmt.Sprint(c.Denylist4),
 		"pool4": fmt.Sprint(c.Pool4), "pool4-ports": fmt.Sprintf("%+v", c.Pool4Ports), "static-bib": fmt.Sprintf("%+v", c.StaticBIB),
 		"limits": fmt.Sprintf("%+v", c.Limits), "maximum-simultaneous-opens": fmt.Sprint(c.MaximumSimultaneousOpens),
 		"state-interval": c.StateInterval.String(),

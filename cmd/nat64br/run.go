@@ -387,12 +387,21 @@ func (r *runner) hostAddrs(name string) []netip.Addr {
 // runTranslatorConfig is cfg with the MTUs capped by the ports' own.
 func runTranslatorConfig(cfg *config.Config, ports [3]*wire.PacketPort) *config.Config {
 	c := *cfg
-	c.MTU6 = min(c.MTU6, ports[xlat.Side6].MTU())
-	c.MTU4 = min(c.MTU4, ports[xlat.Side4].MTU())
+	c.MTU6 = min(c.MTU6, portMTU(ports[xlat.Side6], c.MTU6))
+	c.MTU4 = min(c.MTU4, portMTU(ports[xlat.Side4], c.MTU4))
 	if c.MTU6 < 1280 {
 		c.MTU6 = 1280
 	}
 	return &c
+}
+
+// portMTU is the MTU of p, or def when no port is open: a runner whose
+// data plane moves frames over memory ports, in tests.
+func portMTU(p *wire.PacketPort, def int) int {
+	if p == nil {
+		return def
+	}
+	return p.MTU()
 }
 
 // arpOptions maps the configuration to the IPv4 side: nat64br answers ARP
@@ -620,7 +629,7 @@ func (r *runner) reloadResult() (changed, problems []string) {
 		err = r.d.ARP().Reconfigure(arpOptions(cfg, r.d.MAC(xlat.Side4)))
 	}
 	if err == nil {
-		err = r.d.ND().Reconfigure(ndOptions(cfg, r.d.MAC(xlat.Side6), r.ports[xlat.Side6].MTU()))
+		err = r.d.ND().Reconfigure(ndOptions(cfg, r.d.MAC(xlat.Side6), portMTU(r.ports[xlat.Side6], cfg.MTU6)))
 	}
 	if err != nil {
 		return refuse(err.Error())

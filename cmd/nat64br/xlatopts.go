@@ -23,6 +23,9 @@ func xlatOptions(c *config.Config) xlat.Options {
 		ICMPErrorRate:     c.ICMPErrorRate,
 		DynamicPool:       c.DynamicPool,
 		LogMappings:       c.MappingLog,
+		Clients:           c.Clients,
+		Denylist4:         c.Denylist4,
+		DropRefused:       c.ClientsRefusal == config.RefusalDrop,
 	}
 	for _, e := range c.EAM {
 		o.EAM = append(o.EAM, xlat.EAM{V4: e.IPv4, V6: e.IPv6})
