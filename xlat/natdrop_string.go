@@ -16,11 +16,13 @@ func _() {
 	_ = x[NATDropLimit-6]
 	_ = x[NATDropExpired-7]
 	_ = x[NATDropDuplicate-8]
+	_ = x[NATDropClients-9]
+	_ = x[NATDropDenylist4-10]
 }
 
-const _NATDrop_name = "prefixpool4pool4_portsstatic_bibstatic_bib_clashlimitexpiredduplicate"
+const _NATDrop_name = "prefixpool4pool4_portsstatic_bibstatic_bib_clashlimitexpiredduplicateclientsdenylist4"
 
-var _NATDrop_index = [...]uint8{0, 6, 11, 22, 32, 48, 53, 60, 69}
+var _NATDrop_index = [...]uint8{0, 6, 11, 22, 32, 48, 53, 60, 69, 76, 85}
 
 func (i NATDrop) String() string {
 	idx := int(i) - 1

@@ -29,11 +29,13 @@ const (
 	NATDropLimit               // limit
 	NATDropExpired             // expired
 	NATDropDuplicate           // duplicate
+	NATDropClients             // clients
+	NATDropDenylist4           // denylist4
 )
 
 // NATDropCount is the number of NATDrop values, zero included: the size of
 // the arrays of NATStateStats.
-const NATDropCount = int(NATDropDuplicate) + 1
+const NATDropCount = int(NATDropDenylist4) + 1
 
 // NATStateStats counts what SaveNAT wrote, or what LoadNAT and Reconcile
 // kept and dropped, by cause (index NATDrop). A BIB entry dropped takes its
@@ -85,16 +87,19 @@ type natFilter struct {
 	ranges        [natProtos]PortRange
 	static6       map[natKey6]natKey4 // (proto, X, x) → (T, t) of each static-bib entry
 	static4       map[natKey4]bool
+	acl           acl // clients and denylist4
 }
 
 // newNATFilter returns the filter of o, the Options of the configuration
 // the tables now serve, for tables made under the RFC 6052 prefix from.
-// It uses o's pool4, pool4 ports, static-bib and prefix; validate o first
+// It uses o's pool4, pool4 ports, static-bib, prefix, clients and
+// denylist4; validate o first
 // (New does).
 func newNATFilter(o *Options, from netip.Prefix) *natFilter {
 	f := &natFilter{prefixChanged: o.Prefix != from, ranges: portRanges(&o.NAT),
 		static6: map[natKey6]natKey4{}, static4: map[natKey4]bool{}}
 	f.prefix, _ = newPool6(o.Prefix)
+	f.acl, _ = newACL(o) // New has validated the lists
 	for _, p := range o.NAT.Pool4 {
 		if p.IsValid() && p.Addr().Is4() {
 			p = p.Masked()
@@ -144,16 +149,18 @@ func (f *natFilter) bib(e *bibEntry) NATDrop {
 	if r := f.ranges[pr]; e.port4 < r.Lo || e.port4 > r.Hi {
 		return NATDropPorts
 	}
-	// Conditions on the IPv6 host go here: an e.addr6 outside the
-	// clients prefixes, for one.
+	if !f.acl.client(e.addr6) {
+		return NATDropClients // refused both ways now: expire, not let time out
+	}
 	return 0
 }
 
 // session returns why the configuration does not allow the session s of
 // an allowed BIB entry, or 0.
 func (f *natFilter) session(s *session) NATDrop {
-	// Conditions on the remote end go here: an s.raddr inside denylist4,
-	// for one.
+	if f.acl.denied4(s.raddr) {
+		return NATDropDenylist4
+	}
 	return 0
 }
 

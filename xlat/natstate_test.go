@@ -227,6 +227,14 @@ func TestNATStateFilter(t *testing.T) {
 				v, _ := r.send(xlat.Side6, udp6(cli, 5000, srv6, 53))
 				want(t, v, xlat.Forward, xlat.Side4)
 			}},
+		{name: "clients narrowed", change: func(o *xlat.Options) { o.Clients = []netip.Prefix{netip.MustParsePrefix(cli + "/128")} },
+			// cli2's binding goes; the port forward to 2001:db8:1::80
+			// stays, as configured (check-config warns about it).
+			drops: drops{xlat.NATDropClients: 1}, check: func(t *testing.T, r *natRig) {
+				if v, _ := r.send(xlat.Side4, udp4(srv4, 53, pub, 5001)); v.Action() == xlat.Forward {
+					t.Error("the removed client's binding still forwards")
+				}
+			}},
 		{name: "UDP lifetime shortened", change: func(o *xlat.Options) { o.NAT.UDPTimeout = 2 * time.Minute },
 			drops: drops{}, check: func(t *testing.T, r *natRig) {
 				for _, e := range listNAT(r.tr, true) {
@@ -525,5 +533,35 @@ func loadChecked(t *testing.T, data []byte) {
 	}
 	if diff := diffEntries(listNAT(a, true), listNAT(b, true)); diff != "" {
 		t.Fatalf("saved and loaded again (-first +second):\n%s", diff)
+	}
+}
+
+// TestNATStateDenylist4 loads and reloads the tables under a denylist4
+// that covers the server every session goes to: the sessions go, with no
+// BIB entry (a binding outlives its sessions until it times out).
+func TestNATStateDenylist4(t *testing.T) {
+	for _, load := range []bool{true, false} {
+		r := newRig(t, stateOptions())
+		populate(t, r)
+		o := stateOptions()
+		o.Denylist4 = []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}
+		next, err := xlat.New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st xlat.NATStateStats
+		if load {
+			st, err = next.LoadNAT(save(t, r.tr, r.now), r.now.Add(time.Second), nil)
+		} else if err = next.KeepState(r.tr); err == nil {
+			var errs []error
+			st, errs = next.Reconcile(r.now, nil)
+			err = errors.Join(errs...)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.DroppedSessions[xlat.NATDropDenylist4] != 5 || st.Sessions != 0 || next.NATStats().Sessions != 0 {
+			t.Errorf("load %v: stats %+v, tables %+v", load, st, next.NATStats())
+		}
 	}
 }
