@@ -74,6 +74,13 @@ const (
 	ReasonDenylistDst4 // denylist4_refused_dst4
 	ReasonDenylistSrc4 // denylist4_refused_src4
 
+	// Reassembly.
+	ReasonFragmentOverlap   // fragment_overlap
+	ReasonFragmentDuplicate // fragment_duplicate
+	ReasonFragmentLone      // fragment_lone
+	ReasonReassemblyTimeout // reassembly_timeout
+	ReasonReassemblyFull    // reassembly_full
+
 	NumReasons // num_reasons
 )
 
@@ -134,6 +141,11 @@ var explanations = [NumReasons]string{
 	ReasonClientDst6:         "access control: an IPv4 packet or ICMPv4 error for an IPv6 host outside clients (a client removed by a reload, or a mapping to a host outside clients), dropped without an answer",
 	ReasonDenylistDst4:       "access control: an IPv6 packet to an IPv4 destination inside denylist4; answered with ICMPv6 1/1 within icmp-error-rate unless clients-refusal is drop (counted as a drop when not answered); ICMPv6 errors to such an address are dropped",
 	ReasonDenylistSrc4:       "access control: an IPv4 packet from a source inside denylist4, or an ICMPv4 error quoting a packet sent to one, dropped without an answer (nothing is translated to those networks, so nothing from them is either)",
+	ReasonFragmentOverlap:    "reassembly: a fragment overlaps another of its datagram, or disagrees on where the datagram ends; the whole datagram is dropped, each fragment counted (RFC 5722)",
+	ReasonFragmentDuplicate:  "reassembly: an exact copy of a fragment already held; the datagram is kept",
+	ReasonFragmentLone:       "reassembly: a fragment whose datagram saw no other fragment within reassembly.timeout (a path that drops the others?)",
+	ReasonReassemblyTimeout:  "reassembly: the fragments of a datagram that did not all arrive within reassembly.timeout, each counted",
+	ReasonReassemblyFull:     "reassembly: reassembly.max-bytes or max-bytes-per-source is reached, or a datagram came in more than 64 fragments; the datagram is dropped, each fragment counted",
 }
 
 // Explain returns one sentence saying what r means.
