@@ -96,6 +96,9 @@ func (t *Translator) from4(b []byte, off, n int, hairpin bool) Verdict {
 	if ipv6Only(proto) {
 		return drop(ReasonProtocol)
 	}
+	if frag && c.opt.Reassemble && (proto == header.ProtoICMPv4 || c.nat != nil) {
+		return verdict(Reassemble, Side4, ReasonNone, off, total, 0)
+	}
 
 	if proto == header.ProtoICMPv4 && first {
 		if frag {

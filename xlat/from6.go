@@ -114,6 +114,9 @@ func (t *Translator) from6(b []byte, off, n int, _ bool) Verdict {
 	if h.proto == header.ProtoICMPv4 {
 		return drop(ReasonProtocol) // ICMPv4 inside IPv6 has no meaning
 	}
+	if h.frag != 0 && c.opt.Reassemble && h.fragmented() && !h.extAfterFrag && (h.proto == header.ProtoICMPv6 || c.nat != nil) {
+		return verdict(Reassemble, Side6, ReasonNone, off, end, 0)
+	}
 
 	if h.proto == header.ProtoICMPv6 && h.first() {
 		if h.fragmented() {
@@ -211,7 +214,14 @@ func (t *Translator) check6(b []byte, off int, p []byte, h *ipv6Info) (Verdict, 
 	if header.IPv6(p).HopLimit() <= 1 {
 		return t.error6(b, off, h.end, header.ICMPv6TimeExceeded, 0, 0, ReasonHopLimit), false
 	}
-	if header.IPv4MinLen+h.end-h.l4 > c.opt.MTU4 && !t.gso {
+	if n4 := header.IPv4MinLen + h.end - h.l4; n4 > c.opt.MTU4 && !t.gso {
+		if t.reasm {
+			// Reassembled: fragmented again (emit4), if it fits IPv4.
+			if n4 > 65535 {
+				return drop(ReasonFragmentBadOffsets), false
+			}
+			return Verdict{}, true
+		}
 		// RFC 7915 §5.1: the IPv6 sender learns the IPv4 MTU plus the
 		// header difference; never below the IPv6 minimum.
 		return t.error6(b, off, h.end, header.ICMPv6PacketTooBig, 0, uint32(max(minMTU6, c.opt.MTU4+20)), ReasonTooBig), false

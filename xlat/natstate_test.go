@@ -42,7 +42,7 @@ func populate(t testing.TB, r *natRig) {
 		{xlat.Side6, udp6(cli2, 5001, srv6, 53)},
 		{xlat.Side6, tcp6(cli, 40000, srv6, 80, "S")},
 		{xlat.Side4, tcp4(srv4, 80, pub, 40000, "SA")},
-		{xlat.Side6, echo6(cli, 77)},
+		{xlat.Side6, natEcho6(cli, 77)},
 		{xlat.Side4, tcp4(srv4, 50000, pub, 80, "S")},
 		{xlat.Side6, tcp6("2001:db8:1::80", 8080, srv6, 50000, "SA")},
 	} {
@@ -55,7 +55,7 @@ func populate(t testing.TB, r *natRig) {
 	}
 }
 
-func echo6(src string, id uint16) []byte {
+func natEcho6(src string, id uint16) []byte {
 	ip := xlattest.IPv6(src, srv6, layers.IPProtocolICMPv6)
 	return xlattest.Serialize(ip, xlattest.ICMPv6(128, 0, ip), &layers.ICMPv6Echo{Identifier: id, SeqNumber: 1}, xlattest.Payload(16))
 }

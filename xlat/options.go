@@ -141,6 +141,16 @@ type Options struct {
 	// ICMPErrorRate (config clients-refusal: drop).
 	DropRefused bool
 
+	// Reassemble says that the caller reassembles the fragments of
+	// datagrams that must be translated whole (Reassembler): ICMP messages,
+	// whose checksum covers the whole message, and in NAT64 mode every
+	// fragmented datagram, whose ports are in its first fragment only.
+	// Translate answers those fragments with the Reassemble action.
+	// Without it, fragmented ICMP is dropped (ReasonFragmentedICMP) and
+	// NAT64 translates a datagram's fragments one by one, if the first
+	// comes first (ReasonFragmentNoSession).
+	Reassemble bool
+
 	// DynamicLease is how long a dynamic-pool mapping stays reserved for
 	// its IPv6 address after its last packet (default 124 minutes, as in
 	// TAYGA); DynamicRetain is how long an idle mapping is remembered, to

@@ -30,11 +30,12 @@ func _() {
 	_ = x[Forward-1]
 	_ = x[Reply-2]
 	_ = x[Drop-3]
+	_ = x[Reassemble-4]
 }
 
-const _Action_name = "forwardreplydrop"
+const _Action_name = "forwardreplydropreassemble"
 
-var _Action_index = [...]uint8{0, 7, 12, 16}
+var _Action_index = [...]uint8{0, 7, 12, 16, 26}
 
 func (i Action) String() string {
 	idx := int(i) - 1

@@ -34,6 +34,7 @@ type Translator struct {
 	limit errorLimiter
 	gso   bool // translating a super-frame (TranslateGSO)
 	acl   aclMemo
+	reasm bool // translating a reassembled datagram (TranslateReassembled)
 
 	// orig keeps a hairpinned IPv6 SYN before it is translated, in case it
 	// is held (nat6); origLen is 0 when it holds nothing.
@@ -249,6 +250,23 @@ func (t *Translator) TranslateGSO(b []byte, off, n int, from Side, now time.Time
 	t.gso = true
 	v := t.Translate(b, off, n, from, now)
 	t.gso = false
+	return v
+}
+
+// TranslateReassembled is Translate for a datagram that a Reassembler put
+// back together. It came fragmented, so it may leave fragmented: a 6->4
+// datagram larger than the IPv4 MTU is not answered with Packet Too Big
+// but gets a Forward verdict with FragSize set, as a DF=0 IPv4 packet
+// larger than the lowest IPv6 MTU does 4->6 (RFC 7915 §4.1, §5.1).
+func (t *Translator) TranslateReassembled(b []byte, off, n int, from Side, now time.Time) Verdict {
+	t.reasm = true
+	v := t.Translate(b, off, n, from, now)
+	t.reasm = false
+	if v.Action() == Forward && v.Side() == Side4 && v.FragSize == 0 && v.Len > t.c.opt.MTU4 {
+		// Only an IPv6 datagram gets here (4->6 hairpins leave on the
+		// IPv6 side), which kept an atomic Fragment header: DF is clear.
+		v.FragSize = t.c.opt.MTU4
+	}
 	return v
 }
 

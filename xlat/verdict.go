@@ -29,6 +29,12 @@ const (
 
 	// Drop discards the packet; Verdict.Reason says why.
 	Drop // drop
+
+	// Reassemble says that the packet, b[Off:Off+Len] as it arrived from
+	// Verdict.Side, is a fragment of a datagram that must be translated
+	// whole (Options.Reassemble): give it to a Reassembler, and the
+	// datagram it completes to TranslateReassembled.
+	Reassemble // reassemble
 )
 
 // Verdict is the result of translating one packet.
@@ -45,10 +51,11 @@ type Verdict struct {
 	Off int
 	Len int
 
-	// FragSize, when non-zero, says that the IPv6 packet at b[Off:Off+Len]
-	// (which then carries a Fragment header) is larger than the IPv6
-	// next-hop allows and must be sent as fragments of at most FragSize
-	// bytes: see Fragments and WriteFragment.
+	// FragSize, when non-zero, says that the packet at b[Off:Off+Len] is
+	// larger than the next hop allows and must be sent as fragments of at
+	// most FragSize bytes: see Fragments and WriteFragment. It is an IPv6
+	// packet with a Fragment header, or an IPv4 packet with DF clear that
+	// was reassembled (TranslateReassembled).
 	FragSize int
 
 	code uint32 // Action | Side<<8 | Reason<<16
