@@ -22,7 +22,7 @@ const (
 	FramesOut6                    // frames sent on the IPv6 side
 	FramesOut4                    // frames sent on the IPv4 side
 	Replies                       // ICMP errors and echo replies from the translator
-	Fragments                     // IPv6 fragments made of oversized packets
+	Fragments                     // fragments made of oversized packets
 	ARPFrames                     // ARP frames handled
 	NDFrames                      // Neighbor Discovery frames (and pings to the link-local address) handled
 	LinkReplies                   // ARP and ND answers sent
@@ -36,6 +36,8 @@ const (
 	OtherEtherType                // other EtherTypes (not IPv4, IPv6, ARP), or not an IP packet on an IP link
 	WrongPort                     // IPv4 or ARP on the IPv6 port, IPv6 on the IPv4 port
 	ForHost                       // on a port shared with the host: packets to addresses nat64br does not translate, left to the kernel
+	FragmentsHeld                 // fragments held for reassembly
+	Reassembled                   // datagrams reassembled
 	Batches                       // batches read
 	BytesIn6                      // frame bytes, as the frame counters above
 	BytesIn4
@@ -75,6 +77,7 @@ var counterNames = [dropBase]string{
 	LinkReplies: "arp_nd_answers", Held: "held_for_neighbor", HoldDrop: "neighbor_queue_full", NoScratch: "no_scratch_buffer",
 	GSOUnresolved: "super_frame_unresolved", GSOTagged: "super_frame_vlan",
 	Runt: "runt_frame", VLANTagged: "vlan_tagged", OtherEtherType: "other_ethertype", WrongPort: "wrong_port", ForHost: "for_host", Batches: "batches",
+	FragmentsHeld: "fragments_held", Reassembled: "datagrams_reassembled",
 	BytesIn6: "bytes_in_ipv6", BytesIn4: "bytes_in_ipv4", BytesOut6: "bytes_out_ipv6", BytesOut4: "bytes_out_ipv4",
 	Batch1: "batches_of_1", Batch4: "batches_of_2_to_4", Batch16: "batches_of_5_to_16", Batch64: "batches_of_17_to_64",
 }
@@ -163,8 +166,11 @@ func (c *Counters) Dropped() uint64 {
 // drop and reply reason.
 func (c *Counters) Print(w io.Writer) {
 	fmt.Fprintf(w, "frames in:  ipv6 %d, ipv4 %d\n", c[FramesIn6], c[FramesIn4])
-	fmt.Fprintf(w, "frames out: ipv6 %d, ipv4 %d (%d ICMP replies from the translator, %d IPv6 fragments)\n",
+	fmt.Fprintf(w, "frames out: ipv6 %d, ipv4 %d (%d ICMP replies from the translator, %d fragments)\n",
 		c[FramesOut6], c[FramesOut4], c[Replies], c[Fragments])
+	if c[FragmentsHeld]+c[Reassembled] > 0 {
+		fmt.Fprintf(w, "reassembly: %d fragments held, %d datagrams reassembled\n", c[FragmentsHeld], c[Reassembled])
+	}
 	if c[ARPFrames]+c[NDFrames] > 0 {
 		fmt.Fprintf(w, "arp/nd:     %d ARP frames, %d ND frames, %d answers, %d frames held for a neighbor\n", c[ARPFrames], c[NDFrames], c[LinkReplies], c[Held])
 	}
@@ -192,7 +198,7 @@ func (c *Counters) Print(w io.Writer) {
 var counterExplanations = [dropBase]string{
 	FramesIn6: "Ethernet frames received on the IPv6 port", FramesIn4: "Ethernet frames received on the IPv4 port",
 	FramesOut6: "frames sent on the IPv6 port (translated, or answers)", FramesOut4: "frames sent on the IPv4 port (translated, or answers)",
-	Replies: "ICMP errors and echo replies from the translator", Fragments: "IPv6 fragments made of IPv4 packets over the IPv6 MTU",
+	Replies: "ICMP errors and echo replies from the translator", Fragments: "fragments made of packets over the next hop's MTU (IPv6 ones of DF=0 IPv4 packets, and reassembled datagrams)",
 	ARPFrames: "ARP frames handled", NDFrames: "Neighbor Discovery frames handled (and pings to the link-local address)",
 	LinkReplies: "ARP replies and Neighbor Advertisements sent", Held: "frames queued while their next hop was resolved",
 	HoldDrop: "dropped: the next hop's queue of waiting frames was full", NoScratch: "dropped: no scratch buffer for a reply or fragment in this batch",
@@ -200,8 +206,10 @@ var counterExplanations = [dropBase]string{
 	GSOTagged:     "dropped: a TCP super-frame passed through whole that would leave on a VLAN side (turn data-path.gso off there)",
 	Runt:          "dropped: shorter than an Ethernet header", VLANTagged: "dropped: of a VLAN no side serves, untagged where the side is a VLAN, or 802.1ad/stacked tags",
 	OtherEtherType: "dropped: an EtherType other than IPv4, IPv6 and ARP", WrongPort: "dropped: IPv4 or ARP on the IPv6 port, or IPv6 on the IPv4 port",
-	ForHost: "one-armed: packets to addresses nat64br has no mapping for, on the port the host shares (the host's own traffic; the kernel takes them)",
-	Batches: "batches of frames read", BytesIn6: "bytes of the frames received on the IPv6 port", BytesIn4: "bytes of the frames received on the IPv4 port",
+	ForHost:       "one-armed: packets to addresses nat64br has no mapping for, on the port the host shares (the host's own traffic; the kernel takes them)",
+	FragmentsHeld: "fragments held for reassembly (ICMP, and every fragment in NAT64); the datagrams they complete are translated whole",
+	Reassembled:   "datagrams reassembled and translated whole",
+	Batches:       "batches of frames read", BytesIn6: "bytes of the frames received on the IPv6 port", BytesIn4: "bytes of the frames received on the IPv4 port",
 	BytesOut6: "bytes of the frames sent on the IPv6 port", BytesOut4: "bytes of the frames sent on the IPv4 port",
 	Batch1: "batches of 1 frame", Batch4: "batches of 2 to 4 frames", Batch16: "batches of 5 to 16 frames", Batch64: "batches of 17 to 64 frames",
 }

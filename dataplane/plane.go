@@ -129,6 +129,12 @@ type Options struct {
 	// Translator is the first generation's translator; Swap replaces it.
 	Translator *xlat.Translator
 
+	// Reassembly configures the reassembly of the fragments the
+	// translator hands back (xlat.Options.Reassemble); the zero value
+	// means xlat's defaults. The workers share one xlat.Reassembler,
+	// which the timers sweep.
+	Reassembly xlat.ReassemblyOptions
+
 	// Lanes, when set, are the ring data path: worker i serves Lanes[i]
 	// (queues of a PACKET_FANOUT group) instead of one worker per port
 	// reading with ReadBatch.
@@ -166,6 +172,7 @@ type Plane struct {
 	arp    *arpnd.ARP // IPv4 side, if Ethernet
 	nd     *arpnd.ND  // IPv6 side, if Ethernet
 	gen    atomic.Pointer[generation]
+	reasm  *xlat.Reassembler
 	stats  sharedCounters
 	wg     sync.WaitGroup
 	stop   chan struct{}
@@ -240,6 +247,9 @@ func New(opts Options) (*Plane, error) {
 	p.gen.Store(&generation{n: 1, tr: opts.Translator})
 	p.SetHostAddrs(opts.HostAddrs)
 	var err error
+	if p.reasm, err = xlat.NewReassembler(opts.Reassembly); err != nil {
+		return nil, fmt.Errorf("dataplane: %w", err)
+	}
 	if p.links[xlat.Side4] == LinkEthernet {
 		if p.arp, err = arpnd.NewARP(opts.ARP, senders[xlat.Side4], func(b []byte) { p.neighborFailed(xlat.Side4, b) }); err != nil {
 			return nil, err
@@ -317,6 +327,9 @@ func (p *Plane) ARP() *arpnd.ARP { return p.arp }
 // ND returns the IPv6 side's Neighbor Discovery, nil if that side is not
 // Ethernet.
 func (p *Plane) ND() *arpnd.ND { return p.nd }
+
+// Reassembly returns the figures of the reassembly the workers share.
+func (p *Plane) Reassembly() xlat.ReassemblyStats { return p.reasm.Stats() }
 
 // Translator returns the current generation's translator (its tables are
 // shared with every worker's clone).
@@ -433,8 +446,16 @@ func (p *Plane) tick() {
 // timers runs the neighbor caches' timers, the Router Advertisements and
 // the translator's: the held IPv4 SYNs whose 6 seconds are over are
 // answered and, when sweep is set, expired NAT64 sessions and
-// dynamic-pool mappings are swept. Then OnTick.
+// dynamic-pool mappings are swept. Datagrams whose reassembly timed out
+// are dropped at every tick (a tenth of a second: the timeout is seconds).
+// Then OnTick.
 func (p *Plane) timers(now time.Time, sweep bool) {
+	if lone, old := p.reasm.Sweep(now); lone+old > 0 {
+		var c Counters
+		c[Drop(xlat.ReasonFragmentLone)] += uint64(lone)
+		c[Drop(xlat.ReasonReassemblyTimeout)] += uint64(old)
+		p.stats.add(&c)
+	}
 	if p.arp != nil {
 		p.arp.Cache().Tick(now)
 	}

@@ -43,14 +43,11 @@ func labOptions(tb testing.TB, nat64 bool) Options {
 	tb.Helper()
 	p := netip.MustParsePrefix
 	a := netip.MustParseAddr
-	xo := xlat.Options{Prefix: p("64:ff9b::/96"), AllowNonGlobalWKP: true, IPv4Addr: a("192.0.2.1"), IPv6Addr: a("2001:db8:6::1")}
+	xo := labXlatOptions(nat64)
 	ao := arpnd.ARPOptions{MAC: mac4, Addr: a("192.0.2.1"), Subnet: p("192.0.2.0/24")}
 	if nat64 {
-		xo.Mode = xlat.ModeNAT64
-		xo.NAT.Pool4 = []netip.Prefix{p("192.0.2.1/32")}
 		ao.Owned = xo.NAT.Pool4
 	} else {
-		xo.EAM = []xlat.EAM{{V4: p("192.0.2.6/32"), V6: p("2001:db8:6::2/128")}, {V4: p("192.0.2.80/32"), V6: p("2001:db8:6::80/128")}}
 		ao.Owned = []netip.Prefix{p("192.0.2.6/32"), p("192.0.2.80/32")}
 	}
 	tr, err := xlat.New(xo)
@@ -59,6 +56,20 @@ func labOptions(tb testing.TB, nat64 bool) Options {
 	}
 	return Options{Translator: tr, MACs: [3]arpnd.MAC{xlat.Side6: mac6, xlat.Side4: mac4}, ARP: ao,
 		ND: arpnd.NDOptions{MAC: mac6, Addr: a("2001:db8:6::1"), Subnets: []netip.Prefix{p("2001:db8:6::/64")}, Proxy: []netip.Prefix{p("64:ff9b::/96")}}}
+}
+
+// labXlatOptions are the demo's translator options, SIIT or NAT64.
+func labXlatOptions(nat64 bool) xlat.Options {
+	p := netip.MustParsePrefix
+	a := netip.MustParseAddr
+	xo := xlat.Options{Prefix: p("64:ff9b::/96"), AllowNonGlobalWKP: true, IPv4Addr: a("192.0.2.1"), IPv6Addr: a("2001:db8:6::1")}
+	if nat64 {
+		xo.Mode = xlat.ModeNAT64
+		xo.NAT.Pool4 = []netip.Prefix{p("192.0.2.1/32")}
+	} else {
+		xo.EAM = []xlat.EAM{{V4: p("192.0.2.6/32"), V6: p("2001:db8:6::2/128")}, {V4: p("192.0.2.80/32"), V6: p("2001:db8:6::80/128")}}
+	}
+	return xo
 }
 
 // memLab is a plane between in-memory links; peer6 and peer4 are the

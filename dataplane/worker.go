@@ -315,6 +315,16 @@ func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
 	} else {
 		v = w.tr.TranslateGSO(b, off, n, w.side, now)
 	}
+	if v.Action() == xlat.Reassemble {
+		// A fragment held, or the last one: then the datagram, in a
+		// scratch buffer, is translated whole and goes on as any frame
+		// (a reassembled datagram is never handed back again).
+		if b, n = w.reassemble(b[v.Off:v.Off+v.Len], f, now); b == nil {
+			return
+		}
+		f = b[Headroom : Headroom+n]
+		v = w.tr.TranslateReassembled(b, Headroom, n, w.side, now)
+	}
 	if p.shared && v.Action() != xlat.Forward && (v.Reason() == xlat.ReasonNoRoute6 || v.Reason() == xlat.ReasonNoRoute4) {
 		// One-armed: the host shares the port, and a packet nat64br has
 		// no mapping for is the kernel's, which receives it too: no
@@ -352,6 +362,33 @@ func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
 			w.c[Fragments]++
 		}
 	}
+}
+
+// reassemble gives the fragment pkt of the frame f to the plane's
+// reassembler. If it completes its datagram, reassemble returns the
+// scratch buffer the datagram is in, at Headroom, and its length;
+// otherwise nil: the fragment is held, or dropped and counted.
+func (w *worker) reassemble(pkt, f []byte, now time.Time) ([]byte, int) {
+	rb := w.scratchBuf()
+	if rb == nil {
+		w.c[NoScratch]++
+		return nil, 0
+	}
+	n, r, dropped := w.p.reasm.Add(pkt, rb[Headroom:], now)
+	if n > 0 {
+		w.c[Reassembled]++
+		return rb, n
+	}
+	w.used-- // the scratch buffer was not needed
+	if r == xlat.ReasonNone {
+		w.c[FragmentsHeld]++
+		return nil, 0
+	}
+	w.drop(Drop(r), f)
+	if dropped > 1 {
+		w.c[Drop(r)] += uint64(dropped - 1) // the datagram's fragments held before
+	}
+	return nil, 0
 }
 
 // link handles the link layer of the Ethernet frame f: it answers ARP and
