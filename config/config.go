@@ -95,6 +95,14 @@ type RA struct {
 	MTU            int
 }
 
+// Reassembly bounds the reassembly of fragmented ICMP messages (and, in
+// NAT64, of every fragmented datagram).
+type Reassembly struct {
+	Timeout           time.Duration // how long a datagram's fragments are kept, from its first
+	MaxBytes          int           // memory of all datagrams being reassembled
+	MaxBytesPerSource int           // memory of one source address's
+}
+
 // PortRange is an inclusive range of ports or ICMP identifiers.
 type PortRange struct{ Lo, Hi uint16 }
 
@@ -138,6 +146,7 @@ type Config struct {
 	ZeroizeTrafficClass bool
 	WKPFStrict          bool
 	ICMPErrorRate       int
+	Reassembly          Reassembly
 
 	// Access control: who may use the translator, and what it never
 	// translates to.
@@ -212,6 +221,7 @@ type raw struct {
 	Clients                    []string     `yaml:"clients"`
 	ClientsRefusal             *string      `yaml:"clients-refusal"`
 	Denylist4                  []string     `yaml:"denylist4"`
+	Reassembly                 *rawReasm    `yaml:"reassembly"`
 	DynamicPool                *string      `yaml:"dynamic-pool"`
 	Pool4Ports                 *rawPorts    `yaml:"pool4-ports"`
 	StaticBIB                  []rawBIB     `yaml:"static-bib"`
@@ -248,6 +258,12 @@ type rawTimeouts struct {
 	ICMP           *string `yaml:"icmp"`
 	TCPEstablished *string `yaml:"tcp-established"`
 	TCPTransitory  *string `yaml:"tcp-transitory"`
+}
+
+type rawReasm struct {
+	Timeout           *string `yaml:"timeout"`
+	MaxBytes          *int    `yaml:"max-bytes"`
+	MaxBytesPerSource *int    `yaml:"max-bytes-per-source"`
 }
 
 type rawLimits struct {

@@ -108,6 +108,11 @@ func TestErrors(t *testing.T) {
 		{"static bib twice", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.1/32]\nstatic-bib:\n  - {proto: tcp, ipv6: \"2001:db8::1\", ipv6-port: 80, ipv4: 192.0.2.1, ipv4-port: 80}\n  - {proto: tcp, ipv6: \"2001:db8::2\", ipv6-port: 80, ipv4: 192.0.2.1, ipv4-port: 80}\n", []string{"c.yaml:6: static-bib[1]: binds 192.0.2.1#80, which static-bib[0] binds already"}},
 		{"pool4 in eam", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.0/24]\neam: [{ipv4: 192.0.2.10, ipv6: \"2001:db8::10\"}]\n", []string{"c.yaml:3: pool4[0]: 192.0.2.0/24 overlaps eam[0]"}},
 		{"timeout below rfc", "timeouts: {udp: 30s}\n", []string{"c.yaml:1: timeouts.udp: 30s is"}},
+		{"reassembly timeout below FRAGMENT_MIN", "reassembly:\n  timeout: 1s\n", []string{"c.yaml:2: reassembly.timeout: 1s is outside 2s..1m0s"}},
+		{"reassembly timeout not a duration", "reassembly: {timeout: 5}\n", []string{`c.yaml:1: reassembly.timeout: "5" is not a duration`}},
+		{"reassembly max-bytes below a datagram", "reassembly:\n  max-bytes: 4096\n", []string{"c.yaml:2: reassembly.max-bytes: 4096 is outside"}},
+		{"reassembly per source above total", "reassembly:\n  max-bytes: 100000\n  max-bytes-per-source: 200000\n", []string{"c.yaml:3: reassembly.max-bytes-per-source: max-bytes-per-source 200000 is above max-bytes 100000"}},
+		{"reassembly total below default per source", "reassembly:\n  max-bytes: 100000\n", []string{"c.yaml:2: reassembly.max-bytes: max-bytes-per-source 262144 is above max-bytes 100000"}},
 		{"dynamic pool with nat64", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.1/32]\ndynamic-pool: 198.51.100.0/24\n", []string{"c.yaml:4: dynamic-pool: the dynamic pool is TAYGA's stateless model"}},
 		{"dynamic pool too big", "dynamic-pool: 10.0.0.0/7\n", []string{"c.yaml:1: dynamic-pool: 10.0.0.0/7: use a prefix from /8 to /31"}},
 		{"dynamic pool of one address", "dynamic-pool: 192.0.2.1/32\n", []string{"c.yaml:1: dynamic-pool: 192.0.2.1/32: use a prefix from /8 to /31"}},
@@ -285,5 +290,26 @@ func TestAccessControl(t *testing.T) {
 	// The second port forward goes to a host clients leaves out.
 	if len(c.Warnings) != 1 || !strings.HasPrefix(c.Warnings[0], "c.yaml:11: static-bib[1].ipv6: 2001:db8:6::80 is not inside clients") {
 		t.Errorf("warnings: %q", c.Warnings)
+	}
+}
+
+func TestReassemblyKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc string
+		want      Reassembly
+	}{
+		{"defaults", "", Reassembly{Timeout: 5 * time.Second, MaxBytes: 4 << 20, MaxBytesPerSource: 256 << 10}},
+		{"all", "reassembly:\n  timeout: 30s\n  max-bytes: 1048576\n  max-bytes-per-source: 131072\n", Reassembly{Timeout: 30 * time.Second, MaxBytes: 1 << 20, MaxBytesPerSource: 128 << 10}},
+		{"timeout only", "reassembly: {timeout: 2s}\n", Reassembly{Timeout: 2 * time.Second, MaxBytes: 4 << 20, MaxBytesPerSource: 256 << 10}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("c.yaml", []byte(tc.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Reassembly != tc.want {
+				t.Fatalf("%+v, want %+v", c.Reassembly, tc.want)
+			}
+		})
 	}
 }

@@ -24,6 +24,8 @@ func defaults() *Config {
 		WKPFStrict:      true,
 		ICMPErrorRate:   1000,
 		ClientsRefusal:  RefusalICMP,
+		// xlat's defaults; see xlat.DefaultReassemblyTimeout for why 5 s.
+		Reassembly: Reassembly{Timeout: 5 * time.Second, MaxBytes: 4 << 20, MaxBytesPerSource: 256 << 10},
 
 		SourceICMPv6ErrorsBetter: true,
 		MaximumSimultaneousOpens: 10,

@@ -186,6 +186,29 @@ func (v *validator) build(r *raw) *Config {
 			c.Timeouts.TCPTransitory = v.duration("timeouts.tcp-transitory", *to.TCPTransitory, 4*time.Minute, forever)
 		}
 	}
+	if re := r.Reassembly; re != nil {
+		// RFC 6146 §3.5: fragments are kept at least FRAGMENT_MIN (2 s);
+		// Linux's IPv6 timeout, 60 s, is the most anyone keeps them.
+		if re.Timeout != nil {
+			c.Reassembly.Timeout = v.duration("reassembly.timeout", *re.Timeout, 2*time.Second, time.Minute)
+		}
+		// The reassembler keeps data in 1 KiB blocks; a 65535-byte
+		// datagram needs 64 of them.
+		inRange := func(n *int) bool { return n == nil || *n >= 64<<10 && *n <= 1<<30 }
+		if re.MaxBytes != nil {
+			c.Reassembly.MaxBytes = v.intRange("reassembly.max-bytes", *re.MaxBytes, 64<<10, 1<<30)
+		}
+		if re.MaxBytesPerSource != nil {
+			c.Reassembly.MaxBytesPerSource = v.intRange("reassembly.max-bytes-per-source", *re.MaxBytesPerSource, 64<<10, 1<<30)
+		}
+		if inRange(re.MaxBytes) && inRange(re.MaxBytesPerSource) && c.Reassembly.MaxBytesPerSource > c.Reassembly.MaxBytes {
+			at := "reassembly.max-bytes-per-source"
+			if re.MaxBytesPerSource == nil {
+				at = "reassembly.max-bytes"
+			}
+			v.errorf(at, "max-bytes-per-source %d is above max-bytes %d", c.Reassembly.MaxBytesPerSource, c.Reassembly.MaxBytes)
+		}
+	}
 	if l := r.Limits; l != nil {
 		if l.Sessions != nil {
 			c.Limits.Sessions = v.intRange("limits.sessions", *l.Sessions, 0, 1<<30)

@@ -127,7 +127,7 @@ func replayFiles(c *config.Config, t *xlat.Translator, in6, in4, out6, out4 stri
 	if lt[xlat.Side4] == wire.LinkIPv6 {
 		lt[xlat.Side4] = wire.LinkIPv4
 	}
-	opts := dataplane.Options{Translator: t, MACs: replayMACs,
+	opts := dataplane.Options{Translator: t, MACs: replayMACs, Reassembly: reassemblyOptions(c),
 		ARP: arpOptions(c, replayMACs[xlat.Side4]), ND: ndOptions(c, replayMACs[xlat.Side6], c.MTU6)}
 	for s, path := range map[xlat.Side]string{xlat.Side6: out6, xlat.Side4: out4} {
 		if sides[s].out, err = wire.CreatePcap(path, lt[s], false); err != nil {

@@ -234,7 +234,7 @@ func (r *runner) start(cfg *config.Config) error {
 	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
 		macs[s] = arpnd.MAC(r.ports[s].MAC())
 	}
-	opts := dataplane.Options{Log: r.log, MACs: macs, BusyPoll: cfg.DataPath.BusyPoll, OnTick: r.onTick,
+	opts := dataplane.Options{Log: r.log, MACs: macs, BusyPoll: cfg.DataPath.BusyPoll, OnTick: r.onTick, Reassembly: reassemblyOptions(cfg),
 		ARP: arpOptions(cfg, macs[xlat.Side4]), ND: ndOptions(cfg, macs[xlat.Side6], r.ports[xlat.Side6].MTU())}
 	opts.VLANs[xlat.Side6], opts.VLANs[xlat.Side4] = uint16(cfg.IPv6VLAN), uint16(cfg.IPv4VLAN)
 	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
@@ -612,8 +612,8 @@ func (r *runner) reloadResult() (changed, problems []string) {
 		printConfigError(&b, err)
 		return refuse("the file does not validate", strings.Split(strings.TrimSpace(b.String()), "\n")...)
 	}
-	if cfg.IPv6Interface != r.cfg.IPv6Interface || cfg.IPv4Interface != r.cfg.IPv4Interface || cfg.IPv6VLAN != r.cfg.IPv6VLAN || cfg.IPv4VLAN != r.cfg.IPv4VLAN || cfg.Mode != r.cfg.Mode || cfg.DataPath != r.cfg.DataPath || cfg.Metrics != r.cfg.Metrics || cfg.ControlSocket != r.cfg.ControlSocket {
-		return refuse("interfaces, VLANs, mode, data-path, metrics and control-socket change only with a restart")
+	if cfg.IPv6Interface != r.cfg.IPv6Interface || cfg.IPv4Interface != r.cfg.IPv4Interface || cfg.IPv6VLAN != r.cfg.IPv6VLAN || cfg.IPv4VLAN != r.cfg.IPv4VLAN || cfg.Mode != r.cfg.Mode || cfg.DataPath != r.cfg.DataPath || cfg.Metrics != r.cfg.Metrics || cfg.ControlSocket != r.cfg.ControlSocket || cfg.Reassembly != r.cfg.Reassembly {
+		return refuse("interfaces, VLANs, mode, data-path, metrics, control-socket and reassembly change only with a restart")
 	}
 	tr, err := newTranslator(runTranslatorConfig(cfg, r.ports))
 	if err == nil {

@@ -26,6 +26,7 @@ func xlatOptions(c *config.Config) xlat.Options {
 		Clients:           c.Clients,
 		Denylist4:         c.Denylist4,
 		DropRefused:       c.ClientsRefusal == config.RefusalDrop,
+		Reassemble:        true, // the data plane reassembles (reassemblyOptions)
 	}
 	for _, e := range c.EAM {
 		o.EAM = append(o.EAM, xlat.EAM{V4: e.IPv4, V6: e.IPv6})
@@ -81,6 +82,12 @@ func xlatOptions(c *config.Config) xlat.Options {
 		o.Hairpin = xlat.HairpinIntrinsic
 	}
 	return o
+}
+
+// reassemblyOptions maps the reassembly keys to the data plane's
+// reassembler.
+func reassemblyOptions(c *config.Config) xlat.ReassemblyOptions {
+	return xlat.ReassemblyOptions{Timeout: c.Reassembly.Timeout, MaxBytes: c.Reassembly.MaxBytes, MaxBytesPerSource: c.Reassembly.MaxBytesPerSource}
 }
 
 func newTranslator(c *config.Config) (*xlat.Translator, error) {
