@@ -34,6 +34,7 @@ type collector struct {
 	bibCreated, bibExpired, heldSYNs, tableBytes   *prometheus.Desc
 	poolUsed, poolSize, dynMappings, dynSize       *prometheus.Desc
 	info, start, reloads                           *prometheus.Desc
+	fragsHeld, reassembled, reasmBytes             *prometheus.Desc
 }
 
 func newCollector(r *runner) *collector {
@@ -46,7 +47,7 @@ func newCollector(r *runner) *collector {
 		bytes:            d("bytes_total", "Bytes of the Ethernet frames counted by nat64br_frames_total.", "port", "direction"),
 		drops:            d("drops_total", "Frames dropped, by reason (nat64br stats --explain, or docs: the reason names of the translator and of the frame path).", "reason"),
 		replies:          d("translator_replies_total", "ICMP errors and echo replies the translator answered with, by reason.", "reason"),
-		fragments:        d("fragments_made_total", "IPv6 fragments made of IPv4 packets larger than the IPv6 MTU."),
+		fragments:        d("fragments_made_total", "Fragments made of packets larger than the next hop's MTU (IPv6 ones of DF=0 IPv4 packets, and reassembled datagrams)."),
 		arp:              d("arp_frames_total", "ARP frames handled on the IPv4 port."),
 		nd:               d("nd_frames_total", "Neighbor Discovery frames handled on the IPv6 port (and pings to its link-local address)."),
 		linkAnswers:      d("arp_nd_answers_total", "ARP replies and Neighbor Advertisements sent."),
@@ -77,6 +78,9 @@ func newCollector(r *runner) *collector {
 		info:             d("build_info", "nat64br's version, the Go version and the running mode.", "version", "goversion", "mode", "data_path"),
 		start:            d("start_time_seconds", "When nat64br started, in Unix seconds."),
 		reloads:          d("config_reloads_total", "Configuration reloads, by result.", "result"),
+		fragsHeld:        d("reassembly_fragments_held_total", "Fragments held for reassembly (ICMP; every fragment in NAT64)."),
+		reassembled:      d("reassembly_datagrams_total", "Datagrams reassembled and translated whole."),
+		reasmBytes:       d("reassembly_bytes", "Memory held by the datagrams being reassembled (1 KiB blocks)."),
 	}
 }
 
@@ -122,6 +126,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	cnt(c.nd, k[dataplane.NDFrames])
 	cnt(c.linkAnswers, k[dataplane.LinkReplies])
 	cnt(c.held, k[dataplane.Held])
+	cnt(c.fragsHeld, k[dataplane.FragmentsHeld])
+	cnt(c.reassembled, k[dataplane.Reassembled])
+	gauge(c.reasmBytes, float64(d.Reassembly().Bytes))
 	buckets := map[float64]uint64{}
 	var cum uint64
 	for _, b := range dataplane.BatchBuckets() {
