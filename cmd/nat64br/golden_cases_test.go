@@ -523,6 +523,43 @@ func goldenCases() []goldenCase {
 			ignore: map[int][][2]int{1: {ipv4ID(0)}}})
 	}
 
+	// ---- Reassembly: ICMP in both modes, every fragment in NAT64 ----
+	{
+		// ping -s 3000 from an IPv6 host with a 1280-byte MTU, its
+		// fragments in reverse order: the echo is reassembled, translated
+		// whole (RFC 7915 §5.1: Identification from the fragments', DF
+		// clear) and cut again to the IPv4 MTU.
+		rev := func(fs [][]byte) [][]byte {
+			for i, j := 0, len(fs)-1; i < j; i, j = i+1, j-1 {
+				fs[i], fs[j] = fs[j], fs[i]
+			}
+			return fs
+		}
+		in := rev(fragments6(echo6(v6(c6, s6, 64), 128, 7, 1, 3000), 1232, 0x00054321))
+		out := v4(c4, s4, 63)
+		out.Id = 0x4321
+		add(goldenCase{name: "6to4-fragmented-echo", config: cfgBase, in: in, want: fragments4(echo4(out, 8, 7, 1, 3000), 1480)})
+		// The reply from an IPv4 host with a 1500-byte MTU goes out to the
+		// lowest IPv6 MTU with a Fragment header carrying its
+		// Identification (RFC 7915 §4.1).
+		r := v4(s4, c4, 64)
+		r.Id = 0x2468
+		add(goldenCase{name: "4to6-fragmented-echo", config: cfgBase, in: fragments4(echo4(r, 0, 7, 1, 3000), 1480),
+			want: fragments6(echo6(v6(s6, c6, 63), 129, 7, 1, 3000), 1232, 0x2468)})
+		// NAT64 reassembles every fragmented datagram: a UDP datagram whose
+		// first fragment comes last still gets its binding (RFC 6146 §3.4
+		// lets fragments come in any order), and its reply comes back.
+		const h6 = "2001:db8:6::20"
+		q := rev(fragments6(udpPkt(v6(h6, s6, 64), 5000, 53, 3000), 1232, 0x0000abcd))
+		o := v4(t4, s4, 63)
+		o.Id = 0xabcd
+		rep := v4(s4, t4, 64)
+		rep.Id = 0x1357
+		add(goldenCase{name: "nat64-fragments-out-of-order", config: cfgNAT64,
+			in:   append(q, rev(fragments4(udpPkt(rep, 53, 5000, 3000), 1480))...),
+			want: append(fragments4(udpPkt(o, 5000, 53, 3000), 1480), fragments6(udpPkt(v6(s6, h6, 63), 53, 5000, 3000), 1232, 0x1357)...)})
+	}
+
 	// ---- Stateful NAT64 (RFC 6146): hosts of 2001:db8:6::/64 share t4 ----
 	{
 		const h6 = "2001:db8:6::20" // an IPv6 host without EAM entry
