@@ -414,3 +414,37 @@ func TestACLMemo(t *testing.T) {
 		}
 	}
 }
+
+// TestACLBeforeReassembly: with reassembly on, the fragments of a refused
+// host are refused as such, never handed to the reassembler to hold.
+func TestACLBeforeReassembly(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    func() xlat.Options
+		from xlat.Side
+		frag []byte
+		r    xlat.Reason
+	}{
+		{"NAT64 stranger's first fragment", aclNAT64, xlat.Side6, fragOf(echo6(aclStranger, aclServer6, 1, 3000), 0, 1232), xlat.ReasonClientSrc6},
+		{"NAT64 stranger's later fragment", aclNAT64, xlat.Side6, fragOf(echo6(aclStranger, aclServer6, 1, 3000), 1232, 2464), xlat.ReasonClientSrc6},
+		{"NAT64 fragment to denylist4", aclNAT64, xlat.Side6, fragOf(echo6(aclClient, aclDenied6, 1, 3000), 1232, 2464), xlat.ReasonDenylistDst4},
+		{"SIIT ICMP fragment to denylist4", aclSIIT, xlat.Side6, fragOf(echo6(aclClient, aclDenied6, 1, 3000), 0, 1232), xlat.ReasonDenylistDst4},
+		{"SIIT ICMPv4 fragment from denylist4", aclSIIT, xlat.Side4, fragOf(echo4(aclDenied4, aclClient4, 1, 3000), 1480, 2960), xlat.ReasonDenylistSrc4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.o()
+			o.Reassemble = true
+			r := newRig(t, o)
+			v, _ := r.send(tc.from, tc.frag)
+			if v.Action() == xlat.Reassemble || v.Action() == xlat.Forward || v.Reason() != tc.r {
+				t.Fatalf("%v %v, want %v refused", v.Action(), v.Reason(), tc.r)
+			}
+		})
+	}
+	// An allowed client's fragment still goes to reassembly.
+	o := aclNAT64()
+	o.Reassemble = true
+	if v, _ := newRig(t, o).send(xlat.Side6, fragOf(echo6(aclClient, aclServer6, 1, 3000), 0, 1232)); v.Action() != xlat.Reassemble {
+		t.Fatalf("a client's fragment: %v %v", v.Action(), v.Reason())
+	}
+}

@@ -97,6 +97,9 @@ func (t *Translator) from4(b []byte, off, n int, hairpin bool) Verdict {
 		return drop(ReasonProtocol)
 	}
 	if frag && c.opt.Reassemble && (proto == header.ProtoICMPv4 || c.nat != nil) {
+		if !hairpin && t.denied4(src4) {
+			return refuse4(ReasonDenylistSrc4) // not held, as below
+		}
 		return verdict(Reassemble, Side4, ReasonNone, off, total, 0)
 	}
 

@@ -115,6 +115,15 @@ func (t *Translator) from6(b []byte, off, n int, _ bool) Verdict {
 		return drop(ReasonProtocol) // ICMPv4 inside IPv6 has no meaning
 	}
 	if h.frag != 0 && c.opt.Reassemble && h.fragmented() && !h.extAfterFrag && (h.proto == header.ProtoICMPv6 || c.nat != nil) {
+		// Access control first: a refused host's fragments are not held.
+		if !t.client(src6) {
+			return t.refuse6(b, off, &h, ReasonClientSrc6)
+		}
+		if !c.acl.deny4.empty() {
+			if dst4, _, r := t.map6to4(dst6, false); r == ReasonNone && t.denied4(dst4) {
+				return t.refuse6(b, off, &h, ReasonDenylistDst4)
+			}
+		}
 		return verdict(Reassemble, Side6, ReasonNone, off, end, 0)
 	}
 
