@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -13,13 +15,16 @@ type Pass struct {
 	Opts  Options
 }
 
-// Passes returns the lab's nine passes built on base (veth offloads at
+// Passes returns the lab's passes built on base (veth offloads at
 // their defaults; offloads off with the prefix on-link; Router
 // Advertisements instead of a static route; stateful NAT64; TAYGA's
 // dynamic pool; one-armed behind a router, offloads on and off; two
-// VLANs of one trunk, offloads on and off). The third sends malformed frames for garbage.
+// VLANs of one trunk, offloads on and off; then the routed passes, nat64br
+// between two Linux routers: the learning mode's UDP stream of
+// base.Stream). The third sends malformed frames for garbage.
 func Passes(base Options, garbage time.Duration) []Pass {
 	p1, p2, p3, p4, p5, p6, p7, p8, p9 := base, base, base, base, base, base, base, base, base
+	p10 := base
 	p1.Offloads = true
 	p2.OnLink, p2.TakeOver, p2.Reload = true, true, true
 	p3.Offloads, p3.PortTxCsum, p3.RA, p3.Garbage = true, true, true, garbage
@@ -31,6 +36,7 @@ func Passes(base Options, garbage time.Duration) []Pass {
 	p7.OneArm = "router"
 	p8.Offloads, p8.OneArm = true, "trunk"
 	p9.OneArm = "trunk"
+	p10.Offloads, p10.Routed = true, routedLearning
 	return []Pass{
 		{"veth offloads at their defaults (checksum offload, TSO/GSO on); route via nat64br's link-local address", p1},
 		{"veth offloads off; 64:ff9b::/96 on-link (nat64br answers Neighbor Solicitations by proxy); take-over; SIGHUP reload", p2},
@@ -41,20 +47,45 @@ func Passes(base Options, garbage time.Duration) []Pass {
 		{"one-armed behind a Linux router, as above; veth offloads off", p7},
 		{"one trunk, two VLANs: the IPv6 side on VLAN 10, the IPv4 side on VLAN 20, through the lab's tagging switch", p8},
 		{"one trunk, two VLANs, as above; veth offloads off", p9},
+		{fmt.Sprintf("routed: client behind router6, nat64br on two ports, server behind router4 (gateway, no ipv4-subnet); learning mode (no gateway6, no ipv6-subnets): a %s receive-only UDP stream", base.Stream), p10},
 	}
 }
 
-// Demo runs every pass of Passes(base, garbage), prints the reports to w
-// and returns the exit status: 0 if every check passed, 1 if one failed,
-// 130 if ctx was cancelled (the lab is torn down either way).
-func Demo(ctx context.Context, base Options, garbage time.Duration, w io.Writer) int {
+// Select returns the passes of ps that spec names by number (from 1):
+// "10-13", "1,4,10-13"; all of them for "".
+func Select(ps []Pass, spec string) ([]Pass, error) {
+	if spec == "" {
+		return ps, nil
+	}
+	var out []Pass
+	for part := range strings.SplitSeq(spec, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := a, error(nil)
+		if isRange {
+			b, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || a < 1 || b < a || b > len(ps) {
+			return nil, fmt.Errorf("passes %q: %q is not a pass number or range of 1-%d", spec, part, len(ps))
+		}
+		out = append(out, ps[a-1:b]...)
+	}
+	return out, nil
+}
+
+// Demo runs passes, prints the reports to w and returns the exit status:
+// 0 if every check passed, 1 if one failed, 130 if ctx was cancelled (the
+// lab is torn down either way).
+func Demo(ctx context.Context, passes []Pass, w io.Writer) int {
 	fmt.Fprintln(w, "nat64br demo: an IPv6-only client (2001:db8:6::2) and an IPv6-only web server (2001:db8:6::80),")
 	fmt.Fprintln(w, "an IPv4-only HTTP and UDP echo server (192.0.2.2) and an IPv4 client (192.0.2.3), and nat64br")
 	fmt.Fprintln(w, "between two veths in a namespace of its own, with no addresses and no routes.")
 	status := 0
-	for _, p := range Passes(base, garbage) {
+	for _, p := range passes {
+		start := time.Now()
 		rep, err := Run(ctx, p.Title, p.Opts)
 		rep.Print(w)
+		fmt.Fprintf(w, "  (pass took %s)\n", time.Since(start).Round(time.Second))
 		if err != nil {
 			fmt.Fprintf(w, "  error: %v\n", err)
 			status = 1

@@ -77,6 +77,12 @@ type Options struct {
 	// The one-armed passes (onearm.go): their own topology, behind a
 	// Linux router.
 	OneArm string // "router": one NIC shared with the host; "trunk": two VLANs of one trunk
+
+	// The routed passes (routed.go): nat64br on two ports between two
+	// Linux routers.
+	Routed   string        // "learning", "ping", "access" or "state"
+	Stream   time.Duration // the learning pass's receive-only UDP stream lasts this long
+	Sessions int           // TCP sessions the state pass keeps across a restart
 }
 
 // labCheck is one line of the report.
@@ -327,36 +333,64 @@ func payloadSHA(seed uint64, n int64) [32]byte {
 	return [32]byte(h.Sum(nil))
 }
 
+// serveHTTP starts an HTTP server on addr in ns that answers a GET with
+// n bytes of payload seed (?bytes=N: N bytes; ?rate=R: at R bytes per
+// second) and notes who asked for each path in l.seen.
+func (l *lab) serveHTTP(ns labNS, network, addr string, seed uint64, n int64) error {
+	var ln net.Listener
+	if err := ns.do(func() (err error) { ln, err = net.Listen(network, addr); return err }); err != nil {
+		return err
+	}
+	l.listeners = append(l.listeners, ln)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		size, rate := n, int64(0)
+		if s := r.URL.Query().Get("bytes"); s != "" {
+			fmt.Sscan(s, &size)
+		}
+		if s := r.URL.Query().Get("rate"); s != "" {
+			fmt.Sscan(s, &rate)
+		}
+		l.seenMu.Lock()
+		if l.seen == nil {
+			l.seen = map[string]string{}
+		}
+		l.seen[r.URL.Path] = r.RemoteAddr
+		l.seenMu.Unlock()
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		if rate > 0 {
+			_ = payload(&pacer{w: w, rate: rate, start: time.Now()}, seed, size)
+			return
+		}
+		_ = payload(w, seed, size)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return nil
+}
+
+// pacer is a writer that holds writes back to rate bytes per second.
+type pacer struct {
+	w     io.Writer
+	rate  int64
+	start time.Time
+	sent  int64
+}
+
+func (p *pacer) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.sent += int64(n)
+	if ahead := time.Duration(p.sent*int64(time.Second)/p.rate) - time.Since(p.start); ahead > 0 {
+		time.Sleep(ahead)
+	}
+	return n, err
+}
+
 // startServers starts the IPv4-only HTTP and UDP echo servers and the
 // IPv6-only HTTP server, each with its socket in its namespace.
 func (l *lab) startServers() error {
-	serve := func(ns labNS, network, addr string, seed uint64, n int64) error {
-		var ln net.Listener
-		if err := ns.do(func() (err error) { ln, err = net.Listen(network, addr); return err }); err != nil {
-			return err
-		}
-		l.listeners = append(l.listeners, ln)
-		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			size := n
-			if s := r.URL.Query().Get("bytes"); s != "" {
-				fmt.Sscan(s, &size)
-			}
-			l.seenMu.Lock()
-			if l.seen == nil {
-				l.seen = map[string]string{}
-			}
-			l.seen[r.URL.Path] = r.RemoteAddr
-			l.seenMu.Unlock()
-			w.Header().Set("Content-Length", fmt.Sprint(size))
-			_ = payload(w, seed, size)
-		}), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		return nil
-	}
-	if err := serve(l.s4, "tcp4", labServer4+":80", 1, l.opts.HTTPBytes); err != nil {
+	if err := l.serveHTTP(l.s4, "tcp4", labServer4+":80", 1, l.opts.HTTPBytes); err != nil {
 		return err
 	}
-	if err := serve(l.c6, "tcp6", "["+labServer6+"]:8080", 2, l.opts.HTTP6Bytes); err != nil {
+	if err := l.serveHTTP(l.c6, "tcp6", "["+labServer6+"]:8080", 2, l.opts.HTTP6Bytes); err != nil {
 		return err
 	}
 	return l.startEcho(l.s4, labServer4)
@@ -365,9 +399,24 @@ func (l *lab) startServers() error {
 // startEcho starts a UDP echo server on addr port 7 in ns, and the
 // cleanup that closes the lab's listeners.
 func (l *lab) startEcho(ns labNS, addr string) error {
+	if err := l.serveUDP(ns, addr, 7, func(uc *net.UDPConn, b []byte, from *net.UDPAddr) { _, _ = uc.WriteToUDP(b, from) }); err != nil {
+		return err
+	}
+	l.cleanups = append(l.cleanups, func() {
+		for _, c := range l.listeners {
+			c.Close()
+		}
+	})
+	return nil
+}
+
+// serveUDP listens on IPv4 addr:port in ns and calls handle with each
+// datagram (b is valid until handle returns), until the lab closes its
+// listeners.
+func (l *lab) serveUDP(ns labNS, addr string, port int, handle func(uc *net.UDPConn, b []byte, from *net.UDPAddr)) error {
 	var uc *net.UDPConn
 	if err := ns.do(func() (err error) {
-		uc, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(addr), Port: 7})
+		uc, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(addr), Port: port})
 		return err
 	}); err != nil {
 		return err
@@ -380,15 +429,19 @@ func (l *lab) startEcho(ns labNS, addr string) error {
 			if err != nil {
 				return
 			}
-			_, _ = uc.WriteToUDP(buf[:n], from)
+			handle(uc, buf[:n], from)
 		}
 	}()
-	l.cleanups = append(l.cleanups, func() {
-		for _, c := range l.listeners {
-			c.Close()
-		}
-	})
 	return nil
+}
+
+// dialUDP6 opens a UDP socket in ns from src to [dst]:port.
+func dialUDP6(ns labNS, src, dst string, port int) (c *net.UDPConn, err error) {
+	err = ns.do(func() error {
+		c, err = net.DialUDP("udp6", &net.UDPAddr{IP: net.ParseIP(src)}, &net.UDPAddr{IP: net.ParseIP(dst), Port: port})
+		return err
+	})
+	return c, err
 }
 
 // startNat64br writes the configuration and starts nat64br in its
@@ -437,7 +490,7 @@ func (l *lab) startNat64br(dir string) error {
 	l.natDone = done
 	// The routes to the prefix, then wait for nat64br.
 	switch {
-	case l.opts.RA, l.opts.OneArm != "": // the router's static route
+	case l.opts.RA, l.opts.OneArm != "", l.opts.Routed != "": // the router's static route
 	case l.opts.OnLink:
 		if _, err := l.c6.run("ip", "-6", "route", "replace", "64:ff9b::/96", "dev", "eth0"); err != nil {
 			return err
@@ -601,11 +654,8 @@ func (l *lab) udpEchoes(n int) (int, error) { return l.udpEchoesTo(labVia6, n) }
 // udpEchoesTo sends n datagrams from the client to dst port 7 one after
 // another and counts the echoes.
 func (l *lab) udpEchoesTo(dst string, n int) (int, error) {
-	var c *net.UDPConn
-	if err := l.c6.do(func() (err error) {
-		c, err = net.DialUDP("udp6", &net.UDPAddr{IP: net.ParseIP(labClient6)}, &net.UDPAddr{IP: net.ParseIP(dst), Port: 7})
-		return err
-	}); err != nil {
+	c, err := dialUDP6(l.c6, labClient6, dst, 7)
+	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
@@ -759,6 +809,9 @@ func (l *lab) garbage(d time.Duration) (int, error) {
 func Run(ctx context.Context, title string, opts Options) (*Report, error) {
 	if opts.OneArm != "" {
 		return runOneArm(ctx, title, opts)
+	}
+	if opts.Routed != "" {
+		return runRouted(ctx, title, opts)
 	}
 	rep := &Report{title: title}
 	l := &lab{opts: opts}

@@ -325,11 +325,8 @@ func (l *lab) startLateUDP(delay time.Duration) (*lateUDP, error) {
 		_, _ = srv.WriteToUDP(append([]byte("early "), buf[:n]...), from)
 		time.AfterFunc(delay, func() { _, _ = srv.WriteToUDP(append([]byte("late "), buf[:n]...), from) })
 	}()
-	var c *net.UDPConn
-	if err := l.c6.do(func() (err error) {
-		c, err = net.DialUDP("udp6", &net.UDPAddr{IP: net.ParseIP(labClient6)}, &net.UDPAddr{IP: net.ParseIP(labVia6), Port: labLatePort})
-		return err
-	}); err != nil {
+	c, err := dialUDP6(l.c6, labClient6, labVia6, labLatePort)
+	if err != nil {
 		return nil, err
 	}
 	l.listeners = append(l.listeners, c)

@@ -91,13 +91,15 @@ type armLab struct {
 	sws    *vlanSwitch
 }
 
-func (a *armLab) addNS(role string) (labNS, error) {
+// addNS creates a namespace for role, with its loopback up, and the
+// cleanup that deletes it.
+func (l *lab) addNS(role string) (labNS, error) {
 	ns := labNS{labName(role)}
 	if err := run1("ip", "netns", "add", ns.name); err != nil {
 		return labNS{}, err
 	}
-	a.cleanups = append(a.cleanups, func() {
-		if !a.opts.Keep {
+	l.cleanups = append(l.cleanups, func() {
+		if !l.opts.Keep {
 			_ = run1("ip", "netns", "del", ns.name)
 		}
 	})
@@ -365,9 +367,9 @@ func isICMPError(t icmp.Type) bool {
 
 // counters reads nat64br's counters and its ports' books with stats
 // --json.
-func (a *armLab) counters() (statsJSON, error) {
+func (l *lab) counters() (statsJSON, error) {
 	var st statsJSON
-	code, out := a.ctl("stats", "--json")
+	code, out := l.ctl("stats", "--json")
 	if code != 0 {
 		return st, fmt.Errorf("stats --json: exit %d: %s", code, out)
 	}

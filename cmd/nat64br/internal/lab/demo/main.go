@@ -1,10 +1,12 @@
 // Command nat64br-demo runs the network-namespace lab (sudo make demo)
 // against a nat64br binary: an IPv6-only client and an IPv4-only server in
-// network namespaces, nat64br between them on two veths, five passes. It
-// starts nat64br as an operator would and reads it through its CLI, its
-// control socket and its metrics.
+// network namespaces, nat64br between them on two veths, then one-armed,
+// on a trunk and between two Linux routers: thirteen passes. It starts
+// nat64br as an operator would and reads it through its CLI, its control
+// socket and its metrics.
 //
 //	nat64br-demo [--nat64br bin/nat64br] [--http-mb N] [--http6-mb N] [--udp N] [--garbage D] [--keep] [--udp-expiry=false]
+//	             [--stream D] [--sessions N] [--passes LIST]
 package main
 
 import (
@@ -32,6 +34,9 @@ func demo() int {
 	garbage := fs.Duration("garbage", 5*time.Second, "send malformed frames into both ports for this long (third pass)")
 	keep := fs.Bool("keep", false, "keep the namespaces for inspection")
 	expiry := fs.Bool("udp-expiry", true, "stateful pass: wait the 2 minutes a UDP binding lives, then check a late reply is refused")
+	stream := fs.Duration("stream", 3*time.Minute, "routed learning pass: how long the receive-only UDP stream lasts (shorten it for quick runs)")
+	sessions := fs.Int("sessions", 10000, "routed state pass: TCP sessions kept across a restart")
+	only := fs.String("passes", "", "run only these passes, by number: 10-13, 1,4,10")
 	_ = fs.Parse(os.Args[1:])
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "nat64br-demo: needs root to create network namespaces (sudo make demo)")
@@ -45,8 +50,13 @@ func demo() int {
 		fmt.Fprintf(os.Stderr, "nat64br-demo: --nat64br %s: %v\n", *bin, err)
 		return 1
 	}
+	passes, err := lab.Select(lab.Passes(lab.Options{HTTPBytes: int64(*httpMB) << 20, HTTP6Bytes: int64(*http6MB) << 20, UDPEchoes: *udp,
+		Nat64br: exe, Keep: *keep, UDPExpiry: *expiry, Stream: *stream, Sessions: *sessions}, *garbage), *only)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "nat64br-demo: %v\n", err)
+		return 1
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
-	return lab.Demo(ctx, lab.Options{HTTPBytes: int64(*httpMB) << 20, HTTP6Bytes: int64(*http6MB) << 20, UDPEchoes: *udp,
-		Nat64br: exe, Keep: *keep, UDPExpiry: *expiry}, *garbage, os.Stdout)
+	return lab.Demo(ctx, passes, os.Stdout)
 }
