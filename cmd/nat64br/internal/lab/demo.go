@@ -21,10 +21,11 @@ type Pass struct {
 // dynamic pool; one-armed behind a router, offloads on and off; two
 // VLANs of one trunk, offloads on and off; then the routed passes, nat64br
 // between two Linux routers: the learning mode's UDP stream of
-// base.Stream). The third sends malformed frames for garbage.
+// base.Stream, iputils ping -s 3000 and 8000). The third sends malformed
+// frames for garbage.
 func Passes(base Options, garbage time.Duration) []Pass {
 	p1, p2, p3, p4, p5, p6, p7, p8, p9 := base, base, base, base, base, base, base, base, base
-	p10 := base
+	p10, p11 := base, base
 	p1.Offloads = true
 	p2.OnLink, p2.TakeOver, p2.Reload = true, true, true
 	p3.Offloads, p3.PortTxCsum, p3.RA, p3.Garbage = true, true, true, garbage
@@ -37,6 +38,7 @@ func Passes(base Options, garbage time.Duration) []Pass {
 	p8.Offloads, p8.OneArm = true, "trunk"
 	p9.OneArm = "trunk"
 	p10.Offloads, p10.Routed = true, routedLearning
+	p11.Offloads, p11.Routed = true, routedPing
 	return []Pass{
 		{"veth offloads at their defaults (checksum offload, TSO/GSO on); route via nat64br's link-local address", p1},
 		{"veth offloads off; 64:ff9b::/96 on-link (nat64br answers Neighbor Solicitations by proxy); take-over; SIGHUP reload", p2},
@@ -48,6 +50,7 @@ func Passes(base Options, garbage time.Duration) []Pass {
 		{"one trunk, two VLANs: the IPv6 side on VLAN 10, the IPv4 side on VLAN 20, through the lab's tagging switch", p8},
 		{"one trunk, two VLANs, as above; veth offloads off", p9},
 		{fmt.Sprintf("routed: client behind router6, nat64br on two ports, server behind router4 (gateway, no ipv4-subnet); learning mode (no gateway6, no ipv6-subnets): a %s receive-only UDP stream", base.Stream), p10},
+		{"routed, gateway6: ping -s 3000 and -s 8000 through both routers; SIIT (EAM) both ways, NAT64 from the IPv6 side", p11},
 	}
 }
 

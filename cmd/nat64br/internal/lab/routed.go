@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -99,6 +101,8 @@ func runRouted(ctx context.Context, title string, opts Options) (*Report, error)
 	switch opts.Routed {
 	case routedLearning:
 		err = r.learningChecks(ctx, rep)
+	case routedPing:
+		err = r.pingChecks(ctx, rep)
 	default:
 		err = fmt.Errorf("no routed pass %q", opts.Routed)
 	}
@@ -423,4 +427,93 @@ func (r *routedLab) nat64brNeighbor(addr string) string {
 		}
 	}
 	return "absent"
+}
+
+// pingResult is what iputils ping printed.
+type pingResult struct {
+	sent, received int
+	errors         []string // the distinct "From ..." messages: ICMP errors
+}
+
+var (
+	pingSummary = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`)
+	pingRTT     = regexp.MustCompile(`= [\d.]+/([\d.]+)/`)
+	pingError   = regexp.MustCompile(`(?m)^From (\S+) icmp_seq=\d+ (.*)$`)
+)
+
+// pingTool runs iputils ping in ns with args (the destination last), with
+// 0.2 s between requests and each reply awaited 2 s, and returns its
+// result and a line for the report.
+func pingTool(ns labNS, args ...string) (pingResult, string) {
+	full := append([]string{"ping", "-n", "-i", "0.2", "-W", "2"}, args...)
+	out, err := ns.cmd(full...).CombinedOutput()
+	var res pingResult
+	m := pingSummary.FindStringSubmatch(string(out))
+	if m == nil {
+		return res, fmt.Sprintf("%s: %v: %s", strings.Join(full, " "), err, lastLines(string(out), 2))
+	}
+	res.sent, _ = strconv.Atoi(m[1])
+	res.received, _ = strconv.Atoi(m[2])
+	seen := map[string]bool{}
+	for _, f := range pingError.FindAllStringSubmatch(string(out), -1) {
+		if e := "from " + f[1] + ": " + f[2]; !seen[e] {
+			seen[e] = true
+			res.errors = append(res.errors, e)
+		}
+	}
+	line := fmt.Sprintf("%d/%d replies", res.received, res.sent)
+	if m := pingRTT.FindStringSubmatch(string(out)); m != nil {
+		line += ", avg " + m[1] + " ms"
+	}
+	if len(res.errors) > 0 {
+		line += "; ICMP errors: " + strings.Join(res.errors, "; ")
+	}
+	return res, line
+}
+
+// pingChecks pings with 3000 and 8000 bytes of data through both routers
+// (and with ping's default 56 first, to tell the path from the
+// fragments): in SIIT both ways (the client's EAM address from the
+// server), in NAT64 from the client only (a NAT64 has no way in for an
+// unsolicited echo request without a static BIB). The packets go as
+// fragments: the client's and server's stacks fragment them, the routers
+// forward the fragments, nat64br must reassemble them (an ICMP checksum
+// covers the whole message).
+func (r *routedLab) pingChecks(ctx context.Context, rep *Report) error {
+	for _, mode := range []string{"siit", "nat64"} {
+		name := map[string]string{"siit": "SIIT", "nat64": "NAT64"}[mode]
+		if !r.start(rep, name+" configuration", routedConfig(mode, false, "")) {
+			continue
+		}
+		for _, size := range []string{"56", "3000", "8000"} {
+			r.bigPing(rep, fmt.Sprintf("%s ping -s %s client -> %s", name, size, armServer4),
+				r.c6, "-6", "-c", "3", "-s", size, "-I", labClient6, armVia6)
+			if mode == "siit" {
+				r.bigPing(rep, fmt.Sprintf("%s ping -s %s server -> %s (EAM)", name, size, rtClient4),
+					r.s4, "-4", "-c", "3", "-s", size, "-I", armServer4, rtClient4)
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		r.stop(rep, name)
+	}
+	return nil
+}
+
+// bigPing runs iputils ping in ns with args: every request must have its
+// reply and no ICMP error. The line says how many datagrams nat64br
+// reassembled meanwhile; a failure names its drops.
+func (r *routedLab) bigPing(rep *Report, what string, ns labNS, args ...string) {
+	before, err1 := r.counters()
+	res, line := pingTool(ns, args...)
+	ok := res.sent > 0 && res.received == res.sent && len(res.errors) == 0
+	after, err2 := r.counters()
+	if err := firstErr(err1, err2); err == nil && after.Counters["datagrams_reassembled"] > before.Counters["datagrams_reassembled"] {
+		line += fmt.Sprintf("; nat64br reassembled %d datagrams", after.Counters["datagrams_reassembled"]-before.Counters["datagrams_reassembled"])
+	}
+	if !ok {
+		line += "; nat64br: " + counterDeltas(before, after, firstErr(err1, err2))
+	}
+	rep.add(what, ok, "%s", line)
 }
