@@ -103,6 +103,8 @@ func runRouted(ctx context.Context, title string, opts Options) (*Report, error)
 		err = r.learningChecks(ctx, rep)
 	case routedPing:
 		err = r.pingChecks(ctx, rep)
+	case routedAccess:
+		err = r.accessChecks(ctx, rep)
 	default:
 		err = fmt.Errorf("no routed pass %q", opts.Routed)
 	}
