@@ -40,6 +40,9 @@ type statsJSON struct {
 	Ports    map[string]struct {
 		SuperFrames, SuperFramesPassed, SuperFramesSent, QdiscBypassOff, BadOffload, VLAN uint64
 	} `json:"ports"`
+	NAT64 *struct {
+		Sessions, BIB int64 // now
+	} `json:"nat64"`
 }
 
 // natListJSON is what the lab reads of bib --json and sessions --json.

@@ -21,11 +21,12 @@ type Pass struct {
 // dynamic pool; one-armed behind a router, offloads on and off; two
 // VLANs of one trunk, offloads on and off; then the routed passes, nat64br
 // between two Linux routers: the learning mode's UDP stream of
-// base.Stream, iputils ping -s 3000 and 8000, access control). The third
+// base.Stream, iputils ping -s 3000 and 8000, access control, state
+// across restarts and reloads with base.Sessions TCP sessions). The third
 // sends malformed frames for garbage.
 func Passes(base Options, garbage time.Duration) []Pass {
 	p1, p2, p3, p4, p5, p6, p7, p8, p9 := base, base, base, base, base, base, base, base, base
-	p10, p11, p12 := base, base, base
+	p10, p11, p12, p13 := base, base, base, base
 	p1.Offloads = true
 	p2.OnLink, p2.TakeOver, p2.Reload = true, true, true
 	p3.Offloads, p3.PortTxCsum, p3.RA, p3.Garbage = true, true, true, garbage
@@ -40,6 +41,7 @@ func Passes(base Options, garbage time.Duration) []Pass {
 	p10.Offloads, p10.Routed = true, routedLearning
 	p11.Offloads, p11.Routed = true, routedPing
 	p12.Offloads, p12.Routed = true, routedAccess
+	p13.Offloads, p13.Routed = true, routedState
 	return []Pass{
 		{"veth offloads at their defaults (checksum offload, TSO/GSO on); route via nat64br's link-local address", p1},
 		{"veth offloads off; 64:ff9b::/96 on-link (nat64br answers Neighbor Solicitations by proxy); take-over; SIGHUP reload", p2},
@@ -53,6 +55,7 @@ func Passes(base Options, garbage time.Duration) []Pass {
 		{fmt.Sprintf("routed: client behind router6, nat64br on two ports, server behind router4 (gateway, no ipv4-subnet); learning mode (no gateway6, no ipv6-subnets): a %s receive-only UDP stream", base.Stream), p10},
 		{"routed, gateway6: ping -s 3000 and -s 8000 through both routers; SIIT (EAM) both ways, NAT64 from the IPv6 side", p11},
 		{"routed NAT64, access control: clients (others refused with ICMPv6 administratively prohibited, or dropped), denylist4", p12},
+		{fmt.Sprintf("routed NAT64, state (data-dir, state-interval): a pool4 reload and a restart under live TCP transfers; %d TCP sessions kept across a restart", base.Sessions), p13},
 	}
 }
 

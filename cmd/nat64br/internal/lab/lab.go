@@ -636,7 +636,11 @@ func (l *lab) ping(dst string, count int) ([]time.Duration, error) {
 // byte count, SHA-256 and duration.
 func (l *lab) download(ns labNS, local, url string) (int64, [32]byte, time.Duration, error) {
 	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 10 * time.Second}
-	cl := &http.Client{Transport: ns.transport(dialer), Timeout: 5 * time.Minute}
+	return fetch(&http.Client{Transport: ns.transport(dialer), Timeout: 5 * time.Minute}, url)
+}
+
+// fetch GETs url with cl and returns the byte count, SHA-256 and duration.
+func fetch(cl *http.Client, url string) (int64, [32]byte, time.Duration, error) {
 	start := time.Now()
 	resp, err := cl.Get(url)
 	if err != nil {

@@ -18,6 +18,12 @@ var (
 	labPasses = flag.String("lab.passes", "", "TestLab: run only these passes, by number: 10-13, 1,4,10")
 )
 
+// TestMain lets the test binary be the lab's helper process (Child).
+func TestMain(m *testing.M) {
+	Child()
+	os.Exit(m.Run())
+}
+
 // TestLab runs the demo lab: nat64br in the wire between the kernel's own
 // IPv6-only and IPv4-only stacks, in network namespaces, in the passes of
 // sudo make demo (with smaller transfers); the stateful pass waits the 2

@@ -105,6 +105,8 @@ func runRouted(ctx context.Context, title string, opts Options) (*Report, error)
 		err = r.pingChecks(ctx, rep)
 	case routedAccess:
 		err = r.accessChecks(ctx, rep)
+	case routedState:
+		err = r.stateChecks(ctx, rep)
 	default:
 		err = fmt.Errorf("no routed pass %q", opts.Routed)
 	}

@@ -23,7 +23,10 @@ import (
 	"github.com/nat64br/nat64br/cmd/nat64br/internal/lab"
 )
 
-func main() { os.Exit(demo()) }
+func main() {
+	lab.Child() // the lab starts this executable as its helper too
+	os.Exit(demo())
+}
 
 func demo() int {
 	fs := flag.NewFlagSet("nat64br-demo", flag.ExitOnError)
