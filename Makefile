@@ -27,11 +27,21 @@ cross:
 		GOOS=linux GOARCH=$$a CGO_ENABLED=0 $(GO) build -o /dev/null ./... ; \
 		GOOS=linux GOARCH=$$a CGO_ENABLED=0 $(GO) vet ./... ; done
 
-# The container image from the binary built here (no registry needed; see
-# contrib/container/Dockerfile). IMAGE names it.
-IMAGE ?= nat64br
+# The container image from the binary built here (no registry or network
+# needed; see contrib/container/Dockerfile.prebuilt), with podman if it is
+# installed, else docker (CONTAINER=docker to choose). IMAGE names it;
+# bin/image/ holds the empty directories it copies in; IMAGEFLAGS go to
+# the build (e.g. --layers=false: podman keeps no intermediate images).
+IMAGE     ?= nat64br
+IMAGEFLAGS ?=
+CONTAINER ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 image: build
-	docker build -f contrib/container/Dockerfile.prebuilt -t $(IMAGE) .
+	rm -rf bin/image
+	install -d -m 0755 bin/image/root/var/lib bin/image/root/run
+	install -d -m 0700 bin/image/own/nat64br
+	$(CONTAINER) build -f contrib/container/Dockerfile.prebuilt \
+		--build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) $(IMAGEFLAGS) -t $(IMAGE) .
 
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/nat64br
