@@ -51,7 +51,7 @@ func yamlKeys(t reflect.Type) []string {
 // TestContribConfigs requires every other configuration under contrib/ to
 // validate.
 func TestContribConfigs(t *testing.T) {
-	for _, path := range []string{"../contrib/containerlab/nat64br.yaml"} {
+	for _, path := range []string{"../contrib/containerlab/nat64br.yaml", "../contrib/container/smoke.yaml"} {
 		if _, err := Load(path); err != nil {
 			t.Errorf("%s: %v", path, err)
 		}
