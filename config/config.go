@@ -1,4 +1,4 @@
-// Package config loads nat64br's YAML configuration: it decodes with yaml.v3
+// Package config loads nat64br's YAML configuration: it decodes with go.yaml.in/yaml/v3
 // (unknown keys are errors), applies defaults, and validates every value,
 // reporting each problem with the file, line and key it concerns.
 // ImportTAYGA converts a tayga.conf into such a document.
@@ -21,7 +21,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Mode is the translation mode.
@@ -444,7 +444,7 @@ var (
 	reTypeMism = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.*)$")
 )
 
-// yamlError turns yaml.v3 errors into located problems.
+// yamlError turns YAML decoder errors into located problems.
 func (v *validator) yamlError(err error) {
 	var te *yaml.TypeError
 	msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
