@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -471,7 +470,7 @@ func insideAny(p netip.Prefix, in []netip.Prefix) bool {
 // kernelCheck warns when the kernel also lives on a port: addresses on it,
 // or IPv6 enabled (the kernel then answers Neighbor Solicitations and sends
 // its own). With take-over it disables IPv6 and ARP there and flushes the
-// IPv4 addresses, logging each change.
+// IPv4 addresses, logging each change (takeOver).
 func (r *runner) kernelCheck(name string) error {
 	ifi, err := net.InterfaceByName(name)
 	if err != nil {
@@ -493,20 +492,7 @@ func (r *runner) kernelCheck(name string) error {
 			"interface", name, "addresses", strings.Join(list, ","), "kernel_ipv6", v6on)
 		return nil
 	}
-	set := func(path, v string) {
-		if err := os.WriteFile(path, []byte(v), 0o644); err != nil {
-			r.log.Warn("take-over: cannot set", "path", path, "err", err)
-			return
-		}
-		r.log.Info("take-over: set", "path", path, "value", v)
-	}
-	set(filepath.Join("/proc/sys/net/ipv6/conf", name, "disable_ipv6"), "1")
-	set(filepath.Join("/proc/sys/net/ipv4/conf", name, "arp_ignore"), "8")
-	if out, err := exec.Command("ip", "-4", "addr", "flush", "dev", name).CombinedOutput(); err != nil {
-		r.log.Warn("take-over: cannot flush IPv4 addresses (needs the ip tool)", "interface", name, "err", err, "output", strings.TrimSpace(string(out)))
-	} else if len(list) > 0 {
-		r.log.Info("take-over: flushed addresses", "interface", name, "addresses", strings.Join(list, ","))
-	}
+	takeOver(r.log, name, list)
 	return nil
 }
 
