@@ -4,7 +4,10 @@ GO        ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN       := bin/nat64br
 FUZZTIME  ?= 30s
 CONFORMANCE ?= ../shared/conformance/run-conformance
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The version nat64br reports: git describe (v0.1.0, v0.1.0-3-gabc1234-dirty,
+# or abc1234 before the first tag). Outside a git checkout it is empty and the
+# binary takes its version from Go's build information (see cmd/nat64br/version.go).
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 
 .PHONY: all build cross test vet bench bench-lab fuzz conformance demo clean install uninstall check-unit image
 

@@ -15,9 +15,6 @@ import (
 	"os"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 const usage = `usage: nat64br <command> [arguments]
 
 commands:
