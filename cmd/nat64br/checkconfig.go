@@ -2,27 +2,25 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 
 	"github.com/nat64br/nat64br/config"
 )
 
 // cmdCheckConfig validates a configuration file: every problem is printed
 // with its file, line and key, and the exit status is 1 if there is any.
-func cmdCheckConfig(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, "usage: nat64br check-config FILE") }
-	if err := fs.Parse(args); err != nil {
-		return 2
+func cmdCheckConfig(in *invocation) int {
+	stdout, stderr := in.stdout, in.stderr
+	path := in.str("config")
+	switch {
+	case len(in.args) == 1 && path != "":
+		return in.cmd.fail(stderr, "give the file as FILE or as --config FILE, not both")
+	case len(in.args) == 1:
+		path = in.args[0]
+	case path == "":
+		return in.cmd.fail(stderr, "missing FILE")
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return 2
-	}
-	c, err := config.Load(fs.Arg(0))
+	c, err := config.Load(path)
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {

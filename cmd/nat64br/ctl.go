@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -27,58 +26,21 @@ import (
 
 // The operator commands: clients of the control socket (control.go).
 
-// ctlCommands are the commands and what they ask the daemon.
-var ctlCommands = map[string]string{
-	"status":    "ports, link state, addresses answered for, uptime, configuration file and its hash",
-	"stats":     "every counter (--explain: what each drop reason means)",
-	"bib":       "NAT64 BIB entries (--proto, --addr)",
-	"sessions":  "NAT64 sessions (--proto, --addr)",
-	"neighbors": "the neighbor caches of both ports",
-	"pool":      "pool4 ports in use per address and protocol, the dynamic pool",
-	"reload":    "validate and apply the configuration file, print what changed or why not",
-}
-
-func cmdCtl(name string, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	socket := fs.String("socket", "", "the control socket (default: the configuration's control-socket, or "+config.DefaultControlSocket+")")
-	cfgPath := fs.String("config", "", "read control-socket from this configuration `file`")
-	asJSON := fs.Bool("json", false, "print the daemon's JSON reply")
+// cmdCtl runs operator command in.cmd: one request to the control socket,
+// its reply printed as tables or as JSON.
+func cmdCtl(in *invocation) int {
+	name, stdout, stderr := in.cmd.name, in.stdout, in.stderr
 	var proto, addr string
 	var explain bool
 	if name == "bib" || name == "sessions" {
-		fs.StringVar(&proto, "proto", "", "only this protocol: tcp, udp or icmp")
-		fs.StringVar(&addr, "addr", "", "only entries with this IPv6 or IPv4 address (host, pool4 or remote)")
+		proto, addr = in.str("proto"), in.str("addr")
 	}
 	if name == "stats" {
-		fs.BoolVar(&explain, "explain", false, "say what each drop and reply reason means")
+		explain = in.bool("explain")
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: nat64br %s [flags]\n\n%s.\n\n", name, ctlCommands[name])
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() != 0 {
-		fs.Usage()
-		return 2
-	}
-	path := *socket
-	if path == "" {
-		path = config.DefaultControlSocket
-		if *cfgPath != "" {
-			cfg, err := config.Load(*cfgPath)
-			if err != nil {
-				printConfigError(stderr, err)
-				return 1
-			}
-			if cfg.ControlSocket == "" {
-				fmt.Fprintf(stderr, "nat64br: %s sets no control-socket\n", *cfgPath)
-				return 1
-			}
-			path = cfg.ControlSocket
-		}
+	path, ok := ctlSocket(in)
+	if !ok {
+		return 1
 	}
 	method, p := http.MethodGet, "/"+name
 	if name == "reload" {
@@ -99,7 +61,7 @@ func cmdCtl(name string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nat64br: %v\n", err)
 		return 1
 	}
-	if *asJSON {
+	if in.bool("json") {
 		stdout.Write(body)
 		return ctlExit(name, body)
 	}
@@ -111,32 +73,20 @@ func cmdCtl(name string, args []string, stdout, stderr io.Writer) int {
 }
 
 // cmdTrace is nat64br trace: the next dropped frames into a pcapng file.
-func cmdTrace(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("trace", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	socket := fs.String("socket", config.DefaultControlSocket, "the control socket")
-	reason := fs.String("reason", "any", "the drop reason to capture, as nat64br stats names it (drop_ is optional), or any")
-	count := fs.Int("count", 10, "how many frames")
-	out := fs.String("pcap", "", "the pcapng `file` to write (required); each packet's comment names its reason")
-	timeout := fs.Duration("timeout", time.Minute, "stop waiting for frames after this long")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: nat64br trace --pcap FILE [--reason R] [--count N] [--timeout D] [--socket S]\n\nWrites the next frames the running daemon drops into a pcapng file.\n\n")
-		fs.PrintDefaults()
+func cmdTrace(in *invocation) int {
+	stdout, stderr := in.stdout, in.stderr
+	path, ok := ctlSocket(in)
+	if !ok {
+		return 1
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *out == "" || fs.NArg() != 0 {
-		fs.Usage()
-		return 2
-	}
-	q := url.Values{"reason": {*reason}, "count": {fmt.Sprint(*count)}, "timeout": {timeout.String()}}
-	body, err := ctlRequestTimeout(*socket, http.MethodPost, "/trace?"+q.Encode(), *timeout+30*time.Second)
+	out, timeout := in.str("pcap"), in.duration("timeout")
+	q := url.Values{"reason": {in.str("reason")}, "count": {fmt.Sprint(in.int("count"))}, "timeout": {timeout.String()}}
+	body, err := ctlRequestTimeout(path, http.MethodPost, "/trace?"+q.Encode(), timeout+30*time.Second)
 	if err != nil {
 		fmt.Fprintf(stderr, "nat64br: %v\n", err)
 		return 1
 	}
-	if err := os.WriteFile(*out, body, 0o600); err != nil {
+	if err := os.WriteFile(out, body, 0o600); err != nil {
 		fmt.Fprintf(stderr, "nat64br: %v\n", err)
 		return 1
 	}
@@ -149,8 +99,31 @@ func cmdTrace(args []string, stdout, stderr io.Writer) int {
 			n++
 		}
 	}
-	fmt.Fprintf(stdout, "%d dropped frame(s) written to %s\n", n, *out)
+	fmt.Fprintf(stdout, "%d dropped frame(s) written to %s\n", n, out)
 	return 0
+}
+
+// ctlSocket returns the control socket of an operator command: --socket,
+// else the control-socket of the --config file, else the default. It
+// reports a problem on in.stderr and returns false.
+func ctlSocket(in *invocation) (string, bool) {
+	if p := in.str("socket"); p != "" {
+		return p, true
+	}
+	cfgPath := in.str("config")
+	if cfgPath == "" {
+		return config.DefaultControlSocket, true
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		printConfigError(in.stderr, err)
+		return "", false
+	}
+	if cfg.ControlSocket == "" {
+		fmt.Fprintf(in.stderr, "nat64br: %s sets no control-socket\n", cfgPath)
+		return "", false
+	}
+	return cfg.ControlSocket, true
 }
 
 // ctlExit is 1 for a refused reload, else 0.

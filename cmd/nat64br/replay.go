@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -21,27 +20,10 @@ import (
 // of the input of that side and the input's timestamps. The pcap time is the
 // translator's clock; after the last frame it advances by
 // replay-drain-seconds.
-func cmdReplay(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration `file` (required)")
-	in6 := fs.String("in6", "", "capture `file` of frames arriving on the IPv6 side")
-	in4 := fs.String("in4", "", "capture `file` of frames arriving on the IPv4 side")
-	out6 := fs.String("out6", "", "pcap `file` for frames leaving on the IPv6 side (required)")
-	out4 := fs.String("out4", "", "pcap `file` for frames leaving on the IPv4 side (required)")
-	quiet := fs.Bool("q", false, "do not print the counters")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: nat64br replay --config FILE [--in6 PCAP] [--in4 PCAP] --out6 PCAP --out4 PCAP")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *cfgPath == "" || *out6 == "" || *out4 == "" || fs.NArg() != 0 {
-		fs.Usage()
-		return 2
-	}
-	c, err := config.Load(*cfgPath)
+func cmdReplay(in *invocation) int {
+	stdout, stderr := in.stdout, in.stderr
+	cfgPath := in.str("config")
+	c, err := config.Load(cfgPath)
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {
@@ -61,8 +43,8 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nat64br: %s: %v\n", c.Path, err)
 		return 1
 	}
-	k, err := replayFiles(c, t, *in6, *in4, *out6, *out4)
-	if !*quiet {
+	k, err := replayFiles(c, t, in.str("in6"), in.str("in4"), in.str("out6"), in.str("out4"))
+	if !in.bool("q") {
 		k.Print(stdout)
 	}
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,36 +28,20 @@ import (
 
 // cmdRun runs nat64br in the wire, in the foreground, until SIGINT or
 // SIGTERM. SIGHUP reloads the configuration; SIGUSR1 logs the counters.
-func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration `file` (required)")
-	takeOver := fs.Bool("take-over", false, "take the ports over from the kernel: disable its IPv6 and ARP there and flush their addresses")
-	logFormat := fs.String("log-format", "", "text or json (default: the configuration's log.format)")
-	logLevel := fs.String("log-level", "", "debug, info, warn or error (default: the configuration's log.level)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to `file`")
-	waitIfs := fs.Duration("wait-for-interfaces", 0, "wait up to this long for the configured interfaces to appear and come up (a container's links are often added after it starts)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: nat64br run --config FILE [--take-over] [--wait-for-interfaces DURATION]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *cfgPath == "" || fs.NArg() != 0 {
-		fs.Usage()
-		return 2
-	}
-	cfg, err := config.Load(*cfgPath)
+func cmdRun(in *invocation) int {
+	stderr := in.stderr
+	cfgPath, takeOver, cpuProfile, waitIfs := in.str("config"), in.bool("take-over"), in.str("cpuprofile"), in.duration("wait-for-interfaces")
+	logFormat, logLevel := in.str("log-format"), in.str("log-level")
+	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		printConfigError(stderr, err)
 		return 1
 	}
-	if *logFormat != "" {
-		cfg.LogFormat = *logFormat
+	if logFormat != "" {
+		cfg.LogFormat = logFormat
 	}
-	if *logLevel != "" {
-		cfg.LogLevel = *logLevel
+	if logLevel != "" {
+		cfg.LogLevel = logLevel
 	}
 	log, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
@@ -68,8 +51,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration", "warning", w)
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
 		if err != nil {
 			log.Error("cannot write the CPU profile", "err", err)
 			return 1
@@ -85,17 +68,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			}
 		}()
 	}
-	if *waitIfs > 0 {
+	if waitIfs > 0 {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-		err := waitForInterfaces(log, *waitIfs, sig, cfg.IPv6Interface, cfg.IPv4Interface)
+		err := waitForInterfaces(log, waitIfs, sig, cfg.IPv6Interface, cfg.IPv4Interface)
 		signal.Stop(sig)
 		if err != nil {
 			log.Error("cannot start", "err", err)
 			return 1
 		}
 	}
-	r := &runner{log: log, path: *cfgPath, takeOver: *takeOver || cfg.TakeOver}
+	r := &runner{log: log, path: cfgPath, takeOver: takeOver || cfg.TakeOver}
 	if err := r.start(cfg); err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
