@@ -75,10 +75,14 @@ var socketFlags = []flagSpec{
 		help: "take control-socket from this configuration file"},
 }
 
+// The output flags: the daemon's JSON reply, or the table as CSV.
+var (
+	jsonFlag = flagSpec{name: "json", kind: flagBool, help: "print the daemon's JSON reply"}
+	csvFlag  = flagSpec{name: "csv", kind: flagBool, help: "print the table as CSV (RFC 4180), with a header line"}
+)
+
 // outputFlags are the flags of the commands that print tables.
-var outputFlags = []flagSpec{
-	{name: "json", kind: flagBool, help: "print the daemon's JSON reply"},
-}
+var outputFlags = []flagSpec{jsonFlag, csvFlag}
 
 // ctlFlags returns the flags of an operator command that prints tables:
 // extra, then the socket and output flags.
@@ -154,7 +158,7 @@ func init() {
 		{name: "pool", operator: true, summary: "pool4 ports in use per address and protocol, the dynamic pool", flags: ctlFlags(), run: cmdCtl},
 		{name: "reload", operator: true, summary: "validate and apply the configuration file, print what changed or why not",
 			about: "Asks the daemon to validate and apply its configuration file; exits 1 if it refuses.",
-			flags: append(append([]flagSpec{}, socketFlags...), outputFlags[0]), run: cmdCtl},
+			flags: append(append([]flagSpec{}, socketFlags...), jsonFlag), run: cmdCtl},
 		{name: "trace", operator: true, summary: "the next dropped frames into a pcapng file",
 			about: "Writes the next frames the running daemon drops into a pcapng file; each packet's comment names its reason.",
 			flags: append([]flagSpec{

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +20,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/nat64br/nat64br/config"
+	"github.com/nat64br/nat64br/xlat"
 	"github.com/nat64br/nat64br/xlat/xlattest"
 )
 
@@ -104,6 +108,22 @@ func TestControl(t *testing.T) {
 	if s := ctl(0, "pool"); !strings.Contains(s, "no pool4") {
 		t.Errorf("pool:\n%s", s)
 	}
+	// --csv on every command that has it: one table that encoding/csv reads.
+	for _, c := range commands {
+		if !slices.ContainsFunc(c.flags, func(f flagSpec) bool { return f.name == "csv" }) {
+			continue
+		}
+		recs, err := csv.NewReader(strings.NewReader(ctl(0, c.name, "--csv"))).ReadAll()
+		if err != nil || len(recs) == 0 {
+			t.Errorf("%s --csv: %v %q", c.name, err, recs)
+		}
+	}
+	if recs, _ := csv.NewReader(strings.NewReader(ctl(0, "status", "--csv"))).ReadAll(); !slices.ContainsFunc(recs, func(r []string) bool { return slices.Equal(r, []string{"config", cfgPath}) }) {
+		t.Errorf("status --csv: %q", recs)
+	}
+	if code := run([]string{"stats", "--csv", "--json", "--socket", sock}, io.Discard, io.Discard); code != 2 {
+		t.Errorf("stats --csv --json: exit %d, want 2", code)
+	}
 
 	// A trace of the next two frames of another EtherType: a VLAN frame
 	// in between is not taken, a third frame is not either.
@@ -170,5 +190,102 @@ func TestControl(t *testing.T) {
 	errb.Reset()
 	if code := run([]string{"status", "--socket", filepath.Join(dir, "none.sock")}, io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "cannot reach nat64br") {
 		t.Errorf("status without a daemon: exit %d, %s", code, errb.String())
+	}
+}
+
+// TestCSV prints replies of each operator command as CSV: it must parse
+// with encoding/csv, every record as wide as the header, and hold the
+// reply's values, commas and quotes included.
+func TestCSV(t *testing.T) {
+	exp := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		name, cmd string
+		reply     any
+		explain   bool
+		want      [][]string // rows that must be among the records, after the header
+		header    []string
+	}{
+		{
+			name: "status", cmd: "status",
+			reply: statusReply{Version: "v1", Config: `/etc/a,b "c".yaml`, Mode: "nat64", Workers: 2, WorkerCPUs: []int{0, 1},
+				Ports: []portStatus{{Side: "ipv6", Interface: "eth0", MTU: 1500, Answers: []string{"2001:db8::1", "64:ff9b::/96"}}}},
+			header: []string{"KEY", "VALUE"},
+			want: [][]string{{"config", `/etc/a,b "c".yaml`}, {"mode", "nat64"}, {"worker_cpus", "0 1"},
+				{"port.ipv6.mtu", "1500"}, {"port.ipv6.answers_for", "2001:db8::1 64:ff9b::/96"}},
+		},
+		{
+			name: "stats", cmd: "stats",
+			reply:  statsReply{Counters: map[string]uint64{"frames_in_ipv6": 7, "other_ethertype": 0}, NAT64: &xlat.NATStats{SessionsCreated: 3}},
+			header: []string{"COUNTER", "VALUE"},
+			want:   [][]string{{"frames_in_ipv6", "7"}, {"nat64.sessions_created", "3"}},
+		},
+		{
+			name: "stats explained", cmd: "stats", explain: true,
+			reply: statsReply{Counters: map[string]uint64{"other_ethertype": 0},
+				Ports: map[string]any{"ipv6": map[string]uint64{"rx_dropped": 4}}},
+			header: []string{"COUNTER", "VALUE", "MEANING"},
+			want:   [][]string{{"other_ethertype", "0", explainCounter("other_ethertype")}, {"port_ipv6.rx_dropped", "4", ""}},
+		},
+		{
+			name: "bib", cmd: "bib",
+			reply: natListReply{Entries: []xlat.NATEntry{
+				{Proto: "tcp", IPv6: netip.MustParseAddrPort("[2001:db8::2]:4000"), IPv4: netip.MustParseAddrPort("192.0.2.1:61001"), Sessions: 1, Expires: exp},
+				{Proto: "udp", IPv6: netip.MustParseAddrPort("[2001:db8::3]:53"), IPv4: netip.MustParseAddrPort("192.0.2.1:53"), Static: true}}},
+			header: []string{"PROTO", "IPV6", "IPV4", "SESSIONS", "STATIC", "EXPIRES"},
+			want: [][]string{{"tcp", "[2001:db8::2]:4000", "192.0.2.1:61001", "1", "false", "2030-01-02T03:04:05Z"},
+				{"udp", "[2001:db8::3]:53", "192.0.2.1:53", "0", "true", ""}},
+		},
+		{
+			name: "sessions", cmd: "sessions",
+			reply: natListReply{Entries: []xlat.NATEntry{{Proto: "tcp", IPv6: netip.MustParseAddrPort("[2001:db8::2]:4000"),
+				IPv4: netip.MustParseAddrPort("192.0.2.1:61001"), Remote: netip.MustParseAddrPort("203.0.113.5:443"), State: "established", Expires: exp}}},
+			header: []string{"PROTO", "IPV6", "IPV4", "REMOTE", "STATE", "EXPIRES"},
+			want:   [][]string{{"tcp", "[2001:db8::2]:4000", "192.0.2.1:61001", "203.0.113.5:443", "established", "2030-01-02T03:04:05Z"}},
+		},
+		{
+			name: "neighbors", cmd: "neighbors",
+			reply:  []neighborReply{{"ipv4", "192.0.2.9", "02:00:00:00:00:09", "reachable"}},
+			header: []string{"PORT", "ADDRESS", "MAC", "STATE"},
+			want:   [][]string{{"ipv4", "192.0.2.9", "02:00:00:00:00:09", "reachable"}},
+		},
+		{
+			name: "pool", cmd: "pool",
+			reply: poolReply{Pool4: []xlat.Pool4Use{{Addr: netip.MustParseAddr("192.0.2.1"), Proto: "udp", Used: 5, Size: 64512}},
+				Dynamic: &dynamicUse{Prefix: "198.51.100.0/24", Addresses: 256, Mappings: 3}},
+			header: []string{"POOL", "ADDRESS", "PROTO", "USED", "OF"},
+			want:   [][]string{{"pool4", "192.0.2.1", "udp", "5", "64512"}, {"dynamic", "198.51.100.0/24", "", "3", "256"}},
+		},
+		{name: "empty pool", cmd: "pool", reply: poolReply{}, header: []string{"POOL", "ADDRESS", "PROTO", "USED", "OF"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body, err := json.Marshal(tc.reply)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out, errb bytes.Buffer
+			if err := ctlPrint(tc.cmd, body, printOptions{explain: tc.explain, csv: true}, &out, &errb); err != nil {
+				t.Fatal(err)
+			}
+			recs, err := csv.NewReader(&out).ReadAll() // FieldsPerRecord 0: every record as wide as the first
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out.String())
+			}
+			if len(recs) == 0 || !slices.Equal(recs[0], tc.header) {
+				t.Fatalf("header %q, want %q", recs, tc.header)
+			}
+			for _, w := range tc.want {
+				if !slices.ContainsFunc(recs[1:], func(r []string) bool { return slices.Equal(r, w) }) {
+					t.Errorf("no record %q in %q", w, recs)
+				}
+			}
+			if errb.Len() != 0 {
+				t.Errorf("stderr: %s", errb.String())
+			}
+			// The same reply as text still prints.
+			out.Reset()
+			if err := ctlPrint(tc.cmd, body, printOptions{explain: tc.explain}, &out, &errb); err != nil || out.Len() == 0 {
+				t.Errorf("text: %v %q", err, out.String())
+			}
+		})
 	}
 }

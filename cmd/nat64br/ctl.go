@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,10 @@ func cmdCtl(in *invocation) int {
 	if name == "stats" {
 		explain = in.bool("explain")
 	}
+	asCSV := name != "reload" && in.bool("csv")
+	if asCSV && in.bool("json") {
+		return in.cmd.fail(stderr, "--csv and --json exclude each other")
+	}
 	path, ok := ctlSocket(in)
 	if !ok {
 		return 1
@@ -65,7 +70,7 @@ func cmdCtl(in *invocation) int {
 		stdout.Write(body)
 		return ctlExit(name, body)
 	}
-	if err := ctlPrint(name, body, explain, stdout); err != nil {
+	if err := ctlPrint(name, body, printOptions{explain: explain, csv: asCSV}, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "nat64br: %v\n", err)
 		return 1
 	}
@@ -176,58 +181,146 @@ func ctlRequestTimeout(path, method, p string, timeout time.Duration) ([]byte, e
 	return body, nil
 }
 
-// ctlPrint writes the reply to command name as tables.
-func ctlPrint(name string, body []byte, explain bool, w io.Writer) error {
+// table is what an operator command prints: a header and rows of cells,
+// aligned for people, or CSV (RFC 4180) with --csv.
+type table struct {
+	header []string // nil: no header line
+	rows   [][]string
+}
+
+// add appends a row of cells, each formatted with %v.
+func (t *table) add(cells ...any) {
+	row := make([]string, len(cells))
+	for i, c := range cells {
+		row[i] = fmt.Sprint(c)
+	}
+	t.rows = append(t.rows, row)
+}
+
+// text writes t to w in aligned columns.
+func (t *table) text(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	defer tw.Flush()
+	if t.header != nil {
+		fmt.Fprintln(tw, strings.Join(t.header, "\t"))
+	}
+	for _, r := range t.rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	tw.Flush()
+}
+
+// csv writes t to w as CSV, every row as wide as the header.
+func (t *table) csv(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	if t.header != nil {
+		cw.Write(t.header)
+	}
+	for _, r := range t.rows {
+		for len(r) < len(t.header) {
+			r = append(r, "")
+		}
+		cw.Write(r)
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// printOptions are the flags that shape an operator command's output.
+type printOptions struct {
+	explain bool // stats: what each counter means
+	csv     bool // CSV instead of aligned columns
+}
+
+// ctlPrint writes the reply to command name as tables on w; with o.csv,
+// as one CSV table, and what is not part of it (a truncated list) on
+// stderr.
+func ctlPrint(name string, body []byte, o printOptions, w, stderr io.Writer) error {
+	out := func(t *table) error {
+		if o.csv {
+			return t.csv(w)
+		}
+		t.text(w)
+		return nil
+	}
 	switch name {
 	case "status":
 		var s statusReply
 		if err := json.Unmarshal(body, &s); err != nil {
 			return err
 		}
-		fmt.Fprintf(tw, "nat64br\t%s (%s), pid %d, up %s since %s\n", s.Version, s.Go, s.PID, s.Uptime, s.Started.Format(time.RFC3339))
-		fmt.Fprintf(tw, "config\t%s\n", s.Config)
-		fmt.Fprintf(tw, "sha256\t%s\n", s.ConfigHash)
-		fmt.Fprintf(tw, "mode\t%s, prefix %s\n", s.Mode, orNone(s.Prefix))
-		pinned := ""
-		if len(s.WorkerCPUs) > 0 {
-			cpus := make([]string, len(s.WorkerCPUs))
-			for i, c := range s.WorkerCPUs {
-				cpus[i] = strconv.Itoa(c)
+		cpus := make([]string, len(s.WorkerCPUs))
+		for i, c := range s.WorkerCPUs {
+			cpus[i] = strconv.Itoa(c)
+		}
+		ports := &table{header: []string{"PORT", "INTERFACE", "MAC", "LINK", "MTU", "ANSWERS FOR"}}
+		for _, p := range s.Ports {
+			ports.add(p.Side, p.Interface, p.MAC, p.Link, p.MTU, strings.Join(p.Answers, ", "))
+		}
+		if o.csv {
+			// One KEY,VALUE table: the daemon's fields, then each port's.
+			t := &table{header: []string{"KEY", "VALUE"}}
+			t.add("version", s.Version)
+			t.add("go", s.Go)
+			t.add("pid", s.PID)
+			t.add("started", s.Started.Format(time.RFC3339))
+			t.add("uptime", s.Uptime)
+			t.add("config", s.Config)
+			t.add("config_sha256", s.ConfigHash)
+			t.add("mode", s.Mode)
+			t.add("prefix", s.Prefix)
+			t.add("data_path", s.DataPath)
+			t.add("workers", s.Workers)
+			t.add("worker_cpus", strings.Join(cpus, " "))
+			t.add("spread", s.Spread)
+			t.add("metrics", s.Metrics)
+			for _, p := range s.Ports {
+				t.add("port."+p.Side+".interface", p.Interface)
+				t.add("port."+p.Side+".mac", p.MAC)
+				t.add("port."+p.Side+".link", p.Link)
+				t.add("port."+p.Side+".mtu", p.MTU)
+				t.add("port."+p.Side+".answers_for", strings.Join(p.Answers, " "))
 			}
+			return out(t)
+		}
+		pinned := ""
+		if len(cpus) > 0 {
 			pinned = ", idle ones pinned to CPUs " + strings.Join(cpus, ", ")
 		}
 		spread := ""
 		if s.Spread != "" {
 			spread = ", spread by " + s.Spread
 		}
-		fmt.Fprintf(tw, "data path\t%s, %d worker(s)%s%s\n", s.DataPath, s.Workers, spread, pinned)
-		fmt.Fprintf(tw, "metrics\t%s\n", orNone(s.Metrics))
-		tw.Flush()
+		info := &table{}
+		info.add("nat64br", fmt.Sprintf("%s (%s), pid %d, up %s since %s", s.Version, s.Go, s.PID, s.Uptime, s.Started.Format(time.RFC3339)))
+		info.add("config", s.Config)
+		info.add("sha256", s.ConfigHash)
+		info.add("mode", fmt.Sprintf("%s, prefix %s", s.Mode, orNone(s.Prefix)))
+		info.add("data path", fmt.Sprintf("%s, %d worker(s)%s%s", s.DataPath, s.Workers, spread, pinned))
+		info.add("metrics", orNone(s.Metrics))
+		info.text(w)
 		fmt.Fprintln(w)
-		fmt.Fprintln(tw, "PORT\tINTERFACE\tMAC\tLINK\tMTU\tANSWERS FOR")
-		for _, p := range s.Ports {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", p.Side, p.Interface, p.MAC, p.Link, p.MTU, strings.Join(p.Answers, ", "))
-		}
+		ports.text(w)
 	case "stats":
 		var s statsReply
 		if err := json.Unmarshal(body, &s); err != nil {
 			return err
+		}
+		t := &table{header: []string{"COUNTER", "VALUE"}}
+		if o.explain {
+			t.header = append(t.header, "MEANING")
 		}
 		names := make([]string, 0, len(s.Counters))
 		for k := range s.Counters {
 			names = append(names, k)
 		}
 		sort.Strings(names)
-		fmt.Fprintln(tw, "COUNTER\tVALUE")
 		for _, k := range names {
-			if v := s.Counters[k]; v != 0 || explain {
-				line := fmt.Sprintf("%s\t%d", k, v)
-				if explain {
-					line += "\t" + explainCounter(k)
+			if v := s.Counters[k]; v != 0 || o.explain {
+				if o.explain {
+					t.add(k, v, explainCounter(k))
+				} else {
+					t.add(k, v)
 				}
-				fmt.Fprintln(tw, line)
 			}
 		}
 		for _, side := range []string{"ipv6", "ipv4"} {
@@ -241,43 +334,59 @@ func ctlPrint(name string, body []byte, explain bool, w io.Writer) error {
 			sort.Strings(keys)
 			for _, k := range keys {
 				if m[k] != 0 {
-					fmt.Fprintf(tw, "port_%s.%s\t%d\n", side, k, m[k])
+					t.add("port_"+side+"."+k, m[k])
 				}
 			}
 		}
 		if n := s.NAT64; n != nil {
 			for i, p := range xlat.NATProtocols {
-				fmt.Fprintf(tw, "nat64.sessions.%s\t%d\n", p, n.SessionsByProto[i])
-				fmt.Fprintf(tw, "nat64.bib.%s\t%d\n", p, n.BIBByProto[i])
+				t.add("nat64.sessions."+p, n.SessionsByProto[i])
+				t.add("nat64.bib."+p, n.BIBByProto[i])
 			}
-			fmt.Fprintf(tw, "nat64.sessions_created\t%d\nnat64.sessions_expired\t%d\nnat64.held_syns\t%d\nnat64.table_bytes\t%d\n",
-				n.SessionsCreated, n.SessionsExpired, n.HeldSYNs, n.TableBytes)
+			t.add("nat64.sessions_created", n.SessionsCreated)
+			t.add("nat64.sessions_expired", n.SessionsExpired)
+			t.add("nat64.held_syns", n.HeldSYNs)
+			t.add("nat64.table_bytes", n.TableBytes)
 		}
+		return out(t)
 	case "bib", "sessions":
 		var l natListReply
 		if err := json.Unmarshal(body, &l); err != nil {
 			return err
 		}
-		if name == "bib" {
-			fmt.Fprintln(tw, "PROTO\tIPV6\tIPV4\tSESSIONS\tSTATIC\tEXPIRES")
-		} else {
-			fmt.Fprintln(tw, "PROTO\tIPV6\tIPV4\tREMOTE\tSTATE\tEXPIRES")
+		t := &table{header: []string{"PROTO", "IPV6", "IPV4", "SESSIONS", "STATIC", "EXPIRES"}}
+		if name == "sessions" {
+			t.header = []string{"PROTO", "IPV6", "IPV4", "REMOTE", "STATE", "EXPIRES"}
 		}
 		for _, e := range l.Entries {
+			// People read how long is left; CSV gets the time (RFC 3339).
 			exp := "-"
-			if !e.Expires.IsZero() {
+			switch {
+			case e.Expires.IsZero() && o.csv:
+				exp = ""
+			case o.csv:
+				exp = e.Expires.Format(time.RFC3339)
+			case !e.Expires.IsZero():
 				exp = "in " + time.Until(e.Expires).Round(time.Second).String()
 			}
 			if name == "bib" {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%v\t%s\n", e.Proto, e.IPv6, e.IPv4, e.Sessions, e.Static, exp)
+				t.add(e.Proto, e.IPv6, e.IPv4, e.Sessions, e.Static, exp)
 			} else {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Proto, e.IPv6, e.IPv4, e.Remote, orNone(e.State), exp)
+				t.add(e.Proto, e.IPv6, e.IPv4, e.Remote, orNone(e.State), exp)
 			}
 		}
-		tw.Flush()
+		if err := out(t); err != nil {
+			return err
+		}
 		more := ""
 		if l.Truncated {
 			more = " (truncated: narrow it with --proto or --addr)"
+		}
+		if o.csv {
+			if l.Truncated {
+				fmt.Fprintf(stderr, "nat64br: %d entries%s\n", len(l.Entries), more)
+			}
+			return nil
 		}
 		fmt.Fprintf(w, "%d entries%s\n", len(l.Entries), more)
 	case "neighbors":
@@ -285,38 +394,53 @@ func ctlPrint(name string, body []byte, explain bool, w io.Writer) error {
 		if err := json.Unmarshal(body, &ns); err != nil {
 			return err
 		}
-		fmt.Fprintln(tw, "PORT\tADDRESS\tMAC\tSTATE")
+		t := &table{header: []string{"PORT", "ADDRESS", "MAC", "STATE"}}
 		for _, n := range ns {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Side, n.Addr, n.MAC, n.State)
+			t.add(n.Side, n.Addr, n.MAC, n.State)
 		}
+		return out(t)
 	case "pool":
 		var p poolReply
 		if err := json.Unmarshal(body, &p); err != nil {
 			return err
 		}
-		if len(p.Pool4) > 0 {
-			fmt.Fprintln(tw, "POOL4 ADDRESS\tPROTO\tUSED\tOF")
+		if o.csv {
+			// One table: each pool4 address and protocol, then the
+			// dynamic pool (USED: addresses mapped).
+			t := &table{header: []string{"POOL", "ADDRESS", "PROTO", "USED", "OF"}}
 			for _, u := range p.Pool4 {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", u.Addr, u.Proto, u.Used, u.Size)
+				t.add("pool4", u.Addr, u.Proto, u.Used, u.Size)
+			}
+			if d := p.Dynamic; d != nil {
+				t.add("dynamic", d.Prefix, "", d.Mappings, d.Addresses)
+			}
+			return out(t)
+		}
+		t := &table{}
+		if len(p.Pool4) > 0 {
+			t.header = []string{"POOL4 ADDRESS", "PROTO", "USED", "OF"}
+			for _, u := range p.Pool4 {
+				t.add(u.Addr, u.Proto, u.Used, u.Size)
 			}
 		}
 		if d := p.Dynamic; d != nil {
-			fmt.Fprintf(tw, "dynamic pool %s\t%d of %d addresses mapped\n", d.Prefix, d.Mappings, d.Addresses)
+			t.add("dynamic pool "+d.Prefix, fmt.Sprintf("%d of %d addresses mapped", d.Mappings, d.Addresses))
 		}
 		if len(p.Pool4) == 0 && p.Dynamic == nil {
-			fmt.Fprintln(tw, "no pool4 port bound yet, no dynamic pool")
+			t.add("no pool4 port bound yet, no dynamic pool")
 		}
+		t.text(w)
 	case "reload":
 		var r reloadReply
 		if err := json.Unmarshal(body, &r); err != nil {
 			return err
 		}
 		if r.Applied {
-			fmt.Fprintf(tw, "reloaded; changed: %s\n", strings.Join(r.Changed, ", "))
+			fmt.Fprintf(w, "reloaded; changed: %s\n", strings.Join(r.Changed, ", "))
 		} else {
-			fmt.Fprintln(tw, "reload refused, the running configuration stays:")
+			fmt.Fprintln(w, "reload refused, the running configuration stays:")
 			for _, p := range r.Problems {
-				fmt.Fprintf(tw, "  %s\n", p)
+				fmt.Fprintf(w, "  %s\n", p)
 			}
 		}
 	}
