@@ -43,6 +43,7 @@ const (
 // flagSpec is one flag of a command.
 type flagSpec struct {
 	name     string
+	short    string // a one-letter alias (-q for --quiet), or ""
 	kind     flagKind
 	arg      string // the value's placeholder in usage (FILE, ADDR); none for a bool
 	def      string // the default, as the flag package parses it; "" for none
@@ -125,7 +126,7 @@ func init() {
 				{name: "in4", kind: flagString, arg: "PCAP", complete: completeFile, help: "capture of frames arriving on the IPv4 side"},
 				{name: "out6", kind: flagString, arg: "PCAP", required: true, complete: completeFile, help: "pcap file for frames leaving on the IPv6 side"},
 				{name: "out4", kind: flagString, arg: "PCAP", required: true, complete: completeFile, help: "pcap file for frames leaving on the IPv4 side"},
-				{name: "q", kind: flagBool, help: "do not print the counters"},
+				{name: "quiet", short: "q", kind: flagBool, help: "do not print the counters"},
 			},
 			run: cmdReplay},
 		{name: "check-config", args: "[FILE]", maxArgs: 1, complete: completeFile,
@@ -259,6 +260,9 @@ func (c *command) flagSet() *flag.FlagSet {
 		default:
 			panic("nat64br " + c.name + " --" + f.name + ": no kind")
 		}
+		if f.short != "" {
+			fs.Var(fs.Lookup(f.name).Value, f.short, f.help)
+		}
 	}
 	return fs
 }
@@ -338,12 +342,16 @@ func (c *command) synopsis() string {
 	return b.String()
 }
 
-// flagUsage returns "--name ARG" for f.
+// usage returns "--name ARG" for f, after "-s, " if it has a short alias.
 func (f flagSpec) usage() string {
-	if f.kind == flagBool {
-		return "--" + f.name
+	u := "--" + f.name
+	if f.kind != flagBool {
+		u += " " + f.arg
 	}
-	return "--" + f.name + " " + f.arg
+	if f.short != "" {
+		u = "-" + f.short + ", " + u
+	}
+	return u
 }
 
 // helpText returns f's help and its default.

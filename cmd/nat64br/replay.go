@@ -44,7 +44,7 @@ func cmdReplay(in *invocation) int {
 		return 1
 	}
 	k, err := replayFiles(c, t, in.str("in6"), in.str("in4"), in.str("out6"), in.str("out4"))
-	if !in.bool("q") {
+	if !in.bool("quiet") {
 		k.Print(stdout)
 	}
 	if err != nil {
