@@ -22,6 +22,21 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/nat64br
 
+# Shell completions (bash, zsh, fish) and the man page nat64br(8), written by
+# the binary from its command table (cmd/nat64br/cli.go) into GENDIR, for
+# packaging: GENDIR/completions/{nat64br,_nat64br,nat64br.fish}, GENDIR/man/nat64br.8.
+GENDIR    ?= bin
+.PHONY: completions man
+completions: build
+	mkdir -p $(GENDIR)/completions
+	./$(BIN) completion bash > $(GENDIR)/completions/nat64br
+	./$(BIN) completion zsh > $(GENDIR)/completions/_nat64br
+	./$(BIN) completion fish > $(GENDIR)/completions/nat64br.fish
+
+man: build
+	mkdir -p $(GENDIR)/man
+	./$(BIN) man > $(GENDIR)/man/nat64br.8
+
 # Every Linux architecture Go supports that a router or homelab box may
 # be: the whole module, tests included, must compile for each.
 CROSS_ARCHS ?= amd64 386 arm arm64 riscv64 loong64 mips mipsle mips64 mips64le ppc64le s390x

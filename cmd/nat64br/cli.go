@@ -171,6 +171,13 @@ func init() {
 			}, socketFlags...),
 			run: cmdTrace},
 		{name: "version", summary: "print the version", run: cmdVersion},
+		{name: "completion", args: "SHELL", minArgs: 1, maxArgs: 1, complete: completeValues, values: []string{"bash", "fish", "zsh"},
+			summary: "print the shell completion script for bash, zsh or fish",
+			about: "Prints the completion script for SHELL (bash, zsh or fish). Load it with: source <(nat64br completion bash); " +
+				"or install it where the shell looks: make completions writes all three.",
+			run: cmdCompletion},
+		{name: "man", summary: "print the man page, nat64br(8), in roff",
+			about: "Prints the man page in roff (section 8); make man writes it. View it with: nat64br man | man -l -", run: cmdMan},
 		{name: "help", args: "[COMMAND]", maxArgs: 1, summary: "print the help of nat64br or of a command",
 			complete: completeValues, run: cmdHelp},
 	}
