@@ -47,12 +47,10 @@ const (
 	gsoECN        = 0x80
 )
 
-// mmsghdr is struct mmsghdr on 64-bit Linux.
-type mmsghdr struct {
-	Hdr unix.Msghdr
-	Len uint32
-	_   [4]byte
-}
+// mmsghdr is struct mmsghdr as this architecture lays it out: 64 bytes
+// with a tail pad on 64-bit Linux, 32 and none on 32-bit (recvmmsg and
+// sendmmsg walk arrays of it, so the stride must be the kernel's).
+type mmsghdr = unix.Mmsghdr
 
 // auxLen is the room for one PACKET_AUXDATA control message.
 var auxLen = unix.CmsgSpace(int(unsafe.Sizeof(unix.TpacketAuxdata{})))
