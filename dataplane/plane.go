@@ -190,7 +190,14 @@ type Plane struct {
 	anywhere  unix.CPUSet
 	prevProcs int // GOMAXPROCS before Start raised it for hot waits
 
-	started, closed bool
+	started, closed bool // under liveMu
+
+	// The liveness books (liveness.go): the timers' ticks, each
+	// worker's beat, and what Alive saw last.
+	ticks  atomic.Uint64
+	beats  []beat
+	liveMu sync.Mutex
+	live   liveness
 
 	// host holds the host's addresses on a shared port (SetHostAddrs).
 	host atomic.Pointer[hostAddrs]
@@ -360,11 +367,14 @@ func (p *Plane) HotWait() time.Duration { return p.hotWait }
 
 // Start runs the workers (one per lane, or one per port) and the timers.
 func (p *Plane) Start() {
+	p.liveMu.Lock()
+	defer p.liveMu.Unlock()
 	if p.started {
 		return
 	}
 	p.started = true
 	if n := len(p.lanes); n > 0 {
+		p.beats = make([]beat, n)
 		if p.hotWait > 0 && strings.Contains(os.Getenv("GODEBUG"), "asyncpreemptoff=1") {
 			p.log.Warn("GODEBUG=asyncpreemptoff=1: data-path.hot-wait is off (a hot wait would hold up garbage collections)")
 			p.hotWait = 0
@@ -381,12 +391,13 @@ func (p *Plane) Start() {
 				cpu = p.cpus[i]
 			}
 			p.wg.Add(1)
-			go p.laneWorker(&p.lanes[i], cpu)
+			go p.laneWorker(&p.lanes[i], cpu, &p.beats[i])
 		}
 	} else {
-		for _, s := range p.portSides() {
+		p.beats = make([]beat, len(p.portSides()))
+		for i, s := range p.portSides() {
 			p.wg.Add(1)
-			go p.portWorker(s)
+			go p.portWorker(s, &p.beats[i])
 		}
 	}
 	p.wg.Add(1)
@@ -396,10 +407,13 @@ func (p *Plane) Start() {
 // Close stops the plane: it closes the ports, waits for the workers and
 // the timers, and gives back the Ps hot waits took.
 func (p *Plane) Close() error {
-	if p.closed {
+	p.liveMu.Lock()
+	closed := p.closed
+	p.closed = true
+	p.liveMu.Unlock()
+	if closed {
 		return net.ErrClosed
 	}
-	p.closed = true
 	close(p.stop)
 	var err error
 	for _, s := range p.portSides() {
@@ -434,6 +448,7 @@ func (p *Plane) tick() {
 		case <-p.stop:
 			return
 		case now := <-t.C:
+			p.ticks.Add(1)
 			second := now.Sub(lastSweep) >= time.Second
 			if second {
 				lastSweep = now

@@ -83,13 +83,16 @@ func (w *worker) batch(s xlat.Side, n int, now time.Time) {
 }
 
 // portWorker reads side's port with ReadBatch until it is closed.
-func (p *Plane) portWorker(side xlat.Side) {
+// hb is its liveness books.
+func (p *Plane) portWorker(side xlat.Side, hb *beat) {
 	defer p.wg.Done()
 	w := p.newWorker()
 	port := p.ports[side]
 	errs := 0
 	for {
+		hb.park()
 		n, err := port.ReadBatch(w.bufs, w.sizes, Headroom)
+		hb.wake()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -119,7 +122,8 @@ func (p *Plane) portWorker(side xlat.Side) {
 // anywhere again. Pinned for good, the workers cost one TCP stream with the
 // veths' offloads on a sixth to a third in the bench lab: the scheduler
 // could no longer put them beside iperf3 (docs/performance.md, "Latency").
-func (p *Plane) laneWorker(l *Lane, cpu int) {
+// hb is its liveness books.
+func (p *Plane) laneWorker(l *Lane, cpu int, hb *beat) {
 	defer p.wg.Done()
 	// The worker keeps one thread for its life (the thread ends with it,
 	// pinned or not). Unlocked, the goroutine moved between threads after
@@ -143,6 +147,7 @@ func (p *Plane) laneWorker(l *Lane, cpu int) {
 	looks := 0
 	var idleSince time.Time
 	for {
+		hb.turn()
 		got := 0
 		for _, s := range p.portSides() {
 			n, err := l.Queues[s].ReadBatchInPlace(w.frames, w.bufs, w.sizes, w.gso, Headroom, xlat.Tailroom)
@@ -174,7 +179,9 @@ func (p *Plane) laneWorker(l *Lane, cpu int) {
 			continue
 		}
 		if cpu >= 0 && !pinned {
+			hb.park()
 			ready, err := p.sleep(pl, pinAfter, idleSince)
+			hb.wake()
 			if err != nil {
 				return
 			}
@@ -189,7 +196,10 @@ func (p *Plane) laneWorker(l *Lane, cpu int) {
 				pinned = true
 			}
 		}
-		if _, err := p.sleep(pl, -1, idleSince); err != nil {
+		hb.park()
+		_, err := p.sleep(pl, -1, idleSince)
+		hb.wake()
+		if err != nil {
 			return
 		}
 		looks = 0
