@@ -486,6 +486,10 @@ func (r *runner) loop() int {
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sig)
 	r.notify("READY=1\nSTATUS=translating")
+	stopWatchdog := make(chan struct{})
+	if wd := sdWatchdog(); wd > 0 {
+		go r.watchdog(wd/2, stopWatchdog)
+	}
 	for s := range sig {
 		switch s {
 		case syscall.SIGHUP:
@@ -496,12 +500,47 @@ func (r *runner) loop() int {
 			r.logStats("counters")
 		default:
 			r.log.Info("stopping", "signal", s.String())
+			close(stopWatchdog)
 			r.notify("STOPPING=1")
 			r.shutdown()
 			return 0
 		}
 	}
 	return 0
+}
+
+// watchdog tells systemd's watchdog (WatchdogSec=) that nat64br is alive
+// every interval, as long as the data plane makes progress
+// (dataplane.Plane.Alive: the timers tick, and each worker turns its loop
+// or waits for frames), until stop is closed. When the plane stalls it
+// stops telling, logs why and says so in the unit's status; systemd then
+// kills nat64br with SIGABRT (a Go stack dump of every goroutine in the
+// journal) once WatchdogSec has passed, and Restart= starts it again.
+func (r *runner) watchdog(every time.Duration, stop <-chan struct{}) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	stalled := false
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		if err := r.d.Alive(); err != nil {
+			if !stalled {
+				r.log.Error("the data plane is stalled: no longer telling systemd's watchdog that nat64br is alive", "err", err)
+				r.notify("STATUS=stalled: " + err.Error())
+				stalled = true
+			}
+			continue
+		}
+		if stalled {
+			r.log.Warn("the data plane moves again")
+			r.notify("STATUS=translating")
+			stalled = false
+		}
+		r.notify("WATCHDOG=1")
+	}
 }
 
 // notify tells systemd (Type=notify) about the daemon's state.
