@@ -493,9 +493,7 @@ func (r *runner) loop() int {
 	for s := range sig {
 		switch s {
 		case syscall.SIGHUP:
-			r.notify(sdReloading())
 			r.reload()
-			r.notify("READY=1")
 		case syscall.SIGUSR1:
 			r.logStats("counters")
 		default:
@@ -605,13 +603,22 @@ func (r *runner) reload() { r.reloadResult() }
 
 // reloadResult reloads the configuration file and returns what changed,
 // or the problems (each with its line and key) that kept the running
-// configuration.
+// configuration. SIGHUP and the control socket's reload (nat64br reload,
+// the unit's ExecReload) both come here.
+//
+// systemd hears of a reload only once the new configuration has passed
+// every check: RELOADING=1 then, READY=1 when it is applied. A refused one
+// sends neither, only a STATUS= line saying that the previous
+// configuration runs on: READY=1 would tell systemd that the reload went
+// well. The control socket's reply tells nat64br reload, which exits 1,
+// so that systemctl reload fails.
 func (r *runner) reloadResult() (changed, problems []string) {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
 	refuse := func(msg string, p ...string) ([]string, []string) {
 		r.reloadsFailed++
 		r.log.Error("reload refused: the running configuration stays", "reason", msg, "problems", strings.Join(p, "; "))
+		r.notify("STATUS=translating with the previous configuration: reload refused: " + msg)
 		return nil, append([]string{msg}, p...)
 	}
 	cfg, err := config.Load(r.path)
@@ -642,6 +649,7 @@ func (r *runner) reloadResult() (changed, problems []string) {
 	if err != nil {
 		return refuse(err.Error())
 	}
+	r.notify(sdReloading())
 	r.reconcileNAT(tr, cfg)
 	r.d.Swap(tr)
 	if r.state != nil {
@@ -651,6 +659,7 @@ func (r *runner) reloadResult() (changed, problems []string) {
 	r.cfg = cfg
 	r.reloadsOK++
 	r.log.Info("configuration reloaded", "config", cfg.Path, "changed", strings.Join(changed, ", "))
+	r.notify("READY=1\nSTATUS=translating")
 	return changed, nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nat64br/nat64br/config"
 )
 
 func TestSdNotify(t *testing.T) {
@@ -65,6 +67,45 @@ func notified(c *net.UnixConn, d time.Duration) []string {
 			return out
 		}
 		out = append(out, string(buf[:n]))
+	}
+}
+
+// TestReloadNotify checks what systemd hears of reloads: a refused one
+// is no reload (no RELOADING=1, no READY=1, a STATUS= line saying so); an
+// applied one is bracketed by RELOADING=1 and READY=1.
+func TestReloadNotify(t *testing.T) {
+	l := newMemLab(t)
+	cfgPath := filepath.Join(t.TempDir(), "nat64br.yaml")
+	if err := os.WriteFile(cfgPath, []byte(demoConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{log: slog.New(slog.NewTextHandler(io.Discard, nil)), path: cfgPath, cfg: cfg, d: l.d, started: time.Now()}
+	c := notifySocket(t)
+
+	if err := os.WriteFile(cfgPath, []byte(demoConfig+"mtu:\n  ipv6: 900\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, problems := r.reloadResult(); problems == nil {
+		t.Fatal("a broken file was applied")
+	}
+	msgs := notified(c, 200*time.Millisecond)
+	if len(msgs) != 1 || !strings.HasPrefix(msgs[0], "STATUS=translating with the previous configuration: reload refused") {
+		t.Errorf("refused reload notified %q, want one STATUS= line", msgs)
+	}
+
+	if err := os.WriteFile(cfgPath, []byte(demoConfig+"icmp-error-rate: 10\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, problems := r.reloadResult(); problems != nil {
+		t.Fatalf("reload refused: %q", problems)
+	}
+	msgs = notified(c, 200*time.Millisecond)
+	if len(msgs) != 2 || !strings.HasPrefix(msgs[0], "RELOADING=1\nMONOTONIC_USEC=") || msgs[1] != "READY=1\nSTATUS=translating" {
+		t.Errorf("applied reload notified %q, want RELOADING=1 then READY=1", msgs)
 	}
 }
 
