@@ -11,11 +11,15 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 
 .PHONY: all build cross test vet bench bench-lab fuzz conformance demo clean install uninstall check-unit image
 
-# make install: the binary, the systemd unit and (unless one is there) the
-# example configuration. DESTDIR stages it for packaging.
+# make install: the binary, the systemd unit, the nat64br user's
+# sysusers.d entry and (unless one is there) the example configuration.
+# DESTDIR stages it for packaging (and then systemd-sysusers is not run);
+# make dist stages with BINDIR=/usr/sbin UNITDIR=/usr/lib/systemd/system.
 PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
 DESTDIR   ?=
 UNITDIR   ?= /etc/systemd/system
+SYSUSERSDIR ?= /etc/sysusers.d
 
 all: build
 
@@ -71,23 +75,31 @@ image: build
 	$(CONTAINER) build -f contrib/container/Dockerfile.prebuilt \
 		--build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) $(IMAGEFLAGS) -t $(IMAGE) .
 
+# The unit runs as the nat64br user, which must read the configuration:
+# it is installed mode 0644 (it holds no secrets).
 install: build
-	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/nat64br
-	sed 's|/usr/local/bin/nat64br|$(PREFIX)/bin/nat64br|g' contrib/nat64br.service > nat64br.service.tmp
+	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/nat64br
+	sed 's|/usr/local/bin/nat64br|$(BINDIR)/nat64br|g' contrib/nat64br.service > nat64br.service.tmp
 	install -D -m 0644 nat64br.service.tmp $(DESTDIR)$(UNITDIR)/nat64br.service
 	rm -f nat64br.service.tmp
+	install -D -m 0644 contrib/nat64br.sysusers $(DESTDIR)$(SYSUSERSDIR)/nat64br.conf
 	install -d -m 0755 $(DESTDIR)/etc/nat64br
-	test -e $(DESTDIR)/etc/nat64br/nat64br.yaml || install -m 0640 contrib/nat64br.yaml $(DESTDIR)/etc/nat64br/nat64br.yaml
+	test -e $(DESTDIR)/etc/nat64br/nat64br.yaml || install -m 0644 contrib/nat64br.yaml $(DESTDIR)/etc/nat64br/nat64br.yaml
+	@if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null 2>&1; then systemd-sysusers $(SYSUSERSDIR)/nat64br.conf; \
+	elif [ -z "$(DESTDIR)" ]; then echo "no systemd-sysusers: create the nat64br system user yourself"; fi
 	@echo "installed; edit /etc/nat64br/nat64br.yaml, then: systemctl daemon-reload && systemctl enable --now nat64br"
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/nat64br $(DESTDIR)$(UNITDIR)/nat64br.service
-	@echo "left /etc/nat64br in place"
+	rm -f $(DESTDIR)$(BINDIR)/nat64br $(DESTDIR)$(UNITDIR)/nat64br.service $(DESTDIR)$(SYSUSERSDIR)/nat64br.conf
+	@echo "left /etc/nat64br and the nat64br user in place"
 
-# systemd-analyze verify on the unit as installed (root; needs systemd's tools).
-# It exits 0 on some problems it prints, so any output fails the check.
+# systemd-analyze verify on the unit as installed (needs systemd's tools).
+# With DESTDIR, a copy whose commands point into DESTDIR is checked (verify
+# wants them executable). It exits 0 on some problems it prints, so any
+# output fails the check.
 check-unit:
-	@out=$$(systemd-analyze verify $(DESTDIR)$(UNITDIR)/nat64br.service 2>&1); \
+	@tmp=$$(mktemp -d); sed 's|$(BINDIR)/nat64br|$(DESTDIR)$(BINDIR)/nat64br|g' $(DESTDIR)$(UNITDIR)/nat64br.service > $$tmp/nat64br.service; \
+	out=$$(systemd-analyze verify $$tmp/nat64br.service 2>&1); rm -rf $$tmp; \
 	if [ -n "$$out" ]; then echo "$$out"; echo "systemd-analyze verify: the unit has problems"; exit 1; fi; \
 	echo "systemd-analyze verify: $(DESTDIR)$(UNITDIR)/nat64br.service is fine"
 
