@@ -59,6 +59,14 @@ cross:
 test-386:
 	GOARCH=386 CGO_ENABLED=0 $(GO) test -count=1 ./wire/... ./dataplane/...
 
+# Release files in dist/ for each of DIST_ARCHS: a static binary tarball
+# and a .deb (nfpm, a Go tool dependency: go tool nfpm), named with the
+# Debian form of VERSION (contrib/dist.sh).
+DIST_ARCHS ?= amd64 arm64 arm riscv64 mipsle 386
+.PHONY: dist
+dist:
+	GO=$(GO) VERSION=$(VERSION) contrib/dist.sh $(DIST_ARCHS)
+
 # The container image from the binary built here (no registry or network
 # needed; see contrib/container/Dockerfile.prebuilt), with podman if it is
 # installed, else docker (CONTAINER=docker to choose). IMAGE names it;
@@ -152,3 +160,4 @@ demo: build
 
 clean:
 	rm -rf bin
+	rm -rf dist
