@@ -54,6 +54,16 @@ if [ -f LICENSE ]; then
 	fi
 fi
 
+# The man page and the shell completions, written by a binary of this
+# machine from the command table (they are the same for every
+# architecture).
+gen=$(mktemp -d)
+"$GO" build -o "$gen/nat64br" ./cmd/nat64br
+"$gen/nat64br" man | gzip -9n > "$gen/nat64br.8.gz"
+"$gen/nat64br" completion bash > "$gen/nat64br.bash"
+"$gen/nat64br" completion zsh > "$gen/_nat64br"
+"$gen/nat64br" completion fish > "$gen/nat64br.fish"
+
 mkdir -p dist
 for goarch in "$@"; do
 	case $goarch in
@@ -79,7 +89,14 @@ for goarch in "$@"; do
 			echo "Files: *"
 			echo "Copyright: $years the nat64br authors"
 			echo "License: $license"
-			sed -e 's/^[[:space:]]*$/./' -e 's/^/ /' LICENSE
+			if [ "$license" = Apache-2.0 ]; then
+				# Debian ships the text (lintian:
+				# copyright-not-using-common-license-for-apache2).
+				echo " On Debian systems, the full text of the Apache License, Version 2.0"
+				echo " is in /usr/share/common-licenses/Apache-2.0."
+			else
+				sed -e 's/^[[:space:]]*$/./' -e 's/^/ /' LICENSE
+			fi
 		else
 			echo "nat64br, https://github.com/nat64br/nat64br, built from $raw."
 			echo
@@ -95,6 +112,10 @@ for goarch in "$@"; do
 	} | gzip -9n > "$doc/changelog.gz"
 	gzip -9n < README.md > "$doc/README.md.gz"
 	install -D -m 0644 contrib/deb/lintian-overrides "$stage/usr/share/lintian/overrides/nat64br"
+	install -D -m 0644 "$gen/nat64br.8.gz" "$stage/usr/share/man/man8/nat64br.8.gz"
+	install -D -m 0644 "$gen/nat64br.bash" "$stage/usr/share/bash-completion/completions/nat64br"
+	install -D -m 0644 "$gen/_nat64br" "$stage/usr/share/zsh/vendor-completions/_nat64br"
+	install -D -m 0644 "$gen/nat64br.fish" "$stage/usr/share/fish/vendor_completions.d/nat64br.fish"
 	find "$stage" -exec touch -h -d "@$epoch" {} +
 
 	# The tarball: what make install would put in place, to copy by hand.
@@ -102,8 +123,13 @@ for goarch in "$@"; do
 	tdir=$(mktemp -d)
 	mkdir "$tdir/$name"
 	cp "$bin" README.md contrib/nat64br.yaml contrib/nat64br.service contrib/nat64br.sysusers "$tdir/$name/"
+	gzip -dc "$gen/nat64br.8.gz" > "$tdir/$name/nat64br.8"
+	mkdir "$tdir/$name/completions"
+	cp "$gen/nat64br.bash" "$gen/_nat64br" "$gen/nat64br.fish" "$tdir/$name/completions/"
+	chmod 0755 "$tdir/$name/completions"
+	chmod 0644 "$tdir/$name/completions"/*
 	[ ! -f LICENSE ] || cp LICENSE "$tdir/$name/"
-	chmod 0644 "$tdir/$name"/*
+	find "$tdir/$name" -maxdepth 1 -type f -exec chmod 0644 {} +
 	chmod 0755 "$tdir/$name/nat64br"
 	tar -C "$tdir" --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" -cf - "$name" | gzip -9n > "dist/$name.tar.gz"
 	rm -rf "$tdir"
@@ -113,3 +139,4 @@ for goarch in "$@"; do
 	rm -rf "$stage"
 	ls -l "dist/$name.tar.gz" "dist/nat64br_${version}_$debarch.deb" | awk '{print "   ", $5, $NF}'
 done
+rm -rf "$gen"
