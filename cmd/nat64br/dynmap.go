@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,7 +24,7 @@ const dynamicMapFile = "dynamic.map"
 // loadDynamicMap reads a dynamic.map. A missing file is no mapping; a
 // malformed line is skipped and reported with its line number.
 func loadDynamicMap(path string) ([]xlat.DynamicMapping, []error, error) {
-	f, err := os.Open(path)
+	f, err := openRead(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil
 	}
@@ -91,7 +90,7 @@ func newDynamicStore(dataDir string) *dynamicStore {
 // load restores the saved mappings into tr and returns how many it loaded
 // and the problems it skipped.
 func (s *dynamicStore) load(tr *xlat.Translator, now time.Time) (int, []error, error) {
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
+	if err := checkDataDir(filepath.Dir(s.path)); err != nil {
 		return 0, nil, err
 	}
 	ms, bad, err := loadDynamicMap(s.path)

@@ -176,6 +176,13 @@ func (r *runner) start(cfg *config.Config) error {
 	if cfg.IPv6Interface == "" || cfg.IPv4Interface == "" {
 		return fmt.Errorf("%s: ipv6-interface and ipv4-interface are required to run in the wire", cfg.Path)
 	}
+	if cfg.DataDir != "" && (cfg.DynamicPool.IsValid() || cfg.Mode == config.ModeNAT64) {
+		// Before the ports open: a data-dir others may write to is
+		// refused, and nat64br does not start without its state.
+		if err := checkDataDir(cfg.DataDir); err != nil {
+			return err
+		}
+	}
 	r.shared = cfg.IPv6Interface == cfg.IPv4Interface
 	if !r.shared {
 		for _, name := range []string{cfg.IPv6Interface, cfg.IPv4Interface} {
@@ -239,7 +246,7 @@ func (r *runner) start(cfg *config.Config) error {
 			n, problems, err := r.dyn.load(tr, time.Now())
 			if err != nil {
 				r.closePorts()
-				return fmt.Errorf("data-dir: %w", err)
+				return fmt.Errorf("dynamic map: %w", err)
 			}
 			for _, p := range problems {
 				r.log.Warn("dynamic map: line skipped", "err", p)

@@ -47,11 +47,11 @@ func newStateStore(dataDir string, log *slog.Logger) *stateStore {
 // damaged one is logged, kept aside as nat64.state.bad, and the tables
 // stay empty. It returns whether it loaded a file.
 func (s *stateStore) load(tr *xlat.Translator, now time.Time, perEntry bool) bool {
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
-		s.log.Error("NAT64 state: cannot make data-dir; sessions will not survive a restart", "data_dir", filepath.Dir(s.path), "err", err)
+	if err := checkDataDir(filepath.Dir(s.path)); err != nil {
+		s.log.Error("NAT64 state: cannot use data-dir; sessions will not survive a restart", "data_dir", filepath.Dir(s.path), "err", err)
 		return false
 	}
-	data, err := os.ReadFile(s.path)
+	data, err := readFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		s.log.Info("NAT64 state: no saved tables, starting empty", "file", s.path)
 		return false
