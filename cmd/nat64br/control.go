@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nat64br/nat64br/config"
@@ -36,16 +38,8 @@ func startControl(r *runner, path string) (*controlServer, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(path); err == nil {
-		// A socket left by a nat64br that did not stop cleanly is
-		// removed; one that answers belongs to a running nat64br.
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("%s: another nat64br is listening there", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, err
-		}
+	if err := clearStaleSocket(path); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -81,6 +75,38 @@ func startControl(r *runner, path string) (*controlServer, error) {
 		reply(w, reloadReply{Applied: problems == nil, Changed: changed, Problems: problems}, nil)
 	})
 	return &controlServer{srv: r.serveHTTP(ln, mux, "control socket"), path: path}, nil
+}
+
+// errRunning is wrapped by the error of a start that found another
+// nat64br serving its control socket or holding one of its ports.
+var errRunning = errors.New("already running")
+
+// clearStaleSocket makes way for the control socket at path. It removes
+// only a stale socket: Lstat says socket, and connecting to it is
+// refused (ECONNREFUSED: nobody listens). A socket that answers belongs
+// to a running nat64br (an error wrapping errRunning); anything else at
+// path, a regular file, a directory, a symlink, or a socket it cannot
+// tell, is an error wrapping errUnsafe and is left as it is.
+func clearStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("%w: %s is not a socket (mode %v): nat64br replaces only a stale socket; move it away or set another control-socket", errUnsafe, path, fi.Mode())
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("%w: another nat64br serves %s", errRunning, path)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w: %s: cannot tell whether the socket is stale (%w): remove it if no nat64br runs", errUnsafe, path, err)
+	}
+	return os.Remove(path)
 }
 
 // serveHTTP serves h on ln until the server it returns is closed; if it

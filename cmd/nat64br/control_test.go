@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -285,6 +287,84 @@ func TestCSV(t *testing.T) {
 			out.Reset()
 			if err := ctlPrint(tc.cmd, body, printOptions{explain: tc.explain}, &out, &errb); err != nil || out.Len() == 0 {
 				t.Errorf("text: %v %q", err, out.String())
+			}
+		})
+	}
+}
+
+// TestControlSocketPath starts the control socket over what may be at its
+// path: only a stale socket is replaced; a live one means another
+// nat64br; anything else is refused and left there.
+func TestControlSocketPath(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		plant func(t *testing.T, path string)
+		err   error // nil: started
+		want  string
+	}{
+		{"nothing", func(*testing.T, string) {}, nil, ""},
+		{"stale socket", func(t *testing.T, path string) {
+			ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln.SetUnlinkOnClose(false)
+			ln.Close()
+		}, nil, ""},
+		{"live socket", func(t *testing.T, path string) {
+			ln, err := net.Listen("unix", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+		}, errRunning, "another nat64br serves"},
+		{"regular file", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, []byte("keep"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, errUnsafe, "is not a socket"},
+		{"directory", func(t *testing.T, path string) {
+			if err := os.Mkdir(path, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}, errUnsafe, "is not a socket"},
+		{"symlink to a file", func(t *testing.T, path string) {
+			os.WriteFile(path+".target", []byte("keep"), 0o600)
+			mustSymlink(t, path+".target", path)
+		}, errUnsafe, "is not a socket"},
+		{"symlink to a stale socket", func(t *testing.T, path string) {
+			ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path + ".target", Net: "unix"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln.SetUnlinkOnClose(false)
+			ln.Close()
+			mustSymlink(t, path+".target", path)
+		}, errUnsafe, "is not a socket"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "nat64br.sock")
+			tc.plant(t, path)
+			before, _ := os.Lstat(path)
+			r := &runner{log: slog.New(slog.DiscardHandler)}
+			c, err := startControl(r, path)
+			if tc.err == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.close()
+				return
+			}
+			if !errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("error %v, want %v with %q and the path", err, tc.err, tc.want)
+			}
+			t.Log(err)
+			after, lerr := os.Lstat(path)
+			if lerr != nil || !os.SameFile(before, after) {
+				t.Errorf("what was at the path was replaced or deleted: %v", lerr)
+			}
+			if b, err := os.ReadFile(path + ".target"); err == nil && len(b) > 0 && string(b) != "keep" {
+				t.Errorf("the symlink's target changed: %q", b)
 			}
 		})
 	}
