@@ -80,6 +80,7 @@ func cmdRun(in *invocation) int {
 	}
 	r := &runner{log: log, path: cfgPath, takeOver: takeOver || cfg.TakeOver}
 	if err := r.start(cfg); err != nil {
+		r.unlock()
 		log.Error("cannot start", "err", err)
 		return 1
 	}
@@ -154,6 +155,7 @@ type runner struct {
 	log      *slog.Logger
 	path     string
 	takeOver bool
+	locks    []*portLock // one per interface, held from before the ports open until they are closed
 	cfg      *config.Config
 	ports    [3]*wire.PacketPort // one and the same when both sides share it
 	shared   bool                // one port for both sides (one-armed)
@@ -176,6 +178,10 @@ func (r *runner) start(cfg *config.Config) error {
 	if cfg.IPv6Interface == "" || cfg.IPv4Interface == "" {
 		return fmt.Errorf("%s: ipv6-interface and ipv4-interface are required to run in the wire", cfg.Path)
 	}
+	var err error
+	if r.locks, err = lockPorts(cfg.IPv6Interface, cfg.IPv4Interface); err != nil {
+		return err
+	}
 	if cfg.DataDir != "" && (cfg.DynamicPool.IsValid() || cfg.Mode == config.ModeNAT64) {
 		// Before the ports open: a data-dir others may write to is
 		// refused, and nat64br does not start without its state.
@@ -197,7 +203,6 @@ func (r *runner) start(cfg *config.Config) error {
 		r.log.Info("one port for both sides (one-armed): the host's own addresses stay the kernel's; nat64br answers only for its own",
 			"interface", cfg.IPv6Interface, "ipv6_vlan", cfg.IPv6VLAN, "ipv4_vlan", cfg.IPv4VLAN)
 	}
-	var err error
 	for _, p := range []struct {
 		side xlat.Side
 		name string
@@ -585,6 +590,15 @@ func (r *runner) shutdown() {
 		}
 	}
 	r.logCounters("final counters", ports)
+	r.unlock()
+}
+
+// unlock releases the ports' locks (lockPorts), once the ports are closed.
+func (r *runner) unlock() {
+	for _, l := range r.locks {
+		l.close()
+	}
+	r.locks = nil
 }
 
 func (r *runner) closePorts() {
