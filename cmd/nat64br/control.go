@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -313,19 +312,11 @@ type natListReply struct {
 }
 
 func (r *runner) natList(q *http.Request, sessions bool) (natListReply, error) {
-	f := xlat.NATFilter{Proto: q.URL.Query().Get("proto"), Now: time.Now()}
-	switch f.Proto {
-	case "", "tcp", "udp", "icmp":
-	default:
-		return natListReply{}, fmt.Errorf("proto %q: use tcp, udp or icmp", f.Proto)
+	f, err := decodeNATFilter(q.URL.Query())
+	if err != nil {
+		return natListReply{}, err
 	}
-	if a := q.URL.Query().Get("addr"); a != "" {
-		addr, err := netip.ParseAddr(a)
-		if err != nil {
-			return natListReply{}, fmt.Errorf("addr %q is not an IP address", a)
-		}
-		f.Addr = addr
-	}
+	f.Now = time.Now()
 	out := natListReply{Entries: []xlat.NATEntry{}}
 	fn := func(e xlat.NATEntry) bool {
 		if len(out.Entries) == maxListed {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -25,23 +23,13 @@ const maxTrace = 100000
 // the frames as pcapng until it has count of them, the timeout passes or
 // the client goes away.
 func serveTrace(d *dataplane.Plane, w http.ResponseWriter, q *http.Request, names [3]string) {
-	v := q.URL.Query()
-	c, ok := dataplane.DropCounter(v.Get("reason"))
-	if !ok {
-		reply(w, nil, fmt.Errorf("reason %q: use any, or a drop reason as nat64br stats --explain lists them", v.Get("reason")))
+	req, err := decodeTrace(q.URL.Query())
+	if err != nil {
+		reply(w, nil, err)
 		return
 	}
-	n, err := strconv.Atoi(v.Get("count"))
-	if err != nil || n < 1 || n > maxTrace {
-		reply(w, nil, fmt.Errorf("count %q: a number of frames from 1 to %d", v.Get("count"), maxTrace))
-		return
-	}
-	timeout, err := time.ParseDuration(v.Get("timeout"))
-	if err != nil || timeout <= 0 {
-		reply(w, nil, fmt.Errorf("timeout %q: a duration such as 60s", v.Get("timeout")))
-		return
-	}
-	t, err := d.StartTrace(c, n)
+	n, timeout := req.Count, req.Timeout
+	t, err := d.StartTrace(req.Reason, n)
 	if err != nil {
 		reply(w, nil, err)
 		return
