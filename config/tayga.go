@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // TAYGAOptions are what ImportTAYGA cannot read from a tayga.conf. The zero
@@ -221,10 +223,12 @@ func (t *taygaImport) directive(at string, w []string, mapsOnly bool) error {
 			return bad("%q is not drop, fwd or calc", w[1])
 		}
 	case "offlink-mtu":
-		if _, err := strconv.Atoi(w[1]); err != nil {
+		n, err := strconv.Atoi(w[1])
+		if err != nil {
 			return bad("%q is not a number", w[1])
 		}
-		t.set(at, "lowest-ipv6-mtu", w[1])
+		// Written as YAML reads it: "01300" would be octal there.
+		t.set(at, "lowest-ipv6-mtu", strconv.Itoa(n))
 	case "map-file":
 		t.mapFiles = append(t.mapFiles, w[1])
 	case "tun-device", "tun-up", "tun-ip", "tun-route":
@@ -258,7 +262,7 @@ const StateDir = "/var/lib/nat64br"
 // file name, and adds the notes on addresses, pools and routes.
 func (t *taygaImport) yaml(name string, opts TAYGAOptions) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Converted from %s by nat64br import-tayga.\n", name)
+	fmt.Fprintf(&b, "# Converted from %s by nat64br import-tayga.\n", printable(name))
 	masq := opts.Masquerade
 	nat := masq.IsValid()
 	if nat {
@@ -270,13 +274,13 @@ func (t *taygaImport) yaml(name string, opts TAYGAOptions) []byte {
 		v := t.keys[k]
 		switch {
 		case k == "dynamic-pool" && nat:
-			fmt.Fprintf(&b, "# dynamic-pool %s: replaced by pool4\n", v)
+			fmt.Fprintf(&b, "# dynamic-pool %s: replaced by pool4\n", printable(v))
 			continue
 		case k == "data-dir" && nat:
-			fmt.Fprintf(&b, "# data-dir %s: nat64br keeps its NAT64 sessions (nat64.state) in its unit's StateDirectory\ndata-dir: %q\n", v, StateDir)
+			fmt.Fprintf(&b, "# data-dir %s: nat64br keeps its NAT64 sessions (nat64.state) in its unit's StateDirectory\ndata-dir: %q\n", printable(v), StateDir)
 			continue
 		case k == "data-dir":
-			fmt.Fprintf(&b, "# data-dir %s: nat64br keeps dynamic.map in its unit's StateDirectory\ndata-dir: %q\n", v, StateDir)
+			fmt.Fprintf(&b, "# data-dir %s: nat64br keeps dynamic.map in its unit's StateDirectory\ndata-dir: %q\n", printable(v), StateDir)
 			if path.Clean(v) != StateDir && t.keys["dynamic-pool"] != "" {
 				t.notes = append(t.notes, fmt.Sprintf("%s: data-dir: copy %s to %s before nat64br first starts, so that hosts keep their dynamic-pool addresses", t.at[k], path.Join(v, "dynamic.map"), path.Join(StateDir, "dynamic.map")))
 			}
@@ -284,7 +288,7 @@ func (t *taygaImport) yaml(name string, opts TAYGAOptions) []byte {
 		case k == "ipv4-addr" && nat:
 			// TAYGA's own address lived inside the internal pool; the
 			// public address answers now.
-			fmt.Fprintf(&b, "# ipv4-addr %s was inside TAYGA's internal pool\nipv4-addr: \"%s\"\n", v, masq)
+			fmt.Fprintf(&b, "# ipv4-addr %s was inside TAYGA's internal pool\nipv4-addr: \"%s\"\n", printable(v), masq)
 			continue
 		}
 		fmt.Fprintf(&b, "%s: %s\n", k, taygaValue(k, v))
@@ -292,7 +296,7 @@ func (t *taygaImport) yaml(name string, opts TAYGAOptions) []byte {
 	if len(t.maps) > 0 {
 		b.WriteString("eam:\n")
 		for _, m := range t.maps {
-			fmt.Fprintf(&b, "  - {ipv4: \"%s\", ipv6: \"%s\"}   # %s\n", m.v4, m.v6, m.from)
+			fmt.Fprintf(&b, "  - {ipv4: %s, ipv6: %s}   # %s\n", strconv.Quote(m.v4), strconv.Quote(m.v6), printable(m.from))
 		}
 	}
 	v6if, v4if := opts.IPv6Interface, opts.IPv4Interface
@@ -488,6 +492,16 @@ func (t *taygaImport) masqueradeWarning(opts TAYGAOptions) {
 		t.notes = append(t.notes, fmt.Sprintf("WARNING: %s: dynamic-pool %s is %s, so iptables MASQUERADE surely hid it: convert with %s, which makes a stateful NAT64 sharing that address", t.at["dynamic-pool"], p, s.name, how))
 		return
 	}
+}
+
+// printable returns s for a YAML comment: quoted if it holds what YAML
+// does not allow there (control characters, invalid UTF-8) or reads as a
+// line break (U+0085, U+2028).
+func printable(s string) string {
+	if utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
+		return s
+	}
+	return strconv.Quote(s)
 }
 
 // taygaValue quotes what YAML could read as something else.

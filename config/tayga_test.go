@@ -134,6 +134,32 @@ ipv4-interface: eth1
 			// Parse names the key, as for any other bad value.
 			parseErr: `ipv4-addr: "\"x" is not an IPv4 address`,
 		},
+		{
+			// Fuzz crasher (FuzzImportTAYGA): TAYGA reads offlink-mtu in
+			// decimal, YAML read the copied "01300" as octal 704.
+			name:  "offlink-mtu with a leading zero",
+			conf:  "prefix 64:ff9b::/96\nipv4-addr 192.0.2.1\nofflink-mtu 01300\n",
+			has:   []string{"lowest-ipv6-mtu: 1300\n"},
+			check: func(c *Config) bool { return c.LowestIPv6MTU == 1300 },
+		},
+		{
+			// Fuzz crasher (FuzzImportTAYGA): a map's words were copied
+			// between quotes unescaped, so a quote broke the YAML and a
+			// backslash was read as an escape.
+			name:     "map words with a quote and a backslash",
+			conf:     "map 192.0.2.1\" \\x32\n",
+			has:      []string{`{ipv4: "192.0.2.1\"", ipv6: "\\x32"}`},
+			parseErr: `eam[0].ipv4: "192.0.2.1\"/32" is not an IPv4 prefix`,
+		},
+		{
+			// Fuzz crasher (FuzzImportTAYGA): a value copied into a
+			// comment with a control character made the whole document
+			// unreadable YAML.
+			name:  "data-dir with a control character",
+			conf:  "prefix 64:ff9b::/96\ndata-dir /var/spool/\x00tayga\n",
+			has:   []string{"# data-dir \"/var/spool/\\x00tayga\": "},
+			check: func(c *Config) bool { return c.DataDir == StateDir },
+		},
 		{name: "unknown directive", conf: "tun-device nat64\nfrobnicate yes\n", err: "tayga.conf:2: frobnicate: not a TAYGA directive", errIs: ErrInvalid},
 		{name: "map needs two", conf: "map 2001:db8::10\n", err: "tayga.conf:1: map: needs an IPv4 and an IPv6 address or prefix", errIs: ErrInvalid},
 		{name: "one argument", conf: "\nprefix 64:ff9b::/96 2001:db8::/96\n", err: "tayga.conf:2: prefix: needs exactly one argument", errIs: ErrInvalid},
