@@ -276,6 +276,12 @@ func FuzzImportTAYGAFromHost(f *testing.F) {
 	f.Add("tun-device nat64\nipv4-addr 100.64.0.1\nprefix 64:ff9b::/96\ndynamic-pool 100.64.0.0/10\ndata-dir /var/spool/tayga\nlog dyn\n", "192.0.2.10/24", "2001:db8:1::10/64", "192.0.2.1", "fe80::1", "", false)
 	f.Add("ipv4-addr 192.0.2.10\nipv6-addr 2001:db8:1::10\nprefix 2001:db8:64::/96\nmap 192.0.2.0/24 2001:db8::/120\n", "192.0.2.10/24", "2001:db8:1::10/64", "192.0.2.10", "2001:db8:1::10", "wan", true)
 	f.Add("prefix 64:ff9b::/96\n", "", "fe80::1/64", "", "", "", false)
+	files, _ := filepath.Glob("testdata/tayga/*.conf")
+	for _, name := range files {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(string(b), "192.0.2.10/24", "2001:db8:1::10/64", "192.0.2.1", "fe80::1", "", false)
+		}
+	}
 	f.Fuzz(func(t *testing.T, conf, v4, v6, gw, gw6, v4if string, masquerade bool) {
 		h := &HostNet{IPv6Interface: "eth0", IPv4Interface: "eth0", Addrs: []netip.Addr{netip.MustParseAddr("::1")}}
 		if p, err := netip.ParsePrefix(v4); err == nil && p.Addr().Is4() {
@@ -303,6 +309,11 @@ func FuzzImportTAYGAFromHost(f *testing.F) {
 		if err != nil {
 			return
 		}
+		masq := ""
+		if masquerade {
+			masq = opts.Masquerade.String()
+		}
+		checkTAYGAValues(t, conf, "", masq, doc)
 		for _, n := range notes {
 			if strings.Contains(n, "%!") || strings.Contains(n, "\n") {
 				t.Fatalf("malformed note %q", n)

@@ -256,15 +256,20 @@ func TestImportTAYGAFiles(t *testing.T) {
 	}
 }
 
-// FuzzImportTAYGA converts arbitrary tayga.conf and map-file contents: it
-// must not panic, its errors must name the file, and what it returns must
-// be YAML that Parse accepts or rejects with an *Error.
+// FuzzImportTAYGA converts arbitrary tayga.conf and map-file contents
+// without a host (import-tayga without --from-host): it must not panic,
+// its errors must be *Errors naming the file or a map-file's I/O error, two
+// imports must agree, the notes must be well formed, the document must
+// carry every value as TAYGA read it (checkTAYGAValues), and Parse must
+// accept it or reject it with an *Error.
 func FuzzImportTAYGA(f *testing.F) {
 	f.Add("tun-device nat64\nipv4-addr 100.65.0.1\nprefix 64:ff9b::/96\ndynamic-pool 100.65.0.0/16\ndata-dir /var/spool/tayga\n", "", true)
 	f.Add("ipv4-addr 192.0.2.1\nprefix 2001:db8:64::/96\nwkpf-strict no\nudp-cksum-mode calc\nofflink-mtu 1400\nmap 192.0.2.10 2001:db8:6::10 # s1\nmap-file maps\nlog drop\n", "map 192.0.2.12 2001:db8:6::12\n", false)
 	f.Add("map-file maps\n", "map 192.0.2.0/24 2001:db8::/120\nmap \"x: [y 1\n", false)
 	f.Add("ipv4-addr 'x\nprefix {a\ndata-dir \"\\\n", "", true)
 	f.Add("offlink-mtu 0x10\noffline-mtu 1\n", "", false)
+	f.Add("prefix 64:ff9b::/96\nipv4-addr 192.0.2.1\nofflink-mtu 01300\n", "", false)
+	f.Add("map 192.0.2.1\" 2001:db8::1\nmap \\x31 \\u0032\n", "", false)
 	files, _ := filepath.Glob("testdata/tayga/*.conf")
 	for _, name := range files {
 		if b, err := os.ReadFile(name); err == nil {
@@ -274,21 +279,40 @@ func FuzzImportTAYGA(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, conf, mapFile string, masquerade bool) {
 		opts := TAYGAOptions{Open: taygaFiles(map[string]string{"maps": mapFile})}
+		masq := ""
 		if masquerade {
 			opts.Masquerade = netip.MustParseAddr("198.51.100.7")
+			masq = opts.Masquerade.String()
 		}
-		doc, _, err := ImportTAYGA(strings.NewReader(conf), "f.conf", opts)
+		doc, notes, err := ImportTAYGA(strings.NewReader(conf), "f.conf", opts)
 		if err != nil {
 			var ce *Error
-			if errors.As(err, &ce) {
-				for _, p := range ce.Problems {
-					if !strings.HasPrefix(p, "f.conf:") && !strings.HasPrefix(p, "maps:") {
-						t.Fatalf("problem without the file name: %q", p)
-					}
+			if !errors.As(err, &ce) {
+				if !strings.HasPrefix(err.Error(), "map-file: ") {
+					t.Fatalf("error neither an *Error nor a map-file's: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("*Error %v is not ErrInvalid", err)
+			}
+			for _, p := range ce.Problems {
+				if !strings.HasPrefix(p, "f.conf:") && !strings.HasPrefix(p, "maps:") {
+					t.Fatalf("problem without the file name: %q", p)
 				}
 			}
 			return
 		}
+		for _, n := range notes {
+			if strings.Contains(n, "%!") || strings.Contains(n, "\n") {
+				t.Fatalf("malformed note %q", n)
+			}
+		}
+		doc2, notes2, _ := ImportTAYGA(strings.NewReader(conf), "f.conf", opts)
+		if !bytes.Equal(doc, doc2) || strings.Join(notes, "\n") != strings.Join(notes2, "\n") {
+			t.Fatalf("two imports differ:\n%s\n%s", doc, doc2)
+		}
+		checkTAYGAValues(t, conf, mapFile, masq, doc)
 		if _, err := Parse("f.yaml", doc); err != nil {
 			var ce *Error
 			if !errors.As(err, &ce) {
