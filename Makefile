@@ -3,6 +3,7 @@
 GO        ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN       := bin/nat64br
 FUZZTIME  ?= 30s
+FUZZFLAGS ?=
 CONFORMANCE ?= ../shared/conformance/run-conformance
 # The version nat64br reports: git describe (v0.1.0, v0.1.0-3-gabc1234-dirty,
 # or abc1234 before the first tag). Outside a git checkout it is empty and the
@@ -135,15 +136,14 @@ bench:
 bench-lab:
 	GO=$(GO) bench/lab.sh bench
 
-# Each fuzz target for FUZZTIME (go test -fuzz takes one target at a time).
+# Each fuzz target of every package for FUZZTIME (go test -fuzz takes one
+# target at a time); go test -list finds them, so a new one runs without
+# being named here. FUZZFLAGS adds flags, such as -parallel 1 on a shared
+# machine.
 fuzz:
-	@set -e; for t in FuzzTranslate6to4 FuzzTranslate4to6 FuzzICMPErrors FuzzRoundTrip FuzzNAT64; do \
-		echo "== xlat $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./xlat; done
-	@set -e; for t in FuzzParse FuzzImportTAYGA; do \
-		echo "== config $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./config; done
-	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./arpnd
-	@set -e; for t in FuzzSplit FuzzGSO; do \
-		echo "== wire $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./wire; done
+	@set -e; for p in $$($(GO) list ./...); do \
+		for t in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz' || true); do \
+			echo "== $$p $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$p; done; done
 
 # The packet corpus of the peer projects (kept outside this repository).
 conformance: build
