@@ -323,12 +323,15 @@ func (c *Cache) Tick(now time.Time) {
 	var failed [][]byte
 	c.mu.Lock()
 	changed := false
-	var anchors map[MAC]*entry // built once per Tick, when a routed entry needs one
-	anchor := func(mac MAC) *entry {
+	var anchors map[MAC]anchor // built once per Tick, when a routed entry needs one
+	anchorOf := func(e *entry) anchor {
+		if !e.routed {
+			return anchor{}
+		}
 		if anchors == nil {
 			anchors = c.anchors()
 		}
-		return anchors[mac]
+		return anchors[e.mac]
 	}
 	for ip, e := range c.entries {
 		switch e.state {
@@ -352,14 +355,14 @@ func (c *Cache) Tick(now time.Time) {
 			if now.Sub(e.confirmed) <= c.opts.StaleTime {
 				continue
 			}
-			if a := c.routedAnchor(e, anchor); a != nil {
-				if c.inherit(e, a, now) {
+			if a := anchorOf(e); a.e != nil {
+				if c.inherit(e, a.e, now) {
 					continue
 				}
 				// Probe the anchor; the entry waits for it.
-				if a.state == Stale {
-					a.state, a.probes = Probe, 0
-					c.sendProbe(c.addrOf(a), a, &a.mac, now)
+				if a.e.state == Stale {
+					a.e.state, a.e.probes = Probe, 0
+					c.sendProbe(a.ip, a.e, &a.e.mac, now)
 				}
 				e.state, e.probes, e.next = Probe, 0, now.Add(c.opts.RetransTime)
 				continue
@@ -368,8 +371,8 @@ func (c *Cache) Tick(now time.Time) {
 			mac := e.mac
 			c.sendProbe(ip, e, &mac, now)
 		case Probe:
-			a := c.routedAnchor(e, anchor)
-			if a != nil && c.inherit(e, a, now) {
+			a := anchorOf(e)
+			if a.e != nil && c.inherit(e, a.e, now) {
 				continue
 			}
 			if now.Before(e.next) {
@@ -381,7 +384,7 @@ func (c *Cache) Tick(now time.Time) {
 				changed = true
 				continue
 			}
-			if a != nil {
+			if a.e != nil {
 				e.probes++ // waiting for the anchor's answer
 				e.next = now.Add(c.opts.RetransTime)
 				continue
@@ -401,27 +404,26 @@ func (c *Cache) Tick(now time.Time) {
 	}
 }
 
+// anchor is an entry that answers for itself, with its address; the zero
+// value is none.
+type anchor struct {
+	ip [16]byte
+	e  *entry
+}
+
 // anchors maps each MAC address to its freshest entry that answers for
 // itself (not routed, resolved). Called with c.mu held.
-func (c *Cache) anchors() map[MAC]*entry {
-	m := map[MAC]*entry{}
-	for _, e := range c.entries {
+func (c *Cache) anchors() map[MAC]anchor {
+	m := map[MAC]anchor{}
+	for ip, e := range c.entries {
 		if e.routed || e.state == Incomplete {
 			continue
 		}
-		if a := m[e.mac]; a == nil || a.state != Permanent && (e.state == Permanent || e.confirmed.After(a.confirmed)) {
-			m[e.mac] = e
+		if a := m[e.mac].e; a == nil || a.state != Permanent && (e.state == Permanent || e.confirmed.After(a.confirmed)) {
+			m[e.mac] = anchor{ip, e}
 		}
 	}
 	return m
-}
-
-// routedAnchor returns the anchor of a routed entry e, or nil.
-func (c *Cache) routedAnchor(e *entry, anchor func(MAC) *entry) *entry {
-	if !e.routed {
-		return nil
-	}
-	return anchor(e.mac)
 }
 
 // inherit makes the routed entry e as fresh as its anchor a if a answered
@@ -437,17 +439,6 @@ func (c *Cache) inherit(e, a *entry, now time.Time) bool {
 	}
 	e.state, e.probes = Stale, 0
 	return true
-}
-
-// addrOf returns the address of entry e. Called with c.mu held; linear,
-// for the rare anchor probe.
-func (c *Cache) addrOf(e *entry) [16]byte {
-	for ip, x := range c.entries {
-		if x == e {
-			return ip
-		}
-	}
-	return [16]byte{}
 }
 
 // Neighbors returns the entries, sorted by address, for operators.
