@@ -8,12 +8,35 @@ import (
 	"github.com/nat64br/nat64br/xlat/header"
 )
 
+// nextHopSides returns an ARP and an ND whose next-hop keys are set as
+// subnet and gateway say: 192.0.2.0/24 and 192.0.2.254, 2001:db8:6::/64
+// and fe80::1.
+func nextHopSides(t *testing.T, subnet, gateway bool) (*ARP, *ND) {
+	t.Helper()
+	ao, no := ARPOptions{MAC: ourMAC}, NDOptions{MAC: ourMAC}
+	if subnet {
+		ao.Subnet = netip.MustParsePrefix("192.0.2.0/24")
+		no.Subnets = []netip.Prefix{netip.MustParsePrefix("2001:db8:6::/64")}
+	}
+	if gateway {
+		ao.Gateway = netip.MustParseAddr("192.0.2.254")
+		no.Gateway = netip.MustParseAddr("fe80::1")
+	}
+	a, err := NewARP(ao, &sink{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := NewND(no, &sink{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, n
+}
+
 // TestNextHop pins where each configuration sends a packet: the gateway
 // works with or without a subnet, and without a gateway every destination
 // is its own next hop.
 func TestNextHop(t *testing.T) {
-	sub4, gw4 := netip.MustParsePrefix("192.0.2.0/24"), netip.MustParseAddr("192.0.2.254")
-	sub6, gw6 := netip.MustParsePrefix("2001:db8:6::/64"), netip.MustParseAddr("fe80::1")
 	for _, tc := range []struct {
 		name      string
 		subnet    bool
@@ -35,33 +58,10 @@ func TestNextHop(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dst := netip.MustParseAddr(tc.dst)
-			var got netip.Addr
+			a, n := nextHopSides(t, tc.subnet, tc.gateway)
+			got := netip.AddrFrom16(n.NextHop(dst.As16()))
 			if dst.Is4() {
-				o := ARPOptions{MAC: ourMAC}
-				if tc.subnet {
-					o.Subnet = sub4
-				}
-				if tc.gateway {
-					o.Gateway = gw4
-				}
-				a, err := NewARP(o, &sink{}, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
 				got = keyAddr(a.NextHop(dst.As4()))
-			} else {
-				o := NDOptions{MAC: ourMAC}
-				if tc.subnet {
-					o.Subnets = []netip.Prefix{sub6}
-				}
-				if tc.gateway {
-					o.Gateway = gw6
-				}
-				n, err := NewND(o, &sink{}, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = netip.AddrFrom16(n.NextHop(dst.As16()))
 			}
 			if got != netip.MustParseAddr(tc.want) {
 				t.Errorf("NextHop(%s) = %s, want %s", dst, got, tc.want)
@@ -74,7 +74,6 @@ func TestNextHop(t *testing.T) {
 // them without a gateway (the learning mode, with or without subnets),
 // else only those a packet can be sent to directly.
 func TestLearnScope(t *testing.T) {
-	sub6, gw6 := netip.MustParsePrefix("2001:db8:6::/64"), netip.MustParseAddr("fe80::1")
 	for _, tc := range []struct {
 		name            string
 		subnet, gateway bool
@@ -95,35 +94,13 @@ func TestLearnScope(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := netip.MustParseAddr(tc.src)
-			var c *Cache
+			a, n := nextHopSides(t, tc.subnet, tc.gateway)
+			c := n.Cache()
 			if src.Is4() {
-				o := ARPOptions{MAC: ourMAC}
-				if tc.subnet {
-					o.Subnet = netip.MustParsePrefix("192.0.2.0/24")
-				}
-				if tc.gateway {
-					o.Gateway = netip.MustParseAddr("192.0.2.254")
-				}
-				a, err := NewARP(o, &sink{}, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
 				a.Learn(ipFrame(hostMAC, src), t0)
 				c = a.Cache()
 			} else {
-				o := NDOptions{MAC: ourMAC}
-				if tc.subnet {
-					o.Subnets = []netip.Prefix{sub6}
-				}
-				if tc.gateway {
-					o.Gateway = gw6
-				}
-				n, err := NewND(o, &sink{}, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
 				n.Learn(ipFrame(hostMAC, src), t0)
-				c = n.Cache()
 			}
 			if _, ok := c.Lookup(KeyAddr(src)); ok != tc.learned {
 				t.Errorf("learned %v, want %v", ok, tc.learned)
