@@ -208,9 +208,7 @@ func (t *Translator) Unreachable(b []byte, off, n int, to Side, now time.Time) V
 			// did not answer: code 3, as RFC 4443 §3.1 has a router say.
 			ic := header.ICMP(b[v.Off+header.IPv6Len : v.Off+v.Len])
 			if ic.Type() == header.ICMPv6DestUnreach && ic.Code() == header.ICMPv6NoRoute {
-				old := ic.TypeCode()
-				ic.SetTypeCode(header.ICMPv6DestUnreach, header.ICMPv6AddrUnreach)
-				ic.SetChecksum(header.Update(ic.Checksum(), header.Sum16(ic.TypeCode(), header.Neg16(old, 0))))
+				recode(ic, header.ICMPv6DestUnreach, header.ICMPv6AddrUnreach, 0)
 			}
 		}
 	case Side6:

@@ -62,9 +62,13 @@ func echoTo4(l []byte, pseudo, pd uint64) {
 
 // retype sets the ICMP type to t and patches the checksum for the new type
 // and the pseudo-header delta d.
-func retype(ic header.ICMP, t uint8, d uint64) {
+func retype(ic header.ICMP, t uint8, d uint64) { recode(ic, t, ic.Code(), d) }
+
+// recode sets the ICMP type and code to t and c and patches the checksum
+// for them and the pseudo-header delta d.
+func recode(ic header.ICMP, t, c uint8, d uint64) {
 	old := ic.TypeCode()
-	ic.SetTypeCode(t, ic.Code())
+	ic.SetTypeCode(t, c)
 	d = header.Sum16(ic.TypeCode(), header.Neg16(old, d))
 	ic.SetChecksum(header.Update(ic.Checksum(), d))
 }
