@@ -18,9 +18,9 @@ import (
 	"github.com/nat64br/nat64br/xlat/xlattest"
 )
 
-// reasmPlane is a started plane with the lab's SIIT or NAT64 translator
-// and reassembly on, both neighbors resolved, on in-memory links.
-func reasmPlane(t *testing.T, nat64 bool, ro xlat.ReassemblyOptions) (p *Plane, peer6, peer4 *wire.MemoryPort) {
+// reasmOptions are the lab's SIIT or NAT64 plane options with a
+// translator that hands fragments to reassembly, configured by ro.
+func reasmOptions(t *testing.T, nat64 bool, ro xlat.ReassemblyOptions) Options {
 	t.Helper()
 	opts := labOptions(t, nat64)
 	xo := labXlatOptions(nat64)
@@ -30,6 +30,14 @@ func reasmPlane(t *testing.T, nat64 bool, ro xlat.ReassemblyOptions) (p *Plane, 
 		t.Fatal(err)
 	}
 	opts.Translator, opts.Reassembly = tr, ro
+	return opts
+}
+
+// reasmPlane is a started plane with the lab's SIIT or NAT64 translator
+// and reassembly on, both neighbors resolved, on in-memory links.
+func reasmPlane(t *testing.T, nat64 bool, ro xlat.ReassemblyOptions) (p *Plane, peer6, peer4 *wire.MemoryPort) {
+	t.Helper()
+	opts := reasmOptions(t, nat64, ro)
 	p, peer6, peer4 = memPlane(t, opts, 1024)
 	now := time.Now()
 	p.arp.Cache().Learn(arpnd.Key4([4]byte(xlattest.IP(labServer4).To4())), srvMAC, now)
@@ -215,14 +223,7 @@ func TestReassemblyPing(t *testing.T) {
 // neighbors resolved, writing to out.
 func reasmWorker(t *testing.T, nat64 bool, ro xlat.ReassemblyOptions) (*Plane, *worker, *discard) {
 	t.Helper()
-	opts := labOptions(t, nat64)
-	xo := labXlatOptions(nat64)
-	xo.Reassemble = true
-	tr, err := xlat.New(xo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Translator, opts.Reassembly = tr, ro
+	opts := reasmOptions(t, nat64, ro)
 	p, _, _ := memPlane(t, opts, 16)
 	t.Cleanup(func() { p.Close() })
 	now := time.Now()
