@@ -21,7 +21,6 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
-	"github.com/nat64br/nat64br/config"
 	"github.com/nat64br/nat64br/xlat"
 	"github.com/nat64br/nat64br/xlat/xlattest"
 )
@@ -31,15 +30,8 @@ import (
 func TestControl(t *testing.T) {
 	l := newMemLab(t)
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "nat64br.yaml")
-	if err := os.WriteFile(cfgPath, []byte(demoConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &runner{log: slog.New(slog.NewTextHandler(io.Discard, nil)), path: cfgPath, cfg: cfg, d: l.d, started: time.Now()}
+	r := l.runner(t, dir)
+	cfgPath, cfg := r.path, r.cfg
 	sock := filepath.Join(dir, "run", "control.sock")
 	c, err := startControl(r, sock)
 	if err != nil {

@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -53,6 +57,21 @@ func newMemLab(t *testing.T) *memLab {
 	d.Start()
 	t.Cleanup(func() { d.Close() })
 	return &memLab{d: d, peer6: peer6, peer4: peer4}
+}
+
+// runner returns a runner of l's plane whose configuration file is
+// dir/nat64br.yaml, written with demoConfig.
+func (l *memLab) runner(t *testing.T, dir string) *runner {
+	t.Helper()
+	cfgPath := filepath.Join(dir, "nat64br.yaml")
+	if err := os.WriteFile(cfgPath, []byte(demoConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &runner{log: slog.New(slog.NewTextHandler(io.Discard, nil)), path: cfgPath, cfg: cfg, d: l.d, started: time.Now()}
 }
 
 func eth(dst, src arpnd.MAC, et layers.EthernetType) *layers.Ethernet {

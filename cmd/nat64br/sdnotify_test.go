@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/nat64br/nat64br/config"
 )
 
 func TestSdNotify(t *testing.T) {
@@ -75,15 +73,8 @@ func notified(c *net.UnixConn, d time.Duration) []string {
 // applied one is bracketed by RELOADING=1 and READY=1.
 func TestReloadNotify(t *testing.T) {
 	l := newMemLab(t)
-	cfgPath := filepath.Join(t.TempDir(), "nat64br.yaml")
-	if err := os.WriteFile(cfgPath, []byte(demoConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &runner{log: slog.New(slog.NewTextHandler(io.Discard, nil)), path: cfgPath, cfg: cfg, d: l.d, started: time.Now()}
+	r := l.runner(t, t.TempDir())
+	cfgPath := r.path
 	c := notifySocket(t)
 
 	if err := os.WriteFile(cfgPath, []byte(demoConfig+"mtu:\n  ipv6: 900\n"), 0o644); err != nil {
