@@ -87,6 +87,15 @@ type Metrics struct {
 	Listen string // host:port of the HTTP endpoint (/metrics); "" = off
 }
 
+// Sandbox is what run gives up once its sockets are open: the user it
+// goes on as, its capabilities, and the system calls it may make.
+type Sandbox struct {
+	User    string // the user to run as after start; "" = nat64br when that user exists
+	Group   string // its group; "" = the user's primary group
+	Drop    bool   // give up the user and capabilities at all (false: debugging only)
+	Seccomp bool   // filter the system calls (false: debugging only)
+}
+
 // RA configures Router Advertisements on the IPv6 port.
 type RA struct {
 	Enabled        bool
@@ -192,6 +201,7 @@ type Config struct {
 	DataPath      DataPath
 	Metrics       Metrics
 	ControlSocket string // Unix socket of the operator commands; "" = none
+	Sandbox       Sandbox
 	LogFormat     string // text or json
 	LogLevel      string // debug, info, warn or error
 
@@ -251,6 +261,14 @@ type raw struct {
 	DataPath                   *rawDataPath `yaml:"data-path"`
 	Metrics                    *rawMetrics  `yaml:"metrics"`
 	ControlSocket              *string      `yaml:"control-socket"`
+	Sandbox                    *rawSandbox  `yaml:"sandbox"`
+}
+
+type rawSandbox struct {
+	User    *string `yaml:"user"`
+	Group   *string `yaml:"group"`
+	Drop    *bool   `yaml:"drop"`
+	Seccomp *bool   `yaml:"seccomp"`
 }
 
 type rawTimeouts struct {

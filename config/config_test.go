@@ -114,6 +114,8 @@ func TestErrors(t *testing.T) {
 		{"reassembly per source above total", "reassembly:\n  max-bytes: 100000\n  max-bytes-per-source: 200000\n", []string{"c.yaml:3: reassembly.max-bytes-per-source: max-bytes-per-source 200000 is above max-bytes 100000"}},
 		{"reassembly total below default per source", "reassembly:\n  max-bytes: 100000\n", []string{"c.yaml:2: reassembly.max-bytes: max-bytes-per-source 262144 is above max-bytes 100000"}},
 		{"dynamic pool with nat64", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.1/32]\ndynamic-pool: 198.51.100.0/24\n", []string{"c.yaml:4: dynamic-pool: the dynamic pool is TAYGA's stateless model"}},
+		{"sandbox user with a colon", "sandbox: {user: \"nat64br:nat64br\"}\n", []string{`c.yaml:1: sandbox.user: "nat64br:nat64br" is not a user or group name or number`}},
+		{"sandbox group empty", "sandbox:\n  group: \"\"\n", []string{`c.yaml:2: sandbox.group: "" is not a user or group name or number`}},
 		{"dynamic pool too big", "dynamic-pool: 10.0.0.0/7\n", []string{"c.yaml:1: dynamic-pool: 10.0.0.0/7: use a prefix from /8 to /31"}},
 		{"dynamic pool of one address", "dynamic-pool: 192.0.2.1/32\n", []string{"c.yaml:1: dynamic-pool: 192.0.2.1/32: use a prefix from /8 to /31"}},
 		{"data dir relative", "data-dir: var/lib\n", []string{"c.yaml:1: data-dir: \"var/lib\" is not an absolute"}},

@@ -46,6 +46,7 @@ func defaults() *Config {
 			PassGSO:     true,
 		},
 		ControlSocket: DefaultControlSocket,
+		Sandbox:       Sandbox{Drop: true, Seccomp: true},
 		LogFormat:     "text",
 		LogLevel:      "info",
 	}

@@ -33,6 +33,7 @@ take-over: false
 router-advertisements: {enabled: false, interval: 60s}
 data-path: {io: ring, workers: auto, busy-poll: 50us, hot-wait: 2s, pin-workers: auto, spread: ports, qdisc-bypass: true, gso: pass}
 control-socket: /run/nat64br/nat64br.sock
+sandbox: {drop: true, seccomp: true}
 log: {format: text, level: info}
 `
 	want := defaults()

@@ -336,6 +336,24 @@ func (v *validator) build(r *raw) *Config {
 			c.ControlSocket = *cs
 		}
 	}
+	if sb := r.Sandbox; sb != nil {
+		for _, f := range []struct {
+			dst  *string
+			src  *string
+			path string
+		}{{&c.Sandbox.User, sb.User, "sandbox.user"}, {&c.Sandbox.Group, sb.Group, "sandbox.group"}} {
+			if f.src == nil {
+				continue
+			}
+			if n := strings.TrimSpace(*f.src); n == "" || strings.ContainsAny(n, ":/ ") {
+				v.errorf(f.path, "%q is not a user or group name or number", *f.src)
+			} else {
+				*f.dst = n
+			}
+		}
+		setBool(&c.Sandbox.Drop, sb.Drop)
+		setBool(&c.Sandbox.Seccomp, sb.Seccomp)
+	}
 	if l := r.Log; l != nil {
 		if l.Format != nil {
 			switch *l.Format {
