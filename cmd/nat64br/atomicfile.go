@@ -24,10 +24,11 @@ import (
 var errUnsafe = errors.New("refused")
 
 // checkDataDir makes dir (0700) if it does not exist, and checks that it
-// is a directory, not a symlink, owned by nat64br's effective uid or by
-// root, and not writable by group or others. Its errors wrap errUnsafe
-// and say how to fix the directory.
-func checkDataDir(dir string) error {
+// is a directory, not a symlink, owned by nat64br's effective uid, by
+// root or by owner (the uid it runs as after start, sandbox.go; 0 when
+// that is root), and not writable by group or others. Its errors wrap
+// errUnsafe and say how to fix the directory.
+func checkDataDir(dir string, owner int) error {
 	fi, err := os.Lstat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -45,8 +46,12 @@ func checkDataDir(dir string) error {
 		return fmt.Errorf("%w: data-dir %s is a symlink (to %q): set data-dir to the directory itself", errUnsafe, dir, to)
 	case !mode.IsDir():
 		return fmt.Errorf("%w: data-dir %s is not a directory (mode %v): remove it or set another data-dir", errUnsafe, dir, mode)
-	case uid != os.Geteuid() && uid != 0:
-		return fmt.Errorf("%w: data-dir %s is owned by uid %d, not by nat64br's uid %d or root: chown %d %s", errUnsafe, dir, uid, os.Geteuid(), os.Geteuid(), dir)
+	case uid != os.Geteuid() && uid != 0 && uid != owner:
+		want := os.Geteuid()
+		if owner != 0 {
+			want = owner
+		}
+		return fmt.Errorf("%w: data-dir %s is owned by uid %d, not by nat64br's uid %d or root: chown %d %s", errUnsafe, dir, uid, want, want, dir)
 	case mode.Perm()&0o022 != 0:
 		return fmt.Errorf("%w: data-dir %s is writable by others (mode %04o, owner uid %d): chmod 0700 %s", errUnsafe, dir, mode.Perm(), uid, dir)
 	}

@@ -187,7 +187,7 @@ func TestCheckDataDir(t *testing.T) {
 			}
 			dir := filepath.Join(t.TempDir(), "data")
 			tc.make(t, dir)
-			err := checkDataDir(dir)
+			err := checkDataDir(dir, 0)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatal(err)

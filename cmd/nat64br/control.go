@@ -29,11 +29,14 @@ import (
 
 // controlServer serves the control socket until closed.
 type controlServer struct {
-	srv  *http.Server
-	path string
+	srv     *http.Server
+	path    string
+	madeDir bool // nat64br made the socket's directory (sandbox.go hands it over)
 }
 
 func startControl(r *runner, path string) (*controlServer, error) {
+	_, serr := os.Lstat(filepath.Dir(path))
+	madeDir := errors.Is(serr, fs.ErrNotExist)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
@@ -73,7 +76,7 @@ func startControl(r *runner, path string) (*controlServer, error) {
 		changed, problems := r.reloadResult()
 		reply(w, reloadReply{Applied: problems == nil, Changed: changed, Problems: problems}, nil)
 	})
-	return &controlServer{srv: r.serveHTTP(ln, mux, "control socket"), path: path}, nil
+	return &controlServer{srv: r.serveHTTP(ln, mux, "control socket"), path: path, madeDir: madeDir}, nil
 }
 
 // errRunning is wrapped by the error of a start that found another

@@ -76,6 +76,7 @@ func saveDynamicMap(path string, ms []xlat.DynamicMapping, now time.Time) error 
 // for the last-use times, and at shutdown.
 type dynamicStore struct {
 	path    string
+	owner   int // the uid nat64br runs as after start (sandbox.go), if not root
 	gen     uint64
 	written time.Time
 }
@@ -90,7 +91,7 @@ func newDynamicStore(dataDir string) *dynamicStore {
 // load restores the saved mappings into tr and returns how many it loaded
 // and the problems it skipped.
 func (s *dynamicStore) load(tr *xlat.Translator, now time.Time) (int, []error, error) {
-	if err := checkDataDir(filepath.Dir(s.path)); err != nil {
+	if err := checkDataDir(filepath.Dir(s.path), s.owner); err != nil {
 		return 0, nil, err
 	}
 	ms, bad, err := loadDynamicMap(s.path)

@@ -78,7 +78,12 @@ func cmdRun(in *invocation) int {
 			return 1
 		}
 	}
-	r := &runner{log: log, path: cfgPath, takeOver: takeOver || cfg.TakeOver}
+	u, err := lookupSandboxUser(cfg.Sandbox)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	r := &runner{log: log, path: cfgPath, takeOver: takeOver || cfg.TakeOver, user: &u}
 	if err := r.start(cfg); err != nil {
 		r.unlock()
 		log.Error("cannot start", "err", err)
@@ -155,7 +160,8 @@ type runner struct {
 	log      *slog.Logger
 	path     string
 	takeOver bool
-	locks    []*portLock // one per interface, held from before the ports open until they are closed
+	user     *sandboxUser // who to go on as once the sockets are open; nil: no sandbox (tests)
+	locks    []*portLock  // one per interface, held from before the ports open until they are closed
 	cfg      *config.Config
 	ports    [3]*wire.PacketPort // one and the same when both sides share it
 	shared   bool                // one port for both sides (one-armed)
@@ -185,7 +191,7 @@ func (r *runner) start(cfg *config.Config) error {
 	if cfg.DataDir != "" && (cfg.DynamicPool.IsValid() || cfg.Mode == config.ModeNAT64) {
 		// Before the ports open: a data-dir others may write to is
 		// refused, and nat64br does not start without its state.
-		if err := checkDataDir(cfg.DataDir); err != nil {
+		if err := checkDataDir(cfg.DataDir, r.owner()); err != nil {
 			return err
 		}
 	}
@@ -248,6 +254,7 @@ func (r *runner) start(cfg *config.Config) error {
 	opts.Translator = tr
 	if cfg.DynamicPool.IsValid() {
 		if r.dyn = newDynamicStore(cfg.DataDir); r.dyn != nil {
+			r.dyn.owner = r.owner()
 			n, problems, err := r.dyn.load(tr, time.Now())
 			if err != nil {
 				r.closePorts()
@@ -263,6 +270,7 @@ func (r *runner) start(cfg *config.Config) error {
 	}
 	if cfg.Mode == config.ModeNAT64 {
 		if r.state = newStateStore(cfg.DataDir, r.log); r.state != nil {
+			r.state.owner = r.owner()
 			r.state.load(tr, time.Now(), cfg.MappingLog)
 		} else {
 			r.log.Warn("NAT64 sessions will not survive a restart: set data-dir to keep them", "key", "data-dir")
@@ -293,6 +301,16 @@ func (r *runner) start(cfg *config.Config) error {
 			r.metrics.close()
 			r.closePorts()
 			return fmt.Errorf("control-socket: %w", err)
+		}
+	}
+	if r.user != nil {
+		// Every socket is open: give up what is not needed any more,
+		// before the workers and the state saves start.
+		if err := r.sandbox(cfg, *r.user); err != nil {
+			r.control.close()
+			r.metrics.close()
+			r.closePorts()
+			return err
 		}
 	}
 	r.d.Start()
@@ -601,6 +619,15 @@ func (r *runner) unlock() {
 	r.locks = nil
 }
 
+// owner is the uid nat64br runs as after start when it switches user
+// (sandbox.go), else 0.
+func (r *runner) owner() int {
+	if r.user == nil || !r.user.switchTo {
+		return 0
+	}
+	return r.user.uid
+}
+
 func (r *runner) closePorts() {
 	for _, s := range r.portSides() {
 		if r.ports[s] != nil {
@@ -648,8 +675,8 @@ func (r *runner) reloadResult() (changed, problems []string) {
 		printConfigError(&b, err)
 		return refuse("the file does not validate", strings.Split(strings.TrimSpace(b.String()), "\n")...)
 	}
-	if cfg.IPv6Interface != r.cfg.IPv6Interface || cfg.IPv4Interface != r.cfg.IPv4Interface || cfg.IPv6VLAN != r.cfg.IPv6VLAN || cfg.IPv4VLAN != r.cfg.IPv4VLAN || cfg.Mode != r.cfg.Mode || cfg.DataPath != r.cfg.DataPath || cfg.Metrics != r.cfg.Metrics || cfg.ControlSocket != r.cfg.ControlSocket || cfg.Reassembly != r.cfg.Reassembly {
-		return refuse("interfaces, VLANs, mode, data-path, metrics, control-socket and reassembly change only with a restart")
+	if cfg.IPv6Interface != r.cfg.IPv6Interface || cfg.IPv4Interface != r.cfg.IPv4Interface || cfg.IPv6VLAN != r.cfg.IPv6VLAN || cfg.IPv4VLAN != r.cfg.IPv4VLAN || cfg.Mode != r.cfg.Mode || cfg.DataPath != r.cfg.DataPath || cfg.Metrics != r.cfg.Metrics || cfg.ControlSocket != r.cfg.ControlSocket || cfg.Reassembly != r.cfg.Reassembly || cfg.Sandbox != r.cfg.Sandbox {
+		return refuse("interfaces, VLANs, mode, data-path, metrics, control-socket, reassembly and sandbox change only with a restart")
 	}
 	tr, err := newTranslator(runTranslatorConfig(cfg, r.ports))
 	if err == nil {

@@ -25,6 +25,7 @@ const natStateFile = "nat64.state"
 // stateStore keeps a NAT64 translator's tables on disk.
 type stateStore struct {
 	path     string
+	owner    int // the uid nat64br runs as after start (sandbox.go), if not root
 	log      *slog.Logger
 	mu       sync.Mutex   // one write at a time
 	interval atomic.Int64 // state-interval in nanoseconds; 0: only at stop
@@ -47,7 +48,7 @@ func newStateStore(dataDir string, log *slog.Logger) *stateStore {
 // damaged one is logged, kept aside as nat64.state.bad, and the tables
 // stay empty. It returns whether it loaded a file.
 func (s *stateStore) load(tr *xlat.Translator, now time.Time, perEntry bool) bool {
-	if err := checkDataDir(filepath.Dir(s.path)); err != nil {
+	if err := checkDataDir(filepath.Dir(s.path), s.owner); err != nil {
 		s.log.Error("NAT64 state: cannot use data-dir; sessions will not survive a restart", "data_dir", filepath.Dir(s.path), "err", err)
 		return false
 	}

@@ -132,9 +132,13 @@ logs | grep -q "nat64br running" || die "nat64br did not start in the container 
 ! logs | grep -q "the kernel is also on this port" || die "nat64br says the container's kernel is on its ports"
 read -r uid _ < <(awk '/^Uid:/{print $2, $3}' "/proc/$pid/status")
 caps=$(awk '/^CapEff:/{print $2}' "/proc/$pid/status")
+nnp=$(awk '/^NoNewPrivs:/{print $2}' "/proc/$pid/status")
 [ "$uid" = "$want_uid" ] || die "nat64br runs as uid $uid, want $want_uid"
-[ "$caps" = 0000000000003000 ] || die "nat64br's effective capabilities are $caps, want 0000000000003000 (NET_ADMIN, NET_RAW)"
-say "running as uid $uid with CAP_NET_ADMIN and CAP_NET_RAW only, read-only root; eth1 and eth2 moved in after the start"
+# Started with NET_ADMIN and NET_RAW, it keeps NET_RAW alone once its
+# ports are open (sandbox), with no_new_privs.
+[ "$caps" = 0000000000002000 ] || die "nat64br's effective capabilities are $caps, want 0000000000002000 (NET_RAW, after the sandbox)"
+[ "$nnp" = 1 ] || die "nat64br's NoNewPrivs is $nnp, want 1"
+say "running as uid $uid with CAP_NET_RAW only after the start (NET_ADMIN dropped), no_new_privs, read-only root; eth1 and eth2 moved in after the start"
 
 # 4. Traffic: a ping, then 10 MB over HTTP.
 out=$(ip netns exec "$C6" timeout 20 ping -6 -c 3 -i 0.2 -W 3 "$DST" 2>&1) || { echo "$out" >&2; die "no ping replies through the container"; }
