@@ -3,6 +3,7 @@ module github.com/nat64br/nat64br
 go 1.26.4
 
 require (
+	github.com/elastic/go-seccomp-bpf v1.6.0
 	github.com/gopacket/gopacket v1.7.7
 	github.com/mdlayher/packet v1.2.0
 	github.com/prometheus/client_golang v1.25.0

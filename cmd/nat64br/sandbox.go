@@ -142,7 +142,21 @@ func (r *runner) sandbox(cfg *config.Config, u sandboxUser) error {
 	} else {
 		r.log.Warn("sandbox.drop is false: nat64br keeps its user and every capability (debugging only)")
 	}
-	seccompNote := "none"
+	seccompNote := "off (sandbox.seccomp: false)"
+	if sb.Seccomp {
+		n, err := loadSeccomp()
+		switch {
+		case errors.Is(err, errSeccompArch):
+			r.log.Warn("no system call filter on this architecture", "err", err)
+			seccompNote = "not on this architecture"
+		case err != nil:
+			return fmt.Errorf("sandbox: %w (sandbox.seccomp: false runs without it)", err)
+		default:
+			seccompNote = fmt.Sprintf("%d system calls allowed, others fail with EPERM", n)
+		}
+	} else {
+		r.log.Warn("sandbox.seccomp is false: no system call filter (debugging only)")
+	}
 	st := procStatus("Uid", "Gid", "Groups", "CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp")
 	name := "" // the user it switched to, if it did
 	if u.switchTo && sb.Drop {

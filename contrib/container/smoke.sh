@@ -135,10 +135,11 @@ caps=$(awk '/^CapEff:/{print $2}' "/proc/$pid/status")
 nnp=$(awk '/^NoNewPrivs:/{print $2}' "/proc/$pid/status")
 [ "$uid" = "$want_uid" ] || die "nat64br runs as uid $uid, want $want_uid"
 # Started with NET_ADMIN and NET_RAW, it keeps NET_RAW alone once its
-# ports are open (sandbox), with no_new_privs.
+# ports are open (sandbox), with no_new_privs and its system call filter.
 [ "$caps" = 0000000000002000 ] || die "nat64br's effective capabilities are $caps, want 0000000000002000 (NET_RAW, after the sandbox)"
 [ "$nnp" = 1 ] || die "nat64br's NoNewPrivs is $nnp, want 1"
-say "running as uid $uid with CAP_NET_RAW only after the start (NET_ADMIN dropped), no_new_privs, read-only root; eth1 and eth2 moved in after the start"
+logs | grep -q 'msg="sandbox applied".*seccomp=2' || die "nat64br did not log its sandbox with its system call filter"
+say "running as uid $uid with CAP_NET_RAW only after the start (NET_ADMIN dropped), no_new_privs, seccomp, read-only root; eth1 and eth2 moved in after the start"
 
 # 4. Traffic: a ping, then 10 MB over HTTP.
 out=$(ip netns exec "$C6" timeout 20 ping -6 -c 3 -i 0.2 -W 3 "$DST" 2>&1) || { echo "$out" >&2; die "no ping replies through the container"; }
