@@ -65,6 +65,7 @@ type Options struct {
 	Garbage    time.Duration // malformed frames sent into both ports for this long
 	Nat64br    string        // the nat64br executable, run as an operator would: nat64br run, status --json, ...
 	Keep       bool          // leave the namespaces for inspection
+	Wrap       []string      // a command nat64br runs under in its namespace, e.g. setpriv to start it as a user with ambient capabilities, as systemd does
 
 	// The stateful passes (nat64.go).
 	Stateful  string                  // "nat64" or "dynamic": run that pass instead of the stateless one
@@ -463,7 +464,13 @@ func (l *lab) startNat64br(dir string) error {
 	if err := os.WriteFile(l.configPath, []byte(cfg), 0o644); err != nil {
 		return err
 	}
-	l.nat = exec.Command("ip", "netns", "exec", l.x.name, l.opts.Nat64br, "run", "--config", l.configPath)
+	// nat64br reads the file again at a reload, as the user it switched
+	// to after start (the nat64br user, where there is one).
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	args := append(append([]string{"netns", "exec", l.x.name}, l.opts.Wrap...), l.opts.Nat64br, "run", "--config", l.configPath)
+	l.nat = exec.Command("ip", args...)
 	l.natLog = &bytes.Buffer{}
 	w := &lockedWriter{mu: &l.natMu, w: l.natLog}
 	l.nat.Stdout, l.nat.Stderr = w, w

@@ -101,6 +101,12 @@ func leftNamespaces(t *testing.T, names []string) []string {
 // buildNat64br builds cmd/nat64br into the test's directory with the go
 // tool from PATH or GOROOT, or skips the test without one.
 func buildNat64br(t *testing.T) string {
+	return buildNat64brIn(t, t.TempDir(), raceEnabled)
+}
+
+// buildNat64brIn builds cmd/nat64br into dir, with the race detector if
+// race, else as make build does (CGO_ENABLED=0, the shipped binary).
+func buildNat64brIn(t *testing.T, dir string, race bool) string {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -108,16 +114,20 @@ func buildNat64br(t *testing.T) string {
 			t.Skip("needs the go tool to build nat64br (not in PATH or GOROOT)")
 		}
 	}
-	exe := filepath.Join(t.TempDir(), "nat64br")
+	exe := filepath.Join(dir, "nat64br")
 	args := []string{"build", "-o", exe}
-	if raceEnabled {
+	if race {
 		args = append(args, "-race")
 	}
 	start := time.Now()
-	out, err := exec.Command(goTool, append(args, "github.com/nat64br/nat64br/cmd/nat64br")...).CombinedOutput()
+	cmd := exec.Command(goTool, append(args, "github.com/nat64br/nat64br/cmd/nat64br")...)
+	if !race {
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	}
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build nat64br: %v\n%s", err, out)
 	}
-	t.Logf("built nat64br (race detector %v) in %s", raceEnabled, time.Since(start).Round(time.Millisecond))
+	t.Logf("built nat64br (race detector %v) in %s", race, time.Since(start).Round(time.Millisecond))
 	return exe
 }
