@@ -132,11 +132,13 @@ vet:
 # cgroup flooded with new flows from spoofed sources while a client pings
 # and downloads, from 3 /64s and from 1,048,576, with the limits sized to
 # the cgroup and with main's fixed ones (docs/performance.md, "Floods").
-# FLOOD and FLOODRATE set each flood's length and new flows a second.
+# FLOOD and FLOODRATE set each flood's length and new flows a second;
+# FLOODMAIN=path runs the last flood with that nat64br binary (main's).
 FLOOD ?= 60s
 FLOODRATE ?= 20000
+FLOODMAIN ?=
 flood-lab:
-	$(GO) test -count=1 -timeout 15m -run '^TestFlood$$' -v ./cmd/nat64br/internal/lab -lab.floodall -lab.flood=$(FLOOD) -lab.floodrate=$(FLOODRATE)
+	$(GO) test -count=1 -timeout 30m -run '^TestFlood$$' -v ./cmd/nat64br/internal/lab -lab.floodall -lab.flood=$(FLOOD) -lab.floodrate=$(FLOODRATE) -lab.floodmain=$(FLOODMAIN)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

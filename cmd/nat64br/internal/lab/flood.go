@@ -37,8 +37,9 @@ const floodPort = 9
 // floodResult is what a flood pass measured.
 type floodResult struct {
 	sent           int
-	rssMax, rssEnd int64 // bytes
-	cgroupPeak     int64
+	rssMax, rssEnd int64    // bytes
+	cgroupPeak     int64    // the cgroup's own figure
+	cgroupMax      int64    // the most sampled
 	samples        []string // "t=RSS" every second
 	sessionsMax    int64
 	pings          []time.Duration
@@ -186,8 +187,9 @@ func (l *lab) floodPass(ctx context.Context, rep *Report, cg *memCgroup) (*Repor
 		for i := 0; fctx.Err() == nil; i++ {
 			r := rss(pid)
 			res.rssMax = max(res.rssMax, r)
+			now, _ := cg.usage()
+			res.cgroupMax = max(res.cgroupMax, now)
 			if i%2 == 0 {
-				now, _ := cg.usage()
 				res.samples = append(res.samples, fmt.Sprintf("%ds:%d/%d", int(time.Since(start).Seconds()), r>>20, now>>20))
 			}
 			if code, out := l.ctl("stats", "--json"); code == 0 {
@@ -237,16 +239,19 @@ func (l *lab) floodPass(ctx context.Context, rep *Report, cg *memCgroup) (*Repor
 	res.rssEnd = rss(pid)
 	_, res.cgroupPeak = cg.usage()
 	kills := cg.oomKills()
-	alive := true
+	alive, exit := true, ""
 	select {
 	case err := <-l.natDone:
-		alive = false
+		alive, exit = false, fmt.Sprintf("; nat64br exited: %v", err)
+		if strings.Contains(exit, "killed") {
+			exit += " (the kernel's OOM killer, if dmesg says so)"
+		}
 		l.natDone <- err
 	default:
 	}
 	rep.add(fmt.Sprintf("flood of new flows from %d /64s for %s", o.FloodNets, o.Flood), err == nil && sent > 0, "%d frames sent (%.0f/s)%s", sent, float64(sent)/o.Flood.Seconds(), errSuffix(err))
 	rep.add(fmt.Sprintf("nat64br alive in a %d MiB cgroup %s", o.MemoryLimit>>20, cg.version), alive && kills == 0,
-		"OOM kills %d; RSS max %d MiB, at the end %d MiB; cgroup peak %d MiB; sessions max %d", kills, res.rssMax>>20, res.rssEnd>>20, res.cgroupPeak>>20, res.sessionsMax)
+		"OOM kills %d; RSS max %d MiB, at the end %d MiB; cgroup peak %d MiB (sampled %d); sessions max %d%s", kills, res.rssMax>>20, res.rssEnd>>20, res.cgroupPeak>>20, res.cgroupMax>>20, res.sessionsMax, exit)
 	rep.add("RSS and cgroup memory over time (MiB)", true, "%s", strings.Join(res.samples, " "))
 	lost := res.pingsSent - len(res.pings)
 	rep.add("legitimate client's ping during the flood (one session)", len(res.pings) > 0 && lost*10 <= res.pingsSent,

@@ -18,6 +18,7 @@ var (
 	labPasses = flag.String("lab.passes", "", "TestLab: run only these passes, by number: 10-13, 1,4,10")
 	floodFor  = flag.Duration("lab.flood", 20*time.Second, "TestFlood: each flood lasts this long")
 	floodRate = flag.Int("lab.floodrate", 20000, "TestFlood: new flows a second")
+	floodMain = flag.String("lab.floodmain", "", "TestFlood with -lab.floodall: run the last flood with this nat64br binary (main's, with its fixed defaults) rather than this one with main's limits")
 	floodAll  = flag.Bool("lab.floodall", false, "TestFlood: also flood from 1,048,576 /64s (the table's limit holds it), and the same with main's fixed limits (make flood-lab)")
 )
 
@@ -81,11 +82,17 @@ func TestFlood(t *testing.T) {
 		many.FloodNets, many.FloodLoose, many.FloodPool4 = 1<<20, true, "198.51.100.0/24"
 		fixed := many
 		fixed.FloodConfig = "limits: {sessions: 4194304, bib-entries: 4194304, sessions-per-host: 0, sessions-per-64: 0}\n"
+		title := "main's fixed limits (4194304 sessions, none per host or /64)"
+		if *floodMain != "" {
+			fixed.Nat64br, fixed.FloodConfig, title = *floodMain, "", *floodMain+", its own defaults"
+		}
 		passes = append(passes,
 			Pass{"flood from 1,048,576 /64s, pool4 of 257 addresses, limits sized to a 256 MiB cgroup", many},
-			Pass{"flood from 1,048,576 /64s, pool4 of 257 addresses, main's fixed limits (4194304 sessions, none per host or /64)", fixed})
+			Pass{"flood from 1,048,576 /64s, pool4 of 257 addresses, " + title, fixed})
 	}
-	runPasses(t, passes, 10*time.Minute, func(p Pass) bool { return !p.Opts.FloodLoose })
+	// Each pass: the flood, twice that for the downloads and pings that
+	// time out when nat64br is gone, and a minute to build and stop.
+	runPasses(t, passes, time.Duration(len(passes))*(3**floodFor+time.Minute), func(p Pass) bool { return !p.Opts.FloodLoose })
 }
 
 // runPasses runs the passes one after another within d, logs their
