@@ -74,6 +74,11 @@ func TestFlood(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("-short, or the race detector (make test runs this test without it)")
 	}
+	cg, err := newMemCgroup(1 << 30)
+	if err != nil {
+		t.Skipf("needs a memory cgroup it can create (cgroup v2 with the memory controller at the root, or cgroup v1's memory hierarchy): %v", err)
+	}
+	cg.remove()
 	exe := buildNat64br(t)
 	base := Options{Nat64br: exe, HTTPBytes: 20 << 20, Flood: *floodFor, FloodRate: *floodRate, FloodNets: 3, MemoryLimit: 256 << 20}
 	passes := []Pass{{"flood from 3 /64s, limits sized to a 256 MiB cgroup", base}}
