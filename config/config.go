@@ -125,6 +125,13 @@ type Limits struct {
 	Sessions, BIBEntries, SessionsPerHost, SessionsPer64 int
 }
 
+// Sized has a field for each key whose default depends on the memory
+// nat64br may use; it is true when the document leaves that key out.
+type Sized struct {
+	Sessions, BIBEntries, SessionsPerHost, SessionsPer64 bool // limits
+	ReassemblyMaxBytes, ReassemblyMaxBytesPerSource      bool // reassembly
+}
+
 // StaticBIB is a static NAT64 binding (port forward).
 type StaticBIB struct {
 	Proto    string // tcp, udp or icmp
@@ -175,8 +182,14 @@ type Config struct {
 	MaximumSimultaneousOpens   int
 	Timeouts                   Timeouts
 	Limits                     Limits
-	MappingLog                 bool   // log each dynamic BIB entry and dynamic-pool mapping (RFC 6888)
-	DataDir                    string // where dynamic-pool mappings and the NAT64 state persist across restarts
+	// Sized says which of the limits and reassembly caps the document
+	// left out: their values here are fixed fallbacks, which run,
+	// check-config and replay replace with values sized to the memory
+	// nat64br may use (cmd/nat64br: memory.go). A key the document sets
+	// always wins.
+	Sized      Sized
+	MappingLog bool   // log each dynamic BIB entry and dynamic-pool mapping (RFC 6888)
+	DataDir    string // where dynamic-pool mappings and the NAT64 state persist across restarts
 	// StateInterval is how often the NAT64 tables are written to
 	// data-dir while running (they are at every clean stop too); 0: only
 	// at stop.

@@ -17,6 +17,7 @@ eam-hairpin-mode: intrinsic
 zeroize-traffic-class: false
 wkpf-strict: true
 icmp-error-rate: 1000
+reassembly: {timeout: 5s, max-bytes: 4194304, max-bytes-per-source: 262144}
 pool4-ports: {tcp: 1-65535, udp: 1-65535, icmp: 0-65535}
 address-dependent-filtering: false
 drop-icmpv6-info: false
@@ -36,10 +37,15 @@ control-socket: /run/nat64br/nat64br.sock
 sandbox: {drop: true, seccomp: true}
 log: {format: text, level: info}
 `
-	want := defaults()
-	for _, tc := range []struct{ name, doc string }{
-		{"empty", ""},
-		{"explicit", explicit},
+	sized := defaults()
+	written := defaults()
+	written.Sized = Sized{} // every key sized to the box is written out
+	for _, tc := range []struct {
+		name, doc string
+		want      *Config
+	}{
+		{"empty", "", sized},
+		{"explicit", explicit, written},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse("defaults.yaml", []byte(tc.doc))
@@ -47,8 +53,8 @@ log: {format: text, level: info}
 				t.Fatal(err)
 			}
 			c.Path, c.Warnings = "", nil
-			if !reflect.DeepEqual(c, want) {
-				t.Errorf("parsed %+v\nwant    %+v", c, want)
+			if !reflect.DeepEqual(c, tc.want) {
+				t.Errorf("parsed %+v\nwant    %+v", c, tc.want)
 			}
 		})
 	}

@@ -197,9 +197,11 @@ func (v *validator) build(r *raw) *Config {
 		inRange := func(n *int) bool { return n == nil || *n >= 64<<10 && *n <= 1<<30 }
 		if re.MaxBytes != nil {
 			c.Reassembly.MaxBytes = v.intRange("reassembly.max-bytes", *re.MaxBytes, 64<<10, 1<<30)
+			c.Sized.ReassemblyMaxBytes = false
 		}
 		if re.MaxBytesPerSource != nil {
 			c.Reassembly.MaxBytesPerSource = v.intRange("reassembly.max-bytes-per-source", *re.MaxBytesPerSource, 64<<10, 1<<30)
+			c.Sized.ReassemblyMaxBytesPerSource = false
 		}
 		if inRange(re.MaxBytes) && inRange(re.MaxBytesPerSource) && c.Reassembly.MaxBytesPerSource > c.Reassembly.MaxBytes {
 			at := "reassembly.max-bytes-per-source"
@@ -212,15 +214,19 @@ func (v *validator) build(r *raw) *Config {
 	if l := r.Limits; l != nil {
 		if l.Sessions != nil {
 			c.Limits.Sessions = v.intRange("limits.sessions", *l.Sessions, 0, 1<<30)
+			c.Sized.Sessions = false
 		}
 		if l.BIBEntries != nil {
 			c.Limits.BIBEntries = v.intRange("limits.bib-entries", *l.BIBEntries, 0, 1<<30)
+			c.Sized.BIBEntries = false
 		}
 		if l.SessionsPerHost != nil {
 			c.Limits.SessionsPerHost = v.intRange("limits.sessions-per-host", *l.SessionsPerHost, 0, 1<<30)
+			c.Sized.SessionsPerHost = false
 		}
 		if l.SessionsPer64 != nil {
 			c.Limits.SessionsPer64 = v.intRange("limits.sessions-per-64", *l.SessionsPer64, 0, 1<<30)
+			c.Sized.SessionsPer64 = false
 		}
 	}
 	setBool(&c.MappingLog, r.MappingLog)

@@ -452,11 +452,11 @@ func TestNATLimits(t *testing.T) {
 	want(t, sendFrom(cli, 1), xlat.Forward, xlat.Side4)
 	want(t, sendFrom(cli, 2), xlat.Forward, xlat.Side4)
 	v := sendFrom(cli, 3)
-	if v.Action() != xlat.Reply || v.Reason() != xlat.ReasonSessionLimit {
+	if v.Action() != xlat.Reply || v.Reason() != xlat.ReasonHostLimit {
 		t.Fatalf("third session of a host: %v %v", v.Action(), v.Reason())
 	}
 	want(t, sendFrom(cli2, 1), xlat.Forward, xlat.Side4)
-	if v := sendFrom(cli2, 2); v.Reason() != xlat.ReasonSessionLimit {
+	if v := sendFrom(cli2, 2); v.Action() != xlat.Reply || v.Reason() != xlat.ReasonPrefixLimit {
 		t.Fatalf("fourth session of a /64: %v %v", v.Action(), v.Reason())
 	}
 	want(t, sendFrom("2001:db8:2::1", 1), xlat.Forward, xlat.Side4) // another /64

@@ -183,3 +183,45 @@ func BenchmarkRebind(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/binding")
 }
+
+// TestSessionBytes measures the heap a NAT64 session takes in the worst
+// case a flood of spoofed sources makes: every session has its own BIB
+// entry, host and /64 (so its own host and /64 counters), and the table
+// stops just past the size where the slabs add a chunk and the bucket
+// arrays double. SessionBytes, which sizes limits.sessions to the memory
+// nat64br may use, must cover it.
+func TestSessionBytes(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("fills tables of 140,000 sessions; make test runs this test without the race detector")
+	}
+	pool, err := newPool4([]netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")}, [natProtos]PortRange{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := &natTimeouts{tcpEst: 7440, tcpTrans: 240}
+	to.proto[natUDP], to.proto[natICMP] = 300, 60
+	worst := 0.0
+	// 256 shards of 496 entries fill the slabs' first five chunks, and of
+	// 512 fill bucket arrays of 512: just above, both double.
+	for _, n := range []int{125_000, 256 * 512, 135_000, 140_000} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		nt := newNATTable(pool, natLimits{perHost: 1 << 20, per64: 1 << 20}, 10, nil)
+		for i := range n {
+			x := u128{0x20010db8_00000000 | uint64(i), 1}
+			if _, _, res := nt.out6(natUDP, x, 10000, 0xcb007105, 53, 0, 1000, 0, to); res != natOK {
+				t.Fatalf("session %d: %v", i, res)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per := float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+		t.Logf("%d sessions, each with its own BIB entry, host and /64: %.0f bytes of heap each", n, per)
+		worst = max(worst, per)
+		runtime.KeepAlive(nt)
+	}
+	if worst > SessionBytes {
+		t.Errorf("%.0f bytes a session, above SessionBytes (%d)", worst, SessionBytes)
+	}
+}

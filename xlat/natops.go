@@ -4,14 +4,16 @@ package xlat
 type natResult uint8
 
 const (
-	natOK          natResult = iota
-	natNoSession             // a TCP segment other than a SYN, with no session
-	natNoBIB                 // no live BIB entry for the IPv4 transport address
-	natFiltered              // address-dependent filtering refused it
-	natExhausted             // pool4 has no free transport address
-	natLimited               // a session or BIB limit refused it
-	natExternalTCP           // drop-externally-initiated-tcp refused an IPv4 SYN
-	natFull                  // a shard's slab is full
+	natOK            natResult = iota
+	natNoSession               // a TCP segment other than a SYN, with no session
+	natNoBIB                   // no live BIB entry for the IPv4 transport address
+	natFiltered                // address-dependent filtering refused it
+	natExhausted               // pool4 has no free transport address
+	natLimited                 // the session or BIB limit refused it
+	natHostLimited             // the per-host limit refused it
+	natPrefixLimited           // the per-/64 limit refused it
+	natExternalTCP             // drop-externally-initiated-tcp refused an IPv4 SYN
+	natFull                    // a shard's slab is full
 )
 
 // reason returns the drop reason of a failed operation.
@@ -27,6 +29,10 @@ func (r natResult) reason() Reason {
 		return ReasonPoolExhausted
 	case natLimited, natFull:
 		return ReasonSessionLimit
+	case natHostLimited:
+		return ReasonHostLimit
+	case natPrefixLimited:
+		return ReasonPrefixLimit
 	case natExternalTCP:
 		return ReasonExternalTCP
 	}
@@ -137,8 +143,13 @@ func (t *natTable) admit(x u128) natResult {
 	if t.lim.sessions > 0 && t.nsess.Load() >= t.lim.sessions {
 		return natLimited
 	}
-	if t.hosts != nil && t.hosts.acquire(x, t.lim.perHost, t.lim.per64) != 0 {
-		return natLimited
+	if t.hosts != nil {
+		switch t.hosts.acquire(x, t.lim.perHost, t.lim.per64) {
+		case 1:
+			return natHostLimited
+		case 2:
+			return natPrefixLimited
+		}
 	}
 	return natOK
 }

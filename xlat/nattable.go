@@ -553,3 +553,12 @@ func (h *hostCounts) release(x u128) {
 	}
 	s.mu.Unlock()
 }
+
+// SessionBytes bounds the heap one NAT64 session takes with everything it
+// brings in the worst case, that of a flood from spoofed sources: its own
+// BIB entry, its share of both families' bucket arrays, its own host and
+// /64 counters, and the slack of slabs and bucket arrays that have just
+// doubled. TestSessionBytes measures it (up to 311 bytes; 129 when many
+// sessions share hosts and the slabs are full, TestMillionSessions).
+// cmd/nat64br sizes limits.sessions to the memory it may use with it.
+const SessionBytes = 400

@@ -60,6 +60,8 @@ const (
 	ReasonFiltered          // nat64_filtered
 	ReasonPoolExhausted     // nat64_pool4_exhausted
 	ReasonSessionLimit      // nat64_session_limit
+	ReasonHostLimit         // nat64_host_limit
+	ReasonPrefixLimit       // nat64_per64_limit
 	ReasonExternalTCP       // nat64_externally_initiated_tcp
 	ReasonICMPInfoFiltered  // nat64_icmpv6_info_dropped
 	ReasonFragmentNoSession // nat64_fragment_without_first
@@ -129,7 +131,9 @@ var explanations = [NumReasons]string{
 	ReasonNoBIB:              "NAT64: an IPv4 packet for a pool4 address and port that no live BIB entry binds (UDP gets ICMP port unreachable); late replies after a session expired count here",
 	ReasonFiltered:           "NAT64: address-dependent filtering refused an IPv4 packet from an address the IPv6 host has not contacted",
 	ReasonPoolExhausted:      "NAT64: pool4 has no free port for a new BIB entry; answered with ICMPv6 address unreachable (RFC 6146 §3.5.1.1)",
-	ReasonSessionLimit:       "NAT64: a session or BIB limit (total, per host, per /64) refused a new session; answered with ICMPv6 address unreachable",
+	ReasonSessionLimit:       "NAT64: the table's session or BIB limit (limits.sessions, bib-entries) refused a new session; answered with ICMPv6 address unreachable",
+	ReasonHostLimit:          "NAT64: the IPv6 host already has limits.sessions-per-host sessions; answered with ICMPv6 address unreachable",
+	ReasonPrefixLimit:        "NAT64: the IPv6 host's /64 already has limits.sessions-per-64 sessions; answered with ICMPv6 address unreachable",
 	ReasonExternalTCP:        "NAT64: an IPv4 SYN would open a session and drop-externally-initiated-tcp is on",
 	ReasonICMPInfoFiltered:   "NAT64: an ICMPv6 echo dropped because drop-icmpv6-info is on",
 	ReasonFragmentNoSession:  "NAT64: a later fragment arrived before its first fragment (or after 30 s), so its session is unknown",

@@ -53,28 +53,30 @@ func _() {
 	_ = x[ReasonFiltered-42]
 	_ = x[ReasonPoolExhausted-43]
 	_ = x[ReasonSessionLimit-44]
-	_ = x[ReasonExternalTCP-45]
-	_ = x[ReasonICMPInfoFiltered-46]
-	_ = x[ReasonFragmentNoSession-47]
-	_ = x[ReasonHeldSYN-48]
-	_ = x[ReasonHoldFull-49]
-	_ = x[ReasonNoDynamicMapping-50]
-	_ = x[ReasonDynamicExhausted-51]
-	_ = x[ReasonClientSrc6-52]
-	_ = x[ReasonClientDst6-53]
-	_ = x[ReasonDenylistDst4-54]
-	_ = x[ReasonDenylistSrc4-55]
-	_ = x[ReasonFragmentOverlap-56]
-	_ = x[ReasonFragmentDuplicate-57]
-	_ = x[ReasonFragmentLone-58]
-	_ = x[ReasonReassemblyTimeout-59]
-	_ = x[ReasonReassemblyFull-60]
-	_ = x[NumReasons-61]
+	_ = x[ReasonHostLimit-45]
+	_ = x[ReasonPrefixLimit-46]
+	_ = x[ReasonExternalTCP-47]
+	_ = x[ReasonICMPInfoFiltered-48]
+	_ = x[ReasonFragmentNoSession-49]
+	_ = x[ReasonHeldSYN-50]
+	_ = x[ReasonHoldFull-51]
+	_ = x[ReasonNoDynamicMapping-52]
+	_ = x[ReasonDynamicExhausted-53]
+	_ = x[ReasonClientSrc6-54]
+	_ = x[ReasonClientDst6-55]
+	_ = x[ReasonDenylistDst4-56]
+	_ = x[ReasonDenylistSrc4-57]
+	_ = x[ReasonFragmentOverlap-58]
+	_ = x[ReasonFragmentDuplicate-59]
+	_ = x[ReasonFragmentLone-60]
+	_ = x[ReasonReassemblyTimeout-61]
+	_ = x[ReasonReassemblyFull-62]
+	_ = x[NumReasons-63]
 }
 
-const _Reason_name = "nonetruncatedbad_versionbad_header_lengthbad_lengthbad_ipv4_checksumbad_extension_headerl4_truncatedextension_after_fragmentsegments_leftsource_routehop_limit_exceededtoo_bigno_mapping_dst6no_mapping_dst4no_mapping_src6no_mapping_src4wkp_non_global_dstwkp_non_global_srcreserved_addressfragmented_icmpicmpv6_untranslatable_typeicmpv4_untranslatable_typeicmp_untranslatable_codeicmp_untranslatable_pointericmp_error_bad_checksumicmp_error_bad_inner_packeticmp_error_in_errorudp_zero_checksumudp_zero_checksum_ipv6udp_zero_checksum_fragmentown_addressown_address_unreachableno_error_source_addressno_buffer_roomwrong_sidefragment_bad_offsetsicmp_error_rate_limiteduntranslatable_protocolneighbor_unreachablenat64_no_sessionnat64_no_bib_entrynat64_filterednat64_pool4_exhaustednat64_session_limitnat64_externally_initiated_tcpnat64_icmpv6_info_droppednat64_fragment_without_firstnat64_syn_heldnat64_syn_hold_fulldynamic_pool_no_mappingdynamic_pool_exhaustedclients_refused_src6clients_refused_dst6denylist4_refused_dst4denylist4_refused_src4fragment_overlapfragment_duplicatefragment_lonereassembly_timeoutreassembly_fullnum_reasons"
+const _Reason_name = "nonetruncatedbad_versionbad_header_lengthbad_lengthbad_ipv4_checksumbad_extension_headerl4_truncatedextension_after_fragmentsegments_leftsource_routehop_limit_exceededtoo_bigno_mapping_dst6no_mapping_dst4no_mapping_src6no_mapping_src4wkp_non_global_dstwkp_non_global_srcreserved_addressfragmented_icmpicmpv6_untranslatable_typeicmpv4_untranslatable_typeicmp_untranslatable_codeicmp_untranslatable_pointericmp_error_bad_checksumicmp_error_bad_inner_packeticmp_error_in_errorudp_zero_checksumudp_zero_checksum_ipv6udp_zero_checksum_fragmentown_addressown_address_unreachableno_error_source_addressno_buffer_roomwrong_sidefragment_bad_offsetsicmp_error_rate_limiteduntranslatable_protocolneighbor_unreachablenat64_no_sessionnat64_no_bib_entrynat64_filterednat64_pool4_exhaustednat64_session_limitnat64_host_limitnat64_per64_limitnat64_externally_initiated_tcpnat64_icmpv6_info_droppednat64_fragment_without_firstnat64_syn_heldnat64_syn_hold_fulldynamic_pool_no_mappingdynamic_pool_exhaustedclients_refused_src6clients_refused_dst6denylist4_refused_dst4denylist4_refused_src4fragment_overlapfragment_duplicatefragment_lonereassembly_timeoutreassembly_fullnum_reasons"
 
-var _Reason_index = [...]uint16{0, 4, 13, 24, 41, 51, 68, 88, 100, 124, 137, 149, 167, 174, 189, 204, 219, 234, 252, 270, 286, 301, 327, 353, 377, 404, 427, 454, 473, 490, 512, 538, 549, 572, 595, 609, 619, 639, 662, 685, 705, 721, 739, 753, 774, 793, 823, 848, 876, 890, 909, 932, 954, 974, 994, 1016, 1038, 1054, 1072, 1085, 1103, 1118, 1129}
+var _Reason_index = [...]uint16{0, 4, 13, 24, 41, 51, 68, 88, 100, 124, 137, 149, 167, 174, 189, 204, 219, 234, 252, 270, 286, 301, 327, 353, 377, 404, 427, 454, 473, 490, 512, 538, 549, 572, 595, 609, 619, 639, 662, 685, 705, 721, 739, 753, 774, 793, 809, 826, 856, 881, 909, 923, 942, 965, 987, 1007, 1027, 1049, 1071, 1087, 1105, 1118, 1136, 1151, 1162}
 
 func (i Reason) String() string {
 	idx := int(i) - 0

@@ -35,6 +35,7 @@ func TestReloadAccessControl(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sizeToMemory(cfg, memBudget{}) // as run does, to the budget its reloads use
 	r := &runner{log: slog.New(slog.NewTextHandler(io.Discard, nil)), path: cfgPath, cfg: cfg, d: l.d, started: time.Now()}
 	reload := func(extra string, want ...string) {
 		t.Helper()

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nat64br/nat64br/config"
 )
@@ -33,6 +34,8 @@ func cmdCheckConfig(in *invocation) int {
 		fmt.Fprintf(stderr, "nat64br: %v\n", err)
 		return 1
 	}
+	mem := readMemBudget("/")
+	sized := sizeToMemory(c, mem)
 	if _, err := newTranslator(c); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", c.Path, err)
 		return 1
@@ -44,6 +47,7 @@ func cmdCheckConfig(in *invocation) int {
 		ipv4, ipv6 := c.NextHops()
 		fmt.Fprintf(stdout, "IPv4 next hops: %s\nIPv6 next hops: %s\n", ipv4, ipv6)
 	}
+	fmt.Fprintf(stdout, "memory budget of this process (run reads its own): %s\nsized to it: %s\n", mem, orNone(strings.Join(sized, " ")))
 	fmt.Fprintf(stdout, "%s: ok\n", c.Path)
 	return 0
 }

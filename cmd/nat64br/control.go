@@ -161,6 +161,13 @@ type statusReply struct {
 	Prefix     string       `json:"prefix,omitempty"`
 	Metrics    string       `json:"metrics,omitempty"`
 	Ports      []portStatus `json:"ports"`
+	Memory     memoryStatus `json:"memory"`
+}
+
+// memoryStatus is the memory budget and the keys sized to it.
+type memoryStatus struct {
+	Budget memBudget `json:"budget"`
+	Sized  []string  `json:"sized"` // "key=value"; keys the configuration sets are not sized
 }
 
 type portStatus struct {
@@ -186,6 +193,9 @@ func (r *runner) status() statusReply {
 		Uptime: time.Since(r.started).Round(time.Second).String(), Config: cfg.Path, Mode: string(cfg.Mode),
 		DataPath: cfg.DataPath.IO, Workers: r.d.Workers(), WorkerCPUs: r.d.CPUs(), Spread: r.spread(cfg), Metrics: cfg.Metrics.Listen,
 	}
+	r.reloadMu.Lock()
+	s.Memory = memoryStatus{Budget: r.mem, Sized: r.sized}
+	r.reloadMu.Unlock()
 	if cfg.Prefix.IsValid() {
 		s.Prefix = cfg.Prefix.String()
 	}

@@ -273,6 +273,9 @@ func ctlPrint(name string, body []byte, o printOptions, w, stderr io.Writer) err
 			t.add("worker_cpus", strings.Join(cpus, " "))
 			t.add("spread", s.Spread)
 			t.add("metrics", s.Metrics)
+			t.add("memory_budget", s.Memory.Budget.Bytes)
+			t.add("memory_budget_source", s.Memory.Budget.Source)
+			t.add("memory_sized", strings.Join(s.Memory.Sized, " "))
 			for _, p := range s.Ports {
 				t.add("port."+p.Side+".interface", p.Interface)
 				t.add("port."+p.Side+".mac", p.MAC)
@@ -297,6 +300,7 @@ func ctlPrint(name string, body []byte, o printOptions, w, stderr io.Writer) err
 		info.add("mode", fmt.Sprintf("%s, prefix %s", s.Mode, orNone(s.Prefix)))
 		info.add("data path", fmt.Sprintf("%s, %d worker(s)%s%s", s.DataPath, s.Workers, spread, pinned))
 		info.add("metrics", orNone(s.Metrics))
+		info.add("memory", fmt.Sprintf("budget %s; sized to it: %s", s.Memory.Budget, orNone(strings.Join(s.Memory.Sized, " "))))
 		info.text(w)
 		fmt.Fprintln(w)
 		ports.text(w)

@@ -71,6 +71,7 @@ func (l *memLab) runner(t *testing.T, dir string) *runner {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sizeToMemory(cfg, memBudget{}) // as run does, to the budget its reloads use
 	return &runner{log: slog.New(slog.NewTextHandler(io.Discard, nil)), path: cfgPath, cfg: cfg, d: l.d, started: time.Now()}
 }
 

@@ -35,6 +35,7 @@ type collector struct {
 	poolUsed, poolSize, dynMappings, dynSize       *prometheus.Desc
 	info, start, reloads                           *prometheus.Desc
 	fragsHeld, reassembled, reasmBytes             *prometheus.Desc
+	memBudget, sessLimit                           *prometheus.Desc
 }
 
 func newCollector(r *runner) *collector {
@@ -81,6 +82,8 @@ func newCollector(r *runner) *collector {
 		fragsHeld:        d("reassembly_fragments_held_total", "Fragments held for reassembly (ICMP; every fragment in NAT64)."),
 		reassembled:      d("reassembly_datagrams_total", "Datagrams reassembled and translated whole."),
 		reasmBytes:       d("reassembly_bytes", "Memory held by the datagrams being reassembled (1 KiB blocks)."),
+		memBudget:        d("memory_budget_bytes", "The memory nat64br may use (its cgroup's limit, else a quarter of the RAM), which the limits left out of the configuration are sized to."),
+		sessLimit:        d("nat64_sessions_limit", "limits.sessions in effect (0: none)."),
 	}
 }
 
@@ -93,6 +96,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	r.reloadMu.Lock()
 	cfg, reloadsOK, reloadsFailed := r.cfg, r.reloadsOK, r.reloadsFailed
 	r.reloadMu.Unlock()
+	if r.mem.Bytes > 0 {
+		ch <- prometheus.MustNewConstMetric(c.memBudget, prometheus.GaugeValue, float64(r.mem.Bytes))
+	}
 	d, ports := r.d, r.ports
 	cnt := func(desc *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
@@ -172,6 +178,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		cnt(c.bibExpired, s.BIBExpired)
 		gauge(c.heldSYNs, float64(s.HeldSYNs))
 		gauge(c.tableBytes, float64(s.TableBytes))
+		gauge(c.sessLimit, float64(cfg.Limits.Sessions))
 	}
 	p := r.pool()
 	for _, u := range p.Pool4 {

@@ -30,7 +30,7 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &runner{log: slog.New(slog.NewTextHandler(io.Discard, nil)), cfg: cfg, d: l.d, started: time.Now()}
+	r := &runner{log: slog.New(slog.NewTextHandler(io.Discard, nil)), cfg: cfg, d: l.d, started: time.Now(), mem: memBudget{256 << 20, "cgroup v2 memory.max of /"}}
 
 	// A frame of another EtherType (dropped and counted), then a datagram
 	// to the server, which answers ARP, so the datagram crosses.
@@ -98,6 +98,7 @@ nat64br_frames_total{direction="out",port="ipv6"} %d
 		`nat64br_neighbors{port="ipv4"} 1`,
 		`nat64br_batch_frames_bucket{le="64"}`,
 		`nat64br_build_info{data_path="ring",goversion=`,
+		`nat64br_memory_budget_bytes 2.68435456e+08`,
 		`go_goroutines `,
 	} {
 		if !bytes.Contains(body, []byte(s)) {

@@ -51,6 +51,9 @@ func cmdRun(in *invocation) int {
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration", "warning", w)
 	}
+	mem := readMemBudget("/")
+	sized := sizeToMemory(cfg, mem)
+	logMemBudget(log, mem, sized)
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
 		if err != nil {
@@ -83,7 +86,7 @@ func cmdRun(in *invocation) int {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	r := &runner{log: log, path: cfgPath, takeOver: takeOver || cfg.TakeOver, user: &u}
+	r := &runner{log: log, path: cfgPath, takeOver: takeOver || cfg.TakeOver, user: &u, mem: mem, sized: sized}
 	if err := r.start(cfg); err != nil {
 		r.unlock()
 		log.Error("cannot start", "err", err)
@@ -178,6 +181,9 @@ type runner struct {
 	control                  *controlServer // nil if control-socket is ""
 	reloadMu                 sync.Mutex     // serializes reloads (SIGHUP, the control socket)
 	reloadsOK, reloadsFailed uint64         // guarded by reloadMu
+
+	mem   memBudget // read at start; reloads size to it too
+	sized []string  // the keys sized to mem (sizeToMemory); guarded by reloadMu
 }
 
 func (r *runner) start(cfg *config.Config) error {
@@ -675,6 +681,7 @@ func (r *runner) reloadResult() (changed, problems []string) {
 		printConfigError(&b, err)
 		return refuse("the file does not validate", strings.Split(strings.TrimSpace(b.String()), "\n")...)
 	}
+	sized := sizeToMemory(cfg, r.mem)
 	if cfg.IPv6Interface != r.cfg.IPv6Interface || cfg.IPv4Interface != r.cfg.IPv4Interface || cfg.IPv6VLAN != r.cfg.IPv6VLAN || cfg.IPv4VLAN != r.cfg.IPv4VLAN || cfg.Mode != r.cfg.Mode || cfg.DataPath != r.cfg.DataPath || cfg.Metrics != r.cfg.Metrics || cfg.ControlSocket != r.cfg.ControlSocket || cfg.Reassembly != r.cfg.Reassembly || cfg.Sandbox != r.cfg.Sandbox {
 		return refuse("interfaces, VLANs, mode, data-path, metrics, control-socket, reassembly and sandbox change only with a restart")
 	}
@@ -704,7 +711,7 @@ func (r *runner) reloadResult() (changed, problems []string) {
 		r.state.setInterval(cfg.StateInterval)
 	}
 	changed = configDiff(r.cfg, cfg)
-	r.cfg = cfg
+	r.cfg, r.sized = cfg, sized
 	r.reloadsOK++
 	r.log.Info("configuration reloaded", "config", cfg.Path, "changed", strings.Join(changed, ", "))
 	r.notify("READY=1\nSTATUS=translating")

@@ -84,6 +84,15 @@ type Options struct {
 	Routed   string        // "learning", "ping", "access" or "state"
 	Stream   time.Duration // the learning pass's receive-only UDP stream lasts this long
 	Sessions int           // TCP sessions the state pass keeps across a restart
+
+	// The flood pass (flood.go), mode nat64 in a memory cgroup.
+	Flood       time.Duration // flood for this long (0: not this pass)
+	FloodNets   int           // spoofed sources in this many /64s
+	FloodRate   int           // new flows a second
+	FloodConfig string        // added to the configuration (limits to compare)
+	FloodPool4  string        // a prefix added to pool4 (routed to nat64br by the IPv4 server)
+	FloodLoose  bool          // the client's new connections may be refused (a full table)
+	MemoryLimit int64         // of nat64br's cgroup
 }
 
 // labCheck is one line of the report.
@@ -183,6 +192,7 @@ type lab struct {
 	configPath    string
 	controlSocket string
 	natDone       chan error
+	cgroup        *memCgroup // nat64br starts in it, if not nil (the flood pass)
 
 	seenMu sync.Mutex
 	seen   map[string]string // the IPv4 HTTP server's requests: path -> remote address
@@ -469,8 +479,16 @@ func (l *lab) startNat64br(dir string) error {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return err
 	}
-	args := append(append([]string{"netns", "exec", l.x.name}, l.opts.Wrap...), l.opts.Nat64br, "run", "--config", l.configPath)
-	l.nat = exec.Command("ip", args...)
+	run := append(append([]string{}, l.opts.Wrap...), l.opts.Nat64br, "run", "--config", l.configPath)
+	l.nat = exec.Command("ip", append([]string{"netns", "exec", l.x.name}, run...)...)
+	if l.cgroup != nil {
+		// Into the cgroup before nat64br starts (it reads its budget
+		// first); each exec keeps the PID. ip netns exec mounts a fresh
+		// /sys, without the cgroup file systems: the hierarchy is mounted
+		// again in its mount namespace, as a container has it.
+		inner := append([]string{"sh", "-c", l.cgroup.mount() + ` /sys/fs/cgroup && exec "$@"`, "sh"}, run...)
+		l.nat = exec.Command("sh", append([]string{"-c", `echo $$ > "$0" && exec "$@"`, l.cgroup.procs(), "ip", "netns", "exec", l.x.name}, inner...)...)
+	}
 	l.natLog = &bytes.Buffer{}
 	w := &lockedWriter{mu: &l.natMu, w: l.natLog}
 	l.nat.Stdout, l.nat.Stderr = w, w
@@ -843,8 +861,23 @@ func Run(ctx context.Context, title string, opts Options) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	if opts.Flood > 0 {
+		if l.cgroup, err = newMemCgroup(opts.MemoryLimit); err != nil {
+			return rep, err
+		}
+		l.cleanups = append(l.cleanups, l.cgroup.remove) // after nat64br is stopped (cleanups run last first)
+		l.opts.Config = floodConfig(opts.FloodPool4, opts.FloodConfig)
+		if opts.FloodPool4 != "" {
+			if _, err := l.s4.run("ip", "route", "add", opts.FloodPool4, "via", labPool4); err != nil {
+				return rep, err
+			}
+		}
+	}
 	if err := l.startNat64br(dir); err != nil {
 		return rep, err
+	}
+	if opts.Flood > 0 {
+		return l.floodPass(ctx, rep, l.cgroup)
 	}
 	if opts.Stateful != "" {
 		return l.statefulPass(ctx, rep, dir)
