@@ -169,10 +169,11 @@ type portStatus struct {
 	Answers   []string `json:"answers_for"` // addresses and prefixes it answers ARP/ND for
 }
 
-// config returns the running configuration, which a reload may replace.
+// config returns the running configuration, which a reload may replace;
+// it does not wait for a reload that is reading or validating a file.
 func (r *runner) config() *config.Config {
-	r.reloadMu.Lock()
-	defer r.reloadMu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	return r.cfg
 }
 
@@ -186,7 +187,7 @@ func (r *runner) status() statusReply {
 	if cfg.Prefix.IsValid() {
 		s.Prefix = cfg.Prefix.String()
 	}
-	if b, err := os.ReadFile(cfg.Path); err == nil {
+	if b, err := readConfigFile(cfg.Path); err == nil {
 		h := sha256.Sum256(b)
 		s.ConfigHash = hex.EncodeToString(h[:])
 	}

@@ -119,7 +119,7 @@ func ctlSocket(in *invocation) (string, bool) {
 	if cfgPath == "" {
 		return config.DefaultControlSocket, true
 	}
-	cfg, err := config.Load(cfgPath)
+	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		printConfigError(in.stderr, err)
 		return "", false

@@ -90,9 +90,9 @@ func (c *collector) Describe(chan<- *prometheus.Desc) {}
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	r := c.r
-	r.reloadMu.Lock()
+	r.mu.Lock()
 	cfg, reloadsOK, reloadsFailed := r.cfg, r.reloadsOK, r.reloadsFailed
-	r.reloadMu.Unlock()
+	r.mu.Unlock()
 	d, ports := r.d, r.ports
 	cnt := func(desc *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
