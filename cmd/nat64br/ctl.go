@@ -32,9 +32,10 @@ import (
 func cmdCtl(in *invocation) int {
 	name, stdout, stderr := in.cmd.name, in.stdout, in.stderr
 	var proto, addr string
+	var limit int
 	var explain bool
 	if name == "bib" || name == "sessions" {
-		proto, addr = in.str("proto"), in.str("addr")
+		proto, addr, limit = in.str("proto"), in.str("addr"), in.int("limit")
 	}
 	if name == "stats" {
 		explain = in.bool("explain")
@@ -58,6 +59,9 @@ func cmdCtl(in *invocation) int {
 	if addr != "" {
 		q.Set("addr", addr)
 	}
+	if limit != 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
 	if len(q) > 0 {
 		p += "?" + q.Encode()
 	}
@@ -70,7 +74,7 @@ func cmdCtl(in *invocation) int {
 		stdout.Write(body)
 		return ctlExit(name, body)
 	}
-	if err := ctlPrint(name, body, printOptions{explain: explain, csv: asCSV}, stdout, stderr); err != nil {
+	if err := ctlPrint(name, body, printOptions{explain: explain, csv: asCSV, limited: limit != 0}, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "nat64br: %v\n", err)
 		return 1
 	}
@@ -229,6 +233,7 @@ func (t *table) csv(w io.Writer) error {
 type printOptions struct {
 	explain bool // stats: what each counter means
 	csv     bool // CSV instead of aligned columns
+	limited bool // bib, sessions: --limit was given
 }
 
 // ctlPrint writes the reply to command name as tables on w; with o.csv,
@@ -381,6 +386,9 @@ func ctlPrint(name string, body []byte, o printOptions, w, stderr io.Writer) err
 		more := ""
 		if l.Truncated {
 			more = " (truncated: narrow it with --proto or --addr)"
+			if o.limited {
+				more = " (more left out by --limit)"
+			}
 		}
 		if o.csv {
 			if l.Truncated {

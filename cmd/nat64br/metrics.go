@@ -199,7 +199,7 @@ func startMetrics(r *runner, addr string) (*metricsServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &metricsServer{srv: r.serveHTTP(ln, mux, "metrics endpoint"), ln: ln}, nil
+	return &metricsServer{srv: r.serveHTTP(ln, mux, "metrics endpoint", metricsLimits), ln: ln}, nil
 }
 
 func (m *metricsServer) close() {
