@@ -9,10 +9,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nat64br/nat64br/xlat"
 )
 
 // TestNATListStream: bib and sessions stream a natListReply that reads
@@ -153,4 +156,29 @@ func TestControlLimits(t *testing.T) {
 			t.Fatalf("got %q", got)
 		}
 	})
+}
+
+// TestAppendNATEntry: appendNATEntry writes what encoding/json does.
+func TestAppendNATEntry(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	exp := time.Unix(1_800_000_000, 0)
+	for _, e := range []xlat.NATEntry{
+		{Proto: "tcp", IPv6: ap("[2001:db8::1]:1024"), IPv4: ap("198.51.100.1:40000"), Remote: ap("203.0.113.5:443"), State: "ESTABLISHED", Expires: exp},
+		{Proto: "udp", IPv6: ap("[2001:db8::1]:53"), IPv4: ap("198.51.100.1:53"), Expires: exp.UTC()},
+		{Proto: "icmp", IPv6: ap("[2001:db8::2]:7"), IPv4: ap("198.51.100.2:7"), Static: true, Sessions: 12},
+		{},
+	} {
+		want, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendNATEntry(nil, &e); string(got) != string(want) {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	}
+	e := xlat.NATEntry{Proto: "tcp", IPv6: ap("[2001:db8::1]:1024"), IPv4: ap("198.51.100.1:40000"), Remote: ap("203.0.113.5:443"), State: "ESTABLISHED", Expires: exp}
+	b := make([]byte, 0, 512)
+	if n := testing.AllocsPerRun(100, func() { b = appendNATEntry(b[:0], &e) }); n != 0 {
+		t.Errorf("%v allocations an entry", n)
+	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,9 +11,11 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -405,8 +406,7 @@ func serveNATList(w http.ResponseWriter, q *http.Request, a request, tr *xlat.Tr
 	w.Header().Set("Content-Type", "application/json")
 	rc := http.NewResponseController(w)
 	bw := bufio.NewWriterSize(stallWriter{w, rc}, 32<<10)
-	var eb bytes.Buffer
-	enc := json.NewEncoder(&eb)
+	var eb []byte
 	f := a.Filter
 	f.Now = time.Now()
 	n, truncated := 0, false
@@ -421,9 +421,8 @@ func serveNATList(w http.ResponseWriter, q *http.Request, a request, tr *xlat.Tr
 		}
 		bw.WriteString("\n    ")
 		n++
-		eb.Reset()
-		_ = enc.Encode(e) // a NATEntry always encodes
-		_, err := bw.Write(bytes.TrimSuffix(eb.Bytes(), []byte("\n")))
+		eb = appendNATEntry(eb[:0], &e)
+		_, err := bw.Write(eb)
 		return err == nil // else the client is gone, or stalled for writeStall
 	}
 	if sessions {
@@ -437,6 +436,34 @@ func serveNATList(w http.ResponseWriter, q *http.Request, a request, tr *xlat.Tr
 	}
 	bw.WriteString("\n}\n")
 	bw.Flush()
+}
+
+// appendNATEntry appends e to b as encoding/json writes it (field names,
+// order and formats), without its reflection and allocations: a listing
+// of 100,000 entries produced some 1.5 GB of garbage a second with 100
+// clients, which the heap carried until the next collection.
+func appendNATEntry(b []byte, e *xlat.NATEntry) []byte {
+	addr := func(b []byte, name string, a netip.AddrPort) []byte {
+		b = append(b, `,"`...)
+		b = append(b, name...)
+		b = append(b, `":"`...)
+		b, _ = a.AppendText(b) // a zero one is "", as in MarshalText
+		return append(b, '"')
+	}
+	b = append(b, `{"Proto":`...)
+	b = strconv.AppendQuote(b, e.Proto) // tcp, udp or icmp
+	b = addr(b, "IPv6", e.IPv6)
+	b = addr(b, "IPv4", e.IPv4)
+	b = addr(b, "Remote", e.Remote)
+	b = append(b, `,"State":`...)
+	b = strconv.AppendQuote(b, e.State) // a TCP state's name
+	b = append(b, `,"Expires":"`...)
+	b = e.Expires.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","Static":`...)
+	b = strconv.AppendBool(b, e.Static)
+	b = append(b, `,"Sessions":`...)
+	b = strconv.AppendInt(b, int64(e.Sessions), 10)
+	return append(b, '}')
 }
 
 // stallWriter writes to w, each write within writeStall.

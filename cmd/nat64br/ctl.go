@@ -65,7 +65,13 @@ func cmdCtl(in *invocation) int {
 	if len(q) > 0 {
 		p += "?" + q.Encode()
 	}
-	body, err := ctlRequest(path, method, p)
+	timeout := time.Minute
+	if name == "bib" || name == "sessions" {
+		// The daemon runs maxListings at once, the others wait their
+		// turn; it cuts off a listing that stalls (writeStall).
+		timeout = listTimeout
+	}
+	body, err := ctlRequestTimeout(path, method, p, timeout)
 	if err != nil {
 		fmt.Fprintf(stderr, "nat64br: %v\n", err)
 		return 1
@@ -146,6 +152,9 @@ func ctlExit(name string, body []byte) int {
 	}
 	return 0
 }
+
+// listTimeout is how long bib and sessions wait for their listing.
+const listTimeout = 10 * time.Minute
 
 // ctlRequest sends one request over the Unix socket at path and returns
 // the reply's body; a reply with an error is returned as one.
