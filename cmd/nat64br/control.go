@@ -150,7 +150,7 @@ type httpLimits struct {
 	header      time.Duration // to read a request's header, from the connection's accept or its last reply
 	read        time.Duration // to read a whole request; 0: header is the bound (a control request has no body)
 	write       time.Duration // to write a reply, once it is read; 0: the handlers bound each write (writeStall)
-	idle        time.Duration // a kept-alive connection's wait for its next request
+	idle        time.Duration // a kept-alive connection's wait for its next request (none are: one request a connection)
 	headerBytes int           // the largest request header
 }
 
@@ -180,6 +180,9 @@ func (r *runner) serveHTTP(ln net.Listener, h http.Handler, what string, l httpL
 			}
 			h.ServeHTTP(w, q)
 		})}
+	// One request a connection: a client that keeps its connection open
+	// after its reply would hold one of the l.conns places.
+	srv.SetKeepAlivesEnabled(false)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			r.log.Error(what+" stopped", "err", err)
