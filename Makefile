@@ -137,8 +137,8 @@ bench-lab:
 	GO=$(GO) bench/lab.sh bench
 
 # The control plane's bounds (docs/operation.md, "Bounds"): 100 parallel
-# 'sessions --json' over 1 M sessions, and 20,000 connections to the
-# metrics endpoint (run as root: it raises the descriptor limit). Minutes.
+# 'sessions --json' over 1 M sessions, and 19,900 connections to the
+# metrics endpoint. Minutes, and gigabytes on unbounded code.
 measure-control: build
 	NAT64BR_MEASURE=1 NAT64BR_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -timeout 30m \
 		-run 'TestMeasureListings|TestMeasureMetricsConns' ./cmd/nat64br/
