@@ -711,6 +711,9 @@ func (r *runner) reloadResult() (changed, problems []string) {
 		return nil, append([]string{msg}, p...)
 	}
 	cfg, err := loadConfig(r.path)
+	if err != nil && !errors.Is(err, config.ErrInvalid) {
+		return refuse("the file cannot be read", err.Error())
+	}
 	if err != nil {
 		var b strings.Builder
 		printConfigError(&b, err)

@@ -89,7 +89,7 @@ func TestReloadRefusesFile(t *testing.T) {
 			}
 			start := time.Now()
 			_, problems := r.reloadResult()
-			if len(problems) < 2 || !strings.Contains(problems[1], r.path) || !strings.Contains(problems[1], tc.says) {
+			if len(problems) != 2 || problems[0] != "the file cannot be read" || !strings.HasPrefix(problems[1], r.path+": ") || !strings.Contains(problems[1], tc.says) {
 				t.Fatalf("problems %q, want one naming %s and saying %q", problems, r.path, tc.says)
 			}
 			if d := time.Since(start); d > 2*time.Second {
