@@ -554,9 +554,6 @@ func (r *runner) serveSignals(sig chan os.Signal, stopping func()) int {
 	return 0
 }
 
-// exit ends the process; tests replace it.
-var exit = os.Exit
-
 // forceStop exits with status 1 if shutdown has not returned (closed
 // stopped) within stopBound, or when a second SIGTERM or SIGINT comes.
 func (r *runner) forceStop(sig <-chan os.Signal, stopped <-chan struct{}) {
@@ -568,13 +565,11 @@ func (r *runner) forceStop(sig <-chan os.Signal, stopped <-chan struct{}) {
 			return
 		case <-t.C:
 			r.log.Error("stopping took too long: exiting without finishing", "bound", stopBound.String())
-			exit(1)
-			return
+			os.Exit(1)
 		case s := <-sig:
 			if s == syscall.SIGTERM || s == syscall.SIGINT {
 				r.log.Error("stopping: exiting without finishing", "signal", s.String())
-				exit(1)
-				return
+				os.Exit(1)
 			}
 		}
 	}
