@@ -90,6 +90,20 @@ func TestMeasureListings(t *testing.T) {
 	}
 	st := tr.NATStats()
 	t.Logf("%d sessions made in %v (table %d MB)", st.Sessions, time.Since(start).Round(time.Millisecond), st.TableBytes>>20)
+	// A walk of the whole table: the 256 longest gaps between two entries
+	// are the shards' copies, each made under that shard's lock (and any
+	// preemption meanwhile).
+	var gaps []time.Duration
+	last := time.Now()
+	tr.Sessions(xlat.NATFilter{}, func(xlat.NATEntry) bool {
+		gaps = append(gaps, time.Since(last))
+		last = time.Now()
+		return true
+	})
+	slices.Sort(gaps)
+	slices.Reverse(gaps)
+	t.Logf("a walk of %d sessions: a shard's copy under its lock (the 256 longest gaps between two entries): median %v, max %v",
+		len(gaps), gaps[min(128, len(gaps)-1)], gaps[0])
 	l := newMemLabWith(t, cfg, tr)
 	r := &runner{log: slog.New(slog.NewTextHandler(io.Discard, nil)), cfg: cfg, d: l.d, started: time.Now()}
 	sock := filepath.Join(t.TempDir(), "control.sock")
