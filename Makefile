@@ -10,7 +10,7 @@ CONFORMANCE ?= ../shared/conformance/run-conformance
 # binary takes its version from Go's build information (see cmd/nat64br/version.go).
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 
-.PHONY: all build cross test vet bench bench-lab flood-lab fuzz conformance demo clean install uninstall check-unit image
+.PHONY: all build cross test vet bench bench-lab flood-lab fuzz conformance demo clean install uninstall check-unit image measure-control
 
 # make install: the binary, the systemd unit, the nat64br user's
 # sysusers.d entry and (unless one is there) the example configuration.
@@ -149,6 +149,13 @@ bench:
 # REPS tune it (see bench/lab.sh); the report lands in bench/results/.
 bench-lab:
 	GO=$(GO) bench/lab.sh bench
+
+# The control plane's bounds (docs/operation.md, "Bounds"): 100 parallel
+# 'sessions --json' over 1 M sessions, and 19,900 connections to the
+# metrics endpoint. Minutes, and gigabytes on unbounded code.
+measure-control: build
+	NAT64BR_MEASURE=1 NAT64BR_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v -timeout 30m \
+		-run 'TestMeasureListings|TestMeasureMetricsConns' ./cmd/nat64br/
 
 # Each fuzz target of every package for FUZZTIME (go test -fuzz takes one
 # target at a time); go test -list finds them, so a new one runs without

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -355,10 +354,17 @@ type rawBIB struct {
 	IPv4Port *int    `yaml:"ipv4-port"`
 }
 
-// Error is a configuration error: every problem found, in file order.
+// Error is a configuration error: the problems found, in file order,
+// at most MaxProblems of them and then a line saying how many more.
 type Error struct {
 	Problems []string // "file:line: key: message"
+	Count    int      // how many problems were found, those left out included
 }
+
+// MaxProblems is how many problems an Error lists: a file of 80,000
+// unknown keys gets a readable answer, and a reload's log line a bounded
+// one.
+const MaxProblems = 100
 
 func (e *Error) Error() string { return strings.Join(e.Problems, "\n") }
 
@@ -368,9 +374,16 @@ var ErrInvalid = errors.New("invalid configuration")
 // Is reports whether target is ErrInvalid.
 func (e *Error) Is(target error) bool { return target == ErrInvalid }
 
-// Load reads and validates the configuration file at path.
+// Load reads and validates the configuration file at path, within the
+// default ReadLimits.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	return LoadLimited(path, ReadLimits{})
+}
+
+// LoadLimited reads the configuration file at path within l (ReadFile)
+// and validates it.
+func LoadLimited(path string, l ReadLimits) (*Config, error) {
+	data, err := ReadFile(path, l)
 	if err != nil {
 		return nil, err
 	}
@@ -397,9 +410,17 @@ func Parse(name string, data []byte) (*Config, error) {
 			return nil, v.result()
 		}
 		v.index(&root, "")
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(&r); err != nil && !errors.Is(err, io.EOF) {
+		var err error
+		if v.checkKeys(&root) {
+			// What is left of the document once its unknown and
+			// repeated keys are out: the other problems are found too.
+			err = root.Decode(&r)
+		} else {
+			dec := yaml.NewDecoder(bytes.NewReader(data))
+			dec.KnownFields(true)
+			err = dec.Decode(&r)
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
 			v.yamlError(err)
 			var te *yaml.TypeError
 			if !errors.As(err, &te) {
@@ -420,6 +441,7 @@ func Parse(name string, data []byte) (*Config, error) {
 type validator struct {
 	file     string
 	lines    map[string]int // key path ("mtu.ipv6", "eam[0].ipv4") -> line
+	keys     map[int]string // line -> the key path keyAt names; built from lines at its first call
 	bad      map[int]bool   // lines the decoder already complained about
 	problems []problem
 	warnings []string
@@ -458,15 +480,20 @@ func (v *validator) index(n *yaml.Node, path string) {
 	}
 }
 
-// keyAt returns the key path declared on line, for decoder messages.
+// keyAt returns the key path declared on line, for decoder messages: the
+// longest, the first in byte order among the longest. The index of lines
+// is built once, so that a document of n bad keys takes time linear in
+// n, not quadratic.
 func (v *validator) keyAt(line int) string {
-	best := ""
-	for k, l := range v.lines {
-		if l == line && (best == "" || len(k) > len(best) || (len(k) == len(best) && k < best)) {
-			best = k
+	if v.keys == nil {
+		v.keys = make(map[int]string, len(v.lines))
+		for k, l := range v.lines {
+			if best, ok := v.keys[l]; !ok || len(k) > len(best) || (len(k) == len(best) && k < best) {
+				v.keys[l] = k
+			}
 		}
 	}
-	return best
+	return v.keys[line]
 }
 
 var (
@@ -542,13 +569,16 @@ func (v *validator) result() error {
 		return nil
 	}
 	sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].line < v.problems[j].line })
-	e := &Error{}
-	for _, p := range v.problems {
+	e := &Error{Count: len(v.problems)}
+	for _, p := range v.problems[:min(len(v.problems), MaxProblems)] {
 		if p.line > 0 {
 			e.Problems = append(e.Problems, fmt.Sprintf("%s:%d: %s", v.file, p.line, p.msg))
 		} else {
 			e.Problems = append(e.Problems, fmt.Sprintf("%s: %s", v.file, p.msg))
 		}
+	}
+	if more := e.Count - MaxProblems; more > 0 {
+		e.Problems = append(e.Problems, fmt.Sprintf("%s: ... and %d more problem(s), %d in all", v.file, more, e.Count))
 	}
 	return e
 }

@@ -134,6 +134,9 @@ func TestErrors(t *testing.T) {
 		{"bool", "wkpf-strict: sometimes\n", []string{`c.yaml:1: wkpf-strict: "sometimes" is not true or false`}},
 		{"ports", "pool4-ports:\n  tcp: 3000-1\n", []string{`c.yaml:2: pool4-ports.tcp: "3000-1" is not a range lo-hi of 0..65535`}},
 		{"duplicate key", "mode: siit\nmode: siit\n", []string{`c.yaml:2: mapping key "mode" already defined at line 1`}},
+		{"duplicate nested key", "mtu:\n  ipv6: 1500\n  ipv6: 1400\n", []string{`c.yaml:3: mapping key "ipv6" already defined at line 2`}},
+		{"unknown key in a list", "eam:\n  - {ipv4: 192.0.2.1/32, ipv6: \"2001:db8::1/128\", ipv5: x}\n", []string{"c.yaml:2: eam[0].ipv5: unknown key"}},
+		{"unknown key and a bad value", "prefx: 1\nmtu:\n  ipv4: lots\n", []string{"c.yaml:1: prefx: unknown key", `c.yaml:3: mtu.ipv4: "lots" is not an integer`}},
 		{"syntax", "mode: [siit\n", []string{"c.yaml:"}},
 		{"vlan range", "ipv6-vlan: 4095\n", []string{"c.yaml:1: ipv6-vlan: 4095 is outside 1..4094"}},
 		{"vlan zero", "ipv4-vlan: 0\n", []string{"c.yaml:1: ipv4-vlan: 0 is outside 1..4094"}},
@@ -199,6 +202,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("a: &x [*x]\n")
 	f.Add("clients: [\"2001:db8:1::/64\", \"2001:db8:2::5\"]\nclients-refusal: drop\ndenylist4: [10.0.0.0/8, 198.51.100.7]\n")
 	f.Add("mtu: !!binary aGVsbG8=\n")
+	f.Add("mode: siit\nmode: nat64\nmtu: {ipv4: 1500, ipv4: 1400, ipv5: 1}\n<<: {mode: siit}\n")
 	files, _ := filepath.Glob("../testdata/golden/*.yaml")
 	for _, name := range files {
 		if b, err := os.ReadFile(name); err == nil {
@@ -210,6 +214,9 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			var ce *Error
 			if errors.As(err, &ce) {
+				if len(ce.Problems) > MaxProblems+1 || ce.Count < len(ce.Problems)-1 {
+					t.Fatalf("%d problems listed of %d", len(ce.Problems), ce.Count)
+				}
 				for _, p := range ce.Problems {
 					if !strings.HasPrefix(p, "f.yaml") {
 						t.Fatalf("problem without the file name: %q", p)

@@ -183,7 +183,7 @@ func (t *taygaImport) parse(name string, r io.Reader, mapsOnly bool) error {
 // directive handles the words w of one line, found at "file:line".
 func (t *taygaImport) directive(at string, w []string, mapsOnly bool) error {
 	bad := func(format string, a ...any) error {
-		return &Error{Problems: []string{fmt.Sprintf("%s: %s: %s", at, w[0], fmt.Sprintf(format, a...))}}
+		return &Error{Problems: []string{fmt.Sprintf("%s: %s: %s", at, w[0], fmt.Sprintf(format, a...))}, Count: 1}
 	}
 	if mapsOnly && w[0] != "map" {
 		return bad("a map-file holds map lines only")

@@ -21,14 +21,14 @@ func cmdCheckConfig(in *invocation) int {
 	case path == "":
 		return in.cmd.fail(stderr, "missing FILE")
 	}
-	c, err := config.Load(path)
+	c, err := loadConfig(path)
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {
 			for _, p := range ce.Problems {
 				fmt.Fprintln(stderr, p)
 			}
-			fmt.Fprintf(stderr, "%d problem(s)\n", len(ce.Problems))
+			fmt.Fprintf(stderr, "%d problem(s)\n", ce.Count)
 			return 1
 		}
 		fmt.Fprintf(stderr, "nat64br: %v\n", err)

@@ -96,6 +96,7 @@ var natFilterFlags = []flagSpec{
 	{name: "proto", kind: flagString, arg: "PROTO", complete: completeValues, values: []string{"tcp", "udp", "icmp"},
 		help: "only this protocol: tcp, udp or icmp"},
 	{name: "addr", kind: flagString, arg: "ADDR", help: "only entries with this IPv6 or IPv4 address (host, pool4 or remote)"},
+	{name: "limit", kind: flagInt, arg: "N", def: "0", help: "at most N entries (0: as many as the daemon lists, at most 100000)"},
 }
 
 // commands is the command table, in the order help lists them.

@@ -99,6 +99,13 @@ func TestControl(t *testing.T) {
 	if code := run([]string{"bib", "--proto", "sctp", "--socket", sock}, io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), `proto "sctp"`) {
 		t.Errorf("bib --proto sctp: exit %d, %s", code, errb.String())
 	}
+	if s := ctl(0, "sessions", "--limit", "5", "--json"); !strings.Contains(s, `"entries": [`) {
+		t.Errorf("sessions --limit 5 --json:\n%s", s)
+	}
+	errb.Reset()
+	if code := run([]string{"bib", "--limit", "100001", "--socket", sock}, io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), `limit "100001"`) {
+		t.Errorf("bib --limit 100001: exit %d, %s", code, errb.String())
+	}
 	if s := ctl(0, "pool"); !strings.Contains(s, "no pool4") {
 		t.Errorf("pool:\n%s", s)
 	}

@@ -24,6 +24,7 @@ import (
 type request struct {
 	Route  string
 	Filter xlat.NATFilter // GET /bib and /sessions; Now is left unset
+	Limit  int            // GET /bib and /sessions: at most this many entries, 1 to maxListed
 	Trace  traceRequest   // POST /trace
 }
 
@@ -37,6 +38,23 @@ type traceRequest struct {
 // errNoRoute is returned for a request that names no control route.
 var errNoRoute = errors.New("no such control request")
 
+// controlRoutes are the routes of the control socket, each with how it
+// decodes its arguments (nil: it takes none). startControl serves them
+// and decodeRequest reads them: one table for both.
+var controlRoutes = []struct {
+	route  string
+	decode func(url.Values, *request) error
+}{
+	{"GET /status", nil},
+	{"GET /stats", nil},
+	{"GET /neighbors", nil},
+	{"GET /pool", nil},
+	{"GET /bib", decodeNATList},
+	{"GET /sessions", decodeNATList},
+	{"POST /trace", func(v url.Values, r *request) (err error) { r.Trace, err = decodeTrace(v); return err }},
+	{"POST /reload", nil},
+}
+
 // decodeRequest reads one HTTP request, as a client writes it to the
 // control socket, and decodes its route and arguments as the handlers
 // do. It reads no body: no control request has one.
@@ -45,20 +63,47 @@ func decodeRequest(b []byte) (request, error) {
 	if err != nil {
 		return request{}, err
 	}
-	r := request{Route: q.Method + " " + q.URL.Path}
-	switch r.Route { // the routes of startControl
-	case "GET /status", "GET /stats", "GET /neighbors", "GET /pool", "POST /reload":
-	case "GET /bib", "GET /sessions":
-		r.Filter, err = decodeNATFilter(q.URL.Query())
-	case "POST /trace":
-		r.Trace, err = decodeTrace(q.URL.Query())
-	default:
-		err = fmt.Errorf("%s: %w", r.Route, errNoRoute)
+	return decodeArgs(q.Method+" "+q.URL.Path, q)
+}
+
+// decodeArgs decodes the arguments of q, a request for route.
+func decodeArgs(route string, q *http.Request) (request, error) {
+	r := request{Route: route}
+	if q.ContentLength != 0 {
+		return request{}, errBody
 	}
-	if err != nil {
-		return request{}, err
+	for _, c := range controlRoutes {
+		if c.route != route {
+			continue
+		}
+		if c.decode != nil {
+			if err := c.decode(q.URL.Query(), &r); err != nil {
+				return request{}, err
+			}
+		}
+		return r, nil
 	}
-	return r, nil
+	return request{}, fmt.Errorf("%s: %w", route, errNoRoute)
+}
+
+// errBody refuses a control request with a body: none has one.
+var errBody = errors.New("a control request has no body")
+
+// decodeNATList reads the proto, addr and limit arguments of GET /bib
+// and /sessions.
+func decodeNATList(v url.Values, r *request) (err error) {
+	if r.Filter, err = decodeNATFilter(v); err != nil {
+		return err
+	}
+	r.Limit = maxListed
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxListed {
+			return fmt.Errorf("limit %q: a number of entries from 1 to %d", s, maxListed)
+		}
+		r.Limit = n
+	}
+	return nil
 }
 
 // decodeNATFilter reads the proto and addr arguments of GET /bib and

@@ -38,6 +38,9 @@ func encodeRequest(tb testing.TB, r request) []byte {
 		if r.Filter.Addr.IsValid() {
 			v.Set("addr", r.Filter.Addr.String())
 		}
+		if r.Limit != maxListed {
+			v.Set("limit", strconv.Itoa(r.Limit))
+		}
 	case "/trace":
 		reason := r.Trace.Reason.String()
 		if r.Trace.Reason == dataplane.AnyDrop {
@@ -60,6 +63,10 @@ func TestDecodeRequest(t *testing.T) {
 		{"bib filtered", "GET", "/bib?proto=tcp&addr=192.0.2.1", "GET /bib"},
 		{"sessions bad proto", "GET", "/sessions?proto=sctp", ""},
 		{"sessions bad addr", "GET", "/sessions?addr=192.0.2.256", ""},
+		{"sessions limit", "GET", "/sessions?limit=5", "GET /sessions"},
+		{"sessions limit zero", "GET", "/sessions?limit=0", ""},
+		{"sessions limit too big", "GET", "/sessions?limit=100001", ""},
+		{"bib limit not a number", "GET", "/bib?limit=all", ""},
 		{"reload", "POST", "/reload", "POST /reload"},
 		{"reload by GET", "GET", "/reload", ""},
 		{"trace", "POST", "/trace?reason=any&count=5&timeout=1m", "POST /trace"},
@@ -95,6 +102,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	for _, s := range []struct{ method, target string }{
 		{"GET", "/status"}, {"GET", "/stats"}, {"GET", "/neighbors"}, {"GET", "/pool"},
 		{"GET", "/bib"}, {"GET", "/bib?proto=udp&addr=2001%3Adb8%3A%3A1"}, {"GET", "/sessions?addr=fe80::1%25eth0"},
+		{"GET", "/sessions?limit=10&proto=tcp"},
 		{"POST", "/reload"}, {"POST", "/trace?count=10&reason=any&timeout=1m0s"},
 		{"POST", "/trace?count=1&reason=drop_ttl_exceeded&timeout=1h"},
 	} {
@@ -102,6 +110,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	}
 	f.Add([]byte("GET /status HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n"))
 	f.Add([]byte("POST /trace?count=1&count=2&reason=any&timeout=1ns HTTP/1.0\r\n\r\n"))
+	f.Add([]byte("POST /reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRequest(b)
 		if err != nil {
@@ -114,6 +123,9 @@ func FuzzDecodeRequest(f *testing.F) {
 			case "", "tcp", "udp", "icmp":
 			default:
 				t.Fatalf("proto %q accepted", r.Filter.Proto)
+			}
+			if r.Limit < 1 || r.Limit > maxListed {
+				t.Fatalf("limit %d accepted", r.Limit)
 			}
 		case "POST /trace":
 			if r.Trace.Count < 1 || r.Trace.Count > maxTrace || r.Trace.Timeout <= 0 ||

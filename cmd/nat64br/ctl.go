@@ -32,9 +32,10 @@ import (
 func cmdCtl(in *invocation) int {
 	name, stdout, stderr := in.cmd.name, in.stdout, in.stderr
 	var proto, addr string
+	var limit int
 	var explain bool
 	if name == "bib" || name == "sessions" {
-		proto, addr = in.str("proto"), in.str("addr")
+		proto, addr, limit = in.str("proto"), in.str("addr"), in.int("limit")
 	}
 	if name == "stats" {
 		explain = in.bool("explain")
@@ -58,10 +59,19 @@ func cmdCtl(in *invocation) int {
 	if addr != "" {
 		q.Set("addr", addr)
 	}
+	if limit != 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
 	if len(q) > 0 {
 		p += "?" + q.Encode()
 	}
-	body, err := ctlRequest(path, method, p)
+	timeout := time.Minute
+	if name == "bib" || name == "sessions" {
+		// The daemon runs maxListings at once, the others wait their
+		// turn; it cuts off a listing that stalls (writeStall).
+		timeout = listTimeout
+	}
+	body, err := ctlRequestTimeout(path, method, p, timeout)
 	if err != nil {
 		fmt.Fprintf(stderr, "nat64br: %v\n", err)
 		return 1
@@ -70,7 +80,7 @@ func cmdCtl(in *invocation) int {
 		stdout.Write(body)
 		return ctlExit(name, body)
 	}
-	if err := ctlPrint(name, body, printOptions{explain: explain, csv: asCSV}, stdout, stderr); err != nil {
+	if err := ctlPrint(name, body, printOptions{explain: explain, csv: asCSV, limited: limit != 0}, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "nat64br: %v\n", err)
 		return 1
 	}
@@ -119,7 +129,7 @@ func ctlSocket(in *invocation) (string, bool) {
 	if cfgPath == "" {
 		return config.DefaultControlSocket, true
 	}
-	cfg, err := config.Load(cfgPath)
+	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		printConfigError(in.stderr, err)
 		return "", false
@@ -142,6 +152,9 @@ func ctlExit(name string, body []byte) int {
 	}
 	return 0
 }
+
+// listTimeout is how long bib and sessions wait for their listing.
+const listTimeout = 10 * time.Minute
 
 // ctlRequest sends one request over the Unix socket at path and returns
 // the reply's body; a reply with an error is returned as one.
@@ -229,6 +242,7 @@ func (t *table) csv(w io.Writer) error {
 type printOptions struct {
 	explain bool // stats: what each counter means
 	csv     bool // CSV instead of aligned columns
+	limited bool // bib, sessions: --limit was given
 }
 
 // ctlPrint writes the reply to command name as tables on w; with o.csv,
@@ -385,6 +399,9 @@ func ctlPrint(name string, body []byte, o printOptions, w, stderr io.Writer) err
 		more := ""
 		if l.Truncated {
 			more = " (truncated: narrow it with --proto or --addr)"
+			if o.limited {
+				more = " (more left out by --limit)"
+			}
 		}
 		if o.csv {
 			if l.Truncated {

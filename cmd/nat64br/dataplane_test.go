@@ -45,6 +45,13 @@ func newMemLab(t *testing.T) *memLab {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newMemLabWith(t, cfg, tr)
+}
+
+// newMemLabWith is newMemLab with a configuration and a translator of
+// the caller's.
+func newMemLabWith(t *testing.T, cfg *config.Config, tr *xlat.Translator) *memLab {
+	t.Helper()
 	p6, peer6 := wire.NewMemoryPair(1024)
 	p4, peer4 := wire.NewMemoryPair(1024)
 	opts := dataplane.Options{Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)), Translator: tr,

@@ -93,9 +93,9 @@ func (c *collector) Describe(chan<- *prometheus.Desc) {}
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	r := c.r
-	r.reloadMu.Lock()
+	r.mu.Lock()
 	cfg, reloadsOK, reloadsFailed := r.cfg, r.reloadsOK, r.reloadsFailed
-	r.reloadMu.Unlock()
+	r.mu.Unlock()
 	if r.mem.Bytes > 0 {
 		ch <- prometheus.MustNewConstMetric(c.memBudget, prometheus.GaugeValue, float64(r.mem.Bytes))
 	}
@@ -206,7 +206,7 @@ func startMetrics(r *runner, addr string) (*metricsServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &metricsServer{srv: r.serveHTTP(ln, mux, "metrics endpoint"), ln: ln}, nil
+	return &metricsServer{srv: r.serveHTTP(ln, mux, "metrics endpoint", metricsLimits), ln: ln}, nil
 }
 
 func (m *metricsServer) close() {

@@ -23,7 +23,7 @@ import (
 func cmdReplay(in *invocation) int {
 	stdout, stderr := in.stdout, in.stderr
 	cfgPath := in.str("config")
-	c, err := config.Load(cfgPath)
+	c, err := loadConfig(cfgPath)
 	if err != nil {
 		var ce *config.Error
 		if errors.As(err, &ce) {

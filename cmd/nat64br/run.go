@@ -16,6 +16,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,7 +33,7 @@ func cmdRun(in *invocation) int {
 	stderr := in.stderr
 	cfgPath, takeOver, cpuProfile, waitIfs := in.str("config"), in.bool("take-over"), in.str("cpuprofile"), in.duration("wait-for-interfaces")
 	logFormat, logLevel := in.str("log-format"), in.str("log-level")
-	cfg, err := config.Load(cfgPath)
+	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		printConfigError(stderr, err)
 		return 1
@@ -177,13 +178,20 @@ type runner struct {
 	events []xlat.BIBEvent
 	lost   uint64 // mapping events lost, as last logged
 
-	metrics                  *metricsServer // nil unless metrics.listen is set
-	control                  *controlServer // nil if control-socket is ""
-	reloadMu                 sync.Mutex     // serializes reloads (SIGHUP, the control socket)
-	reloadsOK, reloadsFailed uint64         // guarded by reloadMu
+	metrics *metricsServer // nil unless metrics.listen is set
+	control *controlServer // nil if control-socket is ""
+
+	// Lock order: reloadMu, applyMu, mu. Only a reload takes reloadMu,
+	// for as long as it runs (reading the file, validating it);
+	// status, metrics and signals never wait for it.
+	reloadMu                 sync.Mutex  // serializes reloads (SIGHUP, the control socket)
+	applyMu                  sync.Mutex  // held while a reload applies a configuration, and by shutdown: none is applied once it stops
+	stopping                 atomic.Bool // set by shutdown before it takes applyMu
+	mu                       sync.Mutex  // guards cfg, reloadsOK and reloadsFailed, held only to read or set them
+	reloadsOK, reloadsFailed uint64
 
 	mem   memBudget // read at start; reloads size to it too
-	sized []string  // the keys sized to mem (sizeToMemory); guarded by reloadMu
+	sized []string  // the keys sized to mem (sizeToMemory); guarded by mu
 }
 
 func (r *runner) start(cfg *config.Config) error {
@@ -526,21 +534,69 @@ func (r *runner) loop() int {
 	if wd := sdWatchdog(); wd > 0 {
 		go r.watchdog(wd/2, stopWatchdog)
 	}
+	return r.serveSignals(sig, func() { close(stopWatchdog) })
+}
+
+// stopBound is how long nat64br may take to stop once SIGTERM or SIGINT
+// came (saving its state included); a second one, or this long, and it
+// exits at once, with status 1.
+const stopBound = 30 * time.Second
+
+// serveSignals acts on the signals from sig until one says stop; then it
+// calls stopping, shuts down and returns the exit status. A reload runs
+// in a goroutine of its own (SIGHUPs that come meanwhile make one more),
+// so that SIGUSR1 and SIGTERM are served while it reads and validates;
+// shutdown waits only for a reload that is applying its configuration.
+func (r *runner) serveSignals(sig chan os.Signal, stopping func()) int {
+	reloads := make(chan struct{}, 1)
+	go func() {
+		for range reloads {
+			r.reload()
+		}
+	}()
+	defer close(reloads)
 	for s := range sig {
 		switch s {
 		case syscall.SIGHUP:
-			r.reload()
+			select {
+			case reloads <- struct{}{}:
+			default: // one is pending already: it will read the file as it is now
+			}
 		case syscall.SIGUSR1:
 			r.logStats("counters")
 		default:
 			r.log.Info("stopping", "signal", s.String())
-			close(stopWatchdog)
+			stopping()
 			r.notify("STOPPING=1")
+			stopped := make(chan struct{})
+			go r.forceStop(sig, stopped)
 			r.shutdown()
+			close(stopped)
 			return 0
 		}
 	}
 	return 0
+}
+
+// forceStop exits with status 1 if shutdown has not returned (closed
+// stopped) within stopBound, or when a second SIGTERM or SIGINT comes.
+func (r *runner) forceStop(sig <-chan os.Signal, stopped <-chan struct{}) {
+	t := time.NewTimer(stopBound)
+	defer t.Stop()
+	for {
+		select {
+		case <-stopped:
+			return
+		case <-t.C:
+			r.log.Error("stopping took too long: exiting without finishing", "bound", stopBound.String())
+			os.Exit(1)
+		case s := <-sig:
+			if s == syscall.SIGTERM || s == syscall.SIGINT {
+				r.log.Error("stopping: exiting without finishing", "signal", s.String())
+				os.Exit(1)
+			}
+		}
+	}
 }
 
 // watchdog tells systemd's watchdog (WatchdogSec=) that nat64br is alive
@@ -584,8 +640,13 @@ func (r *runner) notify(state string) {
 	}
 }
 
-// shutdown closes the ports and waits for every goroutine.
+// shutdown closes the ports and waits for every goroutine. A reload that
+// is still reading or validating is not waited for: it will find
+// r.stopping set and apply nothing.
 func (r *runner) shutdown() {
+	r.stopping.Store(true)
+	r.applyMu.Lock()
+	defer r.applyMu.Unlock()
 	r.metrics.close()
 	r.control.close()
 	r.state.close()
@@ -670,12 +731,17 @@ func (r *runner) reloadResult() (changed, problems []string) {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
 	refuse := func(msg string, p ...string) ([]string, []string) {
+		r.mu.Lock()
 		r.reloadsFailed++
+		r.mu.Unlock()
 		r.log.Error("reload refused: the running configuration stays", "reason", msg, "problems", strings.Join(p, "; "))
 		r.notify("STATUS=translating with the previous configuration: reload refused: " + msg)
 		return nil, append([]string{msg}, p...)
 	}
-	cfg, err := config.Load(r.path)
+	cfg, err := loadConfig(r.path)
+	if err != nil && !errors.Is(err, config.ErrInvalid) {
+		return refuse("the file cannot be read", err.Error())
+	}
 	if err != nil {
 		var b strings.Builder
 		printConfigError(&b, err)
@@ -704,6 +770,11 @@ func (r *runner) reloadResult() (changed, problems []string) {
 	if err != nil {
 		return refuse(err.Error())
 	}
+	r.applyMu.Lock()
+	defer r.applyMu.Unlock()
+	if r.stopping.Load() {
+		return refuse("nat64br is stopping")
+	}
 	r.notify(sdReloading())
 	r.reconcileNAT(tr, cfg)
 	r.d.Swap(tr)
@@ -711,8 +782,10 @@ func (r *runner) reloadResult() (changed, problems []string) {
 		r.state.setInterval(cfg.StateInterval)
 	}
 	changed = configDiff(r.cfg, cfg)
+	r.mu.Lock()
 	r.cfg, r.sized = cfg, sized
 	r.reloadsOK++
+	r.mu.Unlock()
 	r.log.Info("configuration reloaded", "config", cfg.Path, "changed", strings.Join(changed, ", "))
 	r.notify("READY=1\nSTATUS=translating")
 	return changed, nil
@@ -785,13 +858,14 @@ func (r *runner) logCounters(msg string, ports [3]wire.Stats) {
 	a, n := r.d.ARP().Cache().Stats(), r.d.ND().Cache().Stats()
 	attrs = append(attrs, "neighbors_ipv4", a.Entries, "neighbors_ipv6", n.Entries, "neighbor_failures", a.Failed+n.Failed,
 		"neighbor_released", a.Released+n.Released)
-	if r.cfg.Mode == config.ModeNAT64 {
+	cfg := r.config()
+	if cfg.Mode == config.ModeNAT64 {
 		s := r.d.Translator().NATStats()
 		attrs = append(attrs, slog.Group("nat64", "sessions", s.Sessions, "bib", s.BIB, "held_syns", s.HeldSYNs,
 			"sessions_created", s.SessionsCreated, "sessions_expired", s.SessionsExpired,
 			"bib_created", s.BIBCreated, "bib_expired", s.BIBExpired, "table_bytes", s.TableBytes))
 	}
-	if r.cfg.DynamicPool.IsValid() {
+	if cfg.DynamicPool.IsValid() {
 		ms, _ := r.d.Translator().DynamicMappings()
 		attrs = append(attrs, "dynamic_mappings", len(ms))
 	}

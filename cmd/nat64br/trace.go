@@ -22,12 +22,7 @@ const maxTrace = 100000
 // serveTrace arms a trace for the request's reason and count, and streams
 // the frames as pcapng until it has count of them, the timeout passes or
 // the client goes away.
-func serveTrace(d *dataplane.Plane, w http.ResponseWriter, q *http.Request, names [3]string) {
-	req, err := decodeTrace(q.URL.Query())
-	if err != nil {
-		reply(w, nil, err)
-		return
-	}
+func serveTrace(d *dataplane.Plane, w http.ResponseWriter, q *http.Request, req traceRequest, names [3]string) {
 	n, timeout := req.Count, req.Timeout
 	t, err := d.StartTrace(req.Reason, n)
 	if err != nil {
@@ -41,7 +36,7 @@ func serveTrace(d *dataplane.Plane, w http.ResponseWriter, q *http.Request, name
 	intf := func(s xlat.Side) pcapgo.NgInterface {
 		return pcapgo.NgInterface{Name: names[s], Description: "nat64br " + s.String() + " port, dropped frames", LinkType: layers.LinkTypeEthernet}
 	}
-	pw, err := pcapgo.NewNgWriterInterface(w, intf(xlat.Side6), pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Application: "nat64br " + version}})
+	pw, err := pcapgo.NewNgWriterInterface(stallWriter{w, http.NewResponseController(w)}, intf(xlat.Side6), pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Application: "nat64br " + version}})
 	if err != nil {
 		return
 	}
