@@ -30,6 +30,8 @@ var depRules = map[string]depRule{
 		why: "test helper: network namespaces for root tests, in-memory links with gopacket as an independent codec"},
 	module + "/dataplane": {allow: []string{"golang.org/x/sys/unix", module + "/wire", module + "/arpnd", module + "/xlat"},
 		forbid: []string{"net/http"}, why: "the frame path: ports through its own interfaces, no config, no HTTP, no metrics, no pcap codec"},
+	module + "/bgp": {allow: []string{"github.com/osrg/gobgp/v4", "google.golang.org/protobuf"},
+		why: "the BGP speaker: GoBGP as a library, its own Options and a health input; no translation, ports, data plane or config"},
 	module + "/config": {allow: []string{"go.yaml.in/yaml/v3"}, why: "parsing only: typed values, no runtime"},
 	module + "/cmd/nat64br/internal/lab": {allow: []string{"golang.org/x/net", "golang.org/x/sys/unix", module + "/wire", module + "/xlat/header",
 		"github.com/gopacket/gopacket",
