@@ -37,12 +37,20 @@ func cmdCheckConfig(in *invocation) int {
 		fmt.Fprintf(stderr, "%s: %v\n", c.Path, err)
 		return 1
 	}
+	if c.BGP != nil && !bgpBuilt {
+		_, err := newSpeaker(nil, c)
+		fmt.Fprintf(stderr, "%s: %v\n", c.Path, err)
+		return 1
+	}
 	for _, w := range c.Warnings {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
 	if c.IPv4Interface != "" || c.IPv6Interface != "" {
 		ipv4, ipv6 := c.NextHops()
 		fmt.Fprintf(stdout, "IPv4 next hops: %s\nIPv6 next hops: %s\n", ipv4, ipv6)
+	}
+	if c.BGP != nil {
+		printBGPPlan(stdout, c)
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", c.Path)
 	return 0

@@ -158,6 +158,7 @@ type statusReply struct {
 	Prefix     string       `json:"prefix,omitempty"`
 	Metrics    string       `json:"metrics,omitempty"`
 	Ports      []portStatus `json:"ports"`
+	BGP        *bgpStatus   `json:"bgp,omitempty"` // without a bgp section: none
 }
 
 type portStatus struct {
@@ -185,6 +186,9 @@ func (r *runner) status() statusReply {
 	}
 	if cfg.Prefix.IsValid() {
 		s.Prefix = cfg.Prefix.String()
+	}
+	if r.gate != nil && cfg.BGP != nil {
+		s.BGP = r.gate.status(cfg.BGP.Drain)
 	}
 	if b, err := os.ReadFile(cfg.Path); err == nil {
 		h := sha256.Sum256(b)

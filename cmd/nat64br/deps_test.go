@@ -32,6 +32,8 @@ var depRules = map[string]depRule{
 		forbid: []string{"net/http"}, why: "the frame path: ports through its own interfaces, no config, no HTTP, no metrics, no pcap codec"},
 	module + "/bgp": {allow: []string{"github.com/osrg/gobgp/v4", "google.golang.org/protobuf"},
 		why: "the BGP speaker: GoBGP as a library, its own Options and a health input; no translation, ports, data plane or config"},
+	module + "/bgp/bgptest": {allow: []string{"github.com/osrg/gobgp/v4"},
+		why: "test helper: an in-process GoBGP router"},
 	module + "/config": {allow: []string{"go.yaml.in/yaml/v3"}, why: "parsing only: typed values, no runtime"},
 	module + "/cmd/nat64br/internal/lab": {allow: []string{"golang.org/x/net", "golang.org/x/sys/unix", module + "/wire", module + "/xlat/header",
 		"github.com/gopacket/gopacket",
