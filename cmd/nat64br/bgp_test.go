@@ -88,11 +88,13 @@ func TestBGPGate(t *testing.T) {
 	}
 	r.bgp = gobgp{sp}
 	var down atomic.Pointer[string]
+	// The health is the test's: the data plane's liveness, under the
+	// race detector on a loaded machine, is not the subject here.
 	r.gate = startGate(r.log, r.bgp, func() string {
 		if why := down.Load(); why != nil {
 			return *why
 		}
-		return r.unhealthy()
+		return ""
 	})
 	t.Cleanup(func() {
 		r.gate.close()
@@ -101,13 +103,12 @@ func TestBGPGate(t *testing.T) {
 
 	all := func(rib map[netip.Prefix]bgptest.Got) bool { return len(rib) == 3 }
 	none := func(rib map[netip.Prefix]bgptest.Got) bool { return len(rib) == 0 }
-	router.WaitFor(15*time.Second, "the announcements of a healthy nat64br", all)
-	rib := router.RIB()
-	if g := rib[cfg.Prefix]; g.NextHop != cfg.IPv6Addr || !slices.Equal(g.Communities, []uint32{64512<<16 | 100, 64512<<16 | 200}) {
-		t.Errorf("the prefix reached the router as %+v", g)
-	}
-	if g := rib[netip.MustParsePrefix("192.0.2.80/32")]; g.NextHop != cfg.IPv4Addr {
-		t.Errorf("the EAM address reached the router as %+v", g)
+	router.WaitFor(15*time.Second, "the announcements of a healthy nat64br, with their next hops and communities", func(rib map[netip.Prefix]bgptest.Got) bool {
+		g6, g4 := rib[cfg.Prefix], rib[netip.MustParsePrefix("192.0.2.80/32")]
+		return len(rib) == 3 && g6.NextHop == cfg.IPv6Addr && slices.Equal(g6.Communities, []uint32{64512<<16 | 100, 64512<<16 | 200}) && g4.NextHop == cfg.IPv4Addr
+	})
+	if strings.Contains(logs.String(), "not healthy") {
+		t.Errorf("the gate withdrew a healthy nat64br:\n%s", logs.String())
 	}
 
 	// Status and metrics while announcing.

@@ -178,10 +178,13 @@ func (r *runner) unhealthy() string {
 	return ""
 }
 
-// aliveEvery is the window of the data plane's liveness check: well
-// above its timers' 100 ms, short enough that a stalled plane is
-// withdrawn within a second.
-const aliveEvery = 500 * time.Millisecond
+// aliveEvery is the window of the data plane's liveness check, as
+// dataplane.Plane.Alive asks: a second, ten of its timers' ticks. A
+// shorter one withdrew the routes of a merely overloaded box (a race
+// build on a loaded machine missed a tick in 500 ms); a stalled plane is
+// withdrawn within one to two seconds, a port that goes down within
+// healthEvery.
+const aliveEvery = time.Second
 
 // alive is dataplane.Plane.Alive asked at most every aliveEvery, and its
 // last answer in between: Alive measures the progress since its previous
