@@ -99,10 +99,12 @@ func (r *Router) RIB() map[netip.Prefix]Got {
 	return out
 }
 
-// WaitFor polls the router until ok holds of its routes, for at most d,
-// and returns how long that took; after d the test fails, naming what.
+// WaitFor polls the router until ok holds of its routes, for at most d
+// (five times d under the race detector), and returns how long that
+// took; after that the test fails, naming what.
 func (r *Router) WaitFor(d time.Duration, what string, ok func(map[netip.Prefix]Got) bool) time.Duration {
 	r.t.Helper()
+	d *= slowdown
 	start := time.Now()
 	for {
 		rib := r.RIB()
