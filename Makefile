@@ -24,8 +24,11 @@ SYSUSERSDIR ?= /etc/sysusers.d
 
 all: build
 
+# TAGS=nobgp leaves the embedded BGP speaker (GoBGP) out: a smaller
+# binary for small targets (docs/deployment.md, "With BGP").
+TAGS ?=
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/nat64br
+	CGO_ENABLED=0 $(GO) build -tags '$(TAGS)' -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/nat64br
 
 # Shell completions (bash, zsh, fish) and the man page nat64br(8), written by
 # the binary from its command table (cmd/nat64br/cli.go) into GENDIR, for
@@ -59,6 +62,13 @@ cross:
 .PHONY: test-386
 test-386:
 	GOARCH=386 CGO_ENABLED=0 $(GO) test -count=1 ./wire/... ./dataplane/...
+
+# The build without the BGP speaker (-tags nobgp) compiles, vets, and
+# refuses a configuration with a bgp section.
+.PHONY: test-nobgp
+test-nobgp:
+	$(GO) vet -tags nobgp ./cmd/nat64br
+	$(GO) test -tags nobgp -count=1 -run '^(TestNoBGP|TestImportTable)$$' ./cmd/nat64br
 
 # Release files in dist/ for each of DIST_ARCHS: a static binary tarball
 # and a .deb (nfpm, a Go tool dependency: go tool nfpm), named with the

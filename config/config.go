@@ -217,6 +217,9 @@ type Config struct {
 	LogFormat     string // text or json
 	LogLevel      string // debug, info, warn or error
 
+	// BGP is the embedded BGP speaker's section; nil when absent (off).
+	BGP *BGP
+
 	// Warnings are problems that do not stop the configuration from being
 	// used, each as "file:line: key: message".
 	Warnings []string
@@ -273,6 +276,7 @@ type raw struct {
 	DataPath                   *rawDataPath `yaml:"data-path"`
 	Metrics                    *rawMetrics  `yaml:"metrics"`
 	ControlSocket              *string      `yaml:"control-socket"`
+	BGP                        *rawBGP      `yaml:"bgp"`
 	Sandbox                    *rawSandbox  `yaml:"sandbox"`
 }
 

@@ -379,6 +379,10 @@ func (v *validator) build(r *raw) *Config {
 		}
 	}
 
+	if r.BGP != nil {
+		v.buildBGP(r.BGP, c)
+	}
+
 	// Cross-key rules.
 	if c.Mode == ModeSIIT && !c.Prefix.IsValid() && len(c.EAM) == 0 && len(v.problems) == 0 {
 		v.warnf("prefix", "neither prefix nor eam is set: nothing can be translated")
@@ -386,6 +390,7 @@ func (v *validator) build(r *raw) *Config {
 	v.crossNAT64(c)
 	v.crossNextHops(c)
 	v.crossACL(c)
+	v.crossBGP(c)
 	return c
 }
 

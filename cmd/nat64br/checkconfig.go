@@ -40,6 +40,11 @@ func cmdCheckConfig(in *invocation) int {
 		fmt.Fprintf(stderr, "%s: %v\n", c.Path, err)
 		return 1
 	}
+	if c.BGP != nil && !bgpBuilt {
+		_, err := newSpeaker(nil, c)
+		fmt.Fprintf(stderr, "%s: %v\n", c.Path, err)
+		return 1
+	}
 	for _, w := range c.Warnings {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
@@ -48,6 +53,9 @@ func cmdCheckConfig(in *invocation) int {
 		fmt.Fprintf(stdout, "IPv4 next hops: %s\nIPv6 next hops: %s\n", ipv4, ipv6)
 	}
 	fmt.Fprintf(stdout, "memory budget of this process (run reads its own): %s\nsized to it: %s\n", mem, orNone(strings.Join(sized, " ")))
+	if c.BGP != nil {
+		printBGPPlan(stdout, c)
+	}
 	fmt.Fprintf(stdout, "%s: ok\n", c.Path)
 	return 0
 }

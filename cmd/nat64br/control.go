@@ -234,6 +234,7 @@ type statusReply struct {
 	Prefix     string       `json:"prefix,omitempty"`
 	Metrics    string       `json:"metrics,omitempty"`
 	Ports      []portStatus `json:"ports"`
+	BGP        *bgpStatus   `json:"bgp,omitempty"` // without a bgp section: none
 	Memory     memoryStatus `json:"memory"`
 }
 
@@ -272,6 +273,9 @@ func (r *runner) status() statusReply {
 	r.mu.Unlock()
 	if cfg.Prefix.IsValid() {
 		s.Prefix = cfg.Prefix.String()
+	}
+	if r.gate != nil && cfg.BGP != nil {
+		s.BGP = r.gate.status(cfg.BGP.Drain)
 	}
 	if b, err := readConfigFile(cfg.Path); err == nil {
 		h := sha256.Sum256(b)

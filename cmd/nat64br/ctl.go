@@ -297,6 +297,18 @@ func ctlPrint(name string, body []byte, o printOptions, w, stderr io.Writer) err
 				t.add("port."+p.Side+".mtu", p.MTU)
 				t.add("port."+p.Side+".answers_for", strings.Join(p.Answers, " "))
 			}
+			if b := s.BGP; b != nil {
+				t.add("bgp.healthy", b.Healthy)
+				t.add("bgp.reason", b.Reason)
+				t.add("bgp.since", b.Since.Format(time.RFC3339))
+				t.add("bgp.drain", b.Drain)
+				for _, x := range b.Sessions {
+					t.add("bgp.session."+x.Neighbor, fmt.Sprintf("asn %d %s uptime %s sent %d received %d", x.ASN, x.State, orNone(x.Uptime), x.Sent, x.Received))
+				}
+				for _, x := range b.Announced {
+					t.add("bgp.announced."+x.Prefix, x.Family+" next-hop "+x.NextHop)
+				}
+			}
 			return out(t)
 		}
 		pinned := ""
@@ -315,9 +327,33 @@ func ctlPrint(name string, body []byte, o printOptions, w, stderr io.Writer) err
 		info.add("data path", fmt.Sprintf("%s, %d worker(s)%s%s", s.DataPath, s.Workers, spread, pinned))
 		info.add("metrics", orNone(s.Metrics))
 		info.add("memory", fmt.Sprintf("budget %s; sized to it: %s", s.Memory.Budget, orNone(strings.Join(s.Memory.Sized, " "))))
+		if b := s.BGP; b != nil {
+			state := "announcing"
+			if !b.Healthy {
+				state = "withdrawn"
+			}
+			info.add("bgp", fmt.Sprintf("%s (%s) since %s, drain %s", state, b.Reason, b.Since.Format(time.RFC3339), b.Drain))
+		}
 		info.text(w)
 		fmt.Fprintln(w)
 		ports.text(w)
+		if b := s.BGP; b != nil {
+			fmt.Fprintln(w)
+			sessions := &table{header: []string{"NEIGHBOR", "ASN", "STATE", "UPTIME", "SENT", "RECEIVED"}}
+			for _, x := range b.Sessions {
+				sessions.add(x.Neighbor, x.ASN, x.State, orNone(x.Uptime), x.Sent, x.Received)
+			}
+			sessions.text(w)
+			fmt.Fprintln(w)
+			routes := &table{header: []string{"ANNOUNCED", "FAMILY", "NEXT HOP"}}
+			for _, x := range b.Announced {
+				routes.add(x.Prefix, x.Family, x.NextHop)
+			}
+			if len(b.Announced) == 0 {
+				routes.add("(none)", "", "")
+			}
+			routes.text(w)
+		}
 	case "stats":
 		var s statsReply
 		if err := json.Unmarshal(body, &s); err != nil {

@@ -36,6 +36,7 @@ type collector struct {
 	info, start, reloads                           *prometheus.Desc
 	fragsHeld, reassembled, reasmBytes             *prometheus.Desc
 	memBudget, sessLimit                           *prometheus.Desc
+	bgpHealthy, bgpSession, bgpSent, bgpAnnounced  *prometheus.Desc
 }
 
 func newCollector(r *runner) *collector {
@@ -84,6 +85,10 @@ func newCollector(r *runner) *collector {
 		reasmBytes:       d("reassembly_bytes", "Memory held by the datagrams being reassembled (1 KiB blocks)."),
 		memBudget:        d("memory_budget_bytes", "The memory nat64br may use (its cgroup's limit, else a quarter of the RAM), which the limits left out of the configuration are sized to."),
 		sessLimit:        d("nat64_sessions_limit", "limits.sessions in effect (0: none)."),
+		bgpHealthy:       d("bgp_healthy", "1 while nat64br can translate and announces its prefixes with BGP, 0 while they are withdrawn."),
+		bgpSession:       d("bgp_session_established", "1 while the BGP session with the neighbor is established.", "neighbor"),
+		bgpSent:          d("bgp_prefixes_sent", "Prefixes announced to the BGP neighbor.", "neighbor"),
+		bgpAnnounced:     d("bgp_announced", "1 while the prefix is announced with BGP, 0 while withdrawn (every prefix the configuration derives).", "prefix", "family"),
 	}
 }
 
@@ -189,6 +194,37 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.dynMappings, float64(p.Dynamic.Mappings))
 		gauge(c.dynSize, float64(p.Dynamic.Addresses))
 	}
+	if r.gate != nil {
+		c.collectBGP(ch, cfg, gauge)
+	}
+}
+
+// collectBGP reads the BGP speaker's sessions and announcements.
+func (c *collector) collectBGP(ch chan<- prometheus.Metric, cfg *config.Config, gauge func(*prometheus.Desc, float64, ...string)) {
+	st := c.r.gate.status(0)
+	gauge(c.bgpHealthy, b2f(st.Healthy))
+	for _, s := range st.Sessions {
+		gauge(c.bgpSession, b2f(s.State == "established"), s.Neighbor)
+		gauge(c.bgpSent, float64(s.Sent), s.Neighbor)
+	}
+	announced := map[string]bool{}
+	for _, a := range st.Announced {
+		announced[a.Prefix] = true
+	}
+	v6, v4 := cfg.Announcements()
+	for _, p := range v6 {
+		gauge(c.bgpAnnounced, b2f(announced[p.String()]), p.String(), "ipv6-unicast")
+	}
+	for _, p := range v4 {
+		gauge(c.bgpAnnounced, b2f(announced[p.String()]), p.String(), "ipv4-unicast")
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // metricsServer serves /metrics on addr until closed.

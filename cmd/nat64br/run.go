@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -178,6 +179,13 @@ type runner struct {
 	events []xlat.BIBEvent
 	lost   uint64 // mapping events lost, as last logged
 
+	bgp  speaker // the BGP speaker; nil without a bgp section
+	gate *gate   // its health gate; nil without a bgp section
+
+	aliveMu  sync.Mutex // guards the data plane's liveness (alive)
+	aliveAt  time.Time
+	aliveErr error
+
 	metrics *metricsServer // nil unless metrics.listen is set
 	control *controlServer // nil if control-socket is ""
 
@@ -197,6 +205,10 @@ type runner struct {
 func (r *runner) start(cfg *config.Config) error {
 	if cfg.IPv6Interface == "" || cfg.IPv4Interface == "" {
 		return fmt.Errorf("%s: ipv6-interface and ipv4-interface are required to run in the wire", cfg.Path)
+	}
+	if cfg.BGP != nil && !bgpBuilt {
+		_, err := newSpeaker(r.log, cfg)
+		return fmt.Errorf("%s: %w", cfg.Path, err)
 	}
 	var err error
 	if r.locks, err = lockPorts(cfg.IPv6Interface, cfg.IPv4Interface); err != nil {
@@ -317,10 +329,26 @@ func (r *runner) start(cfg *config.Config) error {
 			return fmt.Errorf("control-socket: %w", err)
 		}
 	}
+	if cfg.BGP != nil {
+		// The sessions open now; nothing is announced before the
+		// health gate's first check passes, once the data plane runs.
+		if r.bgp, err = newSpeaker(r.log, cfg); err != nil {
+			r.control.close()
+			r.metrics.close()
+			r.closePorts()
+			return err
+		}
+	}
 	if r.user != nil {
-		// Every socket is open: give up what is not needed any more,
-		// before the workers and the state saves start.
+		// Every socket is open (the BGP speaker's listener too): give
+		// up what is not needed any more, before the workers and the
+		// state saves start.
 		if err := r.sandbox(cfg, *r.user); err != nil {
+			if r.bgp != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), bgpStopTimeout)
+				_ = r.bgp.close(ctx)
+				cancel()
+			}
 			r.control.close()
 			r.metrics.close()
 			r.closePorts()
@@ -328,6 +356,9 @@ func (r *runner) start(cfg *config.Config) error {
 		}
 	}
 	r.d.Start()
+	if r.bgp != nil {
+		r.gate = startGate(r.log, r.bgp, r.unhealthy)
+	}
 	if r.state != nil {
 		r.state.start(r.d.Translator, cfg.StateInterval)
 	}
@@ -568,6 +599,7 @@ func (r *runner) serveSignals(sig chan os.Signal, stopping func()) int {
 			r.log.Info("stopping", "signal", s.String())
 			stopping()
 			r.notify("STOPPING=1")
+			r.drain(sig)
 			stopped := make(chan struct{})
 			go r.forceStop(sig, stopped)
 			r.shutdown()
@@ -616,7 +648,7 @@ func (r *runner) watchdog(every time.Duration, stop <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		if err := r.d.Alive(); err != nil {
+		if err := r.alive(); err != nil {
 			if !stalled {
 				r.log.Error("the data plane is stalled: no longer telling systemd's watchdog that nat64br is alive", "err", err)
 				r.notify("STATUS=stalled: " + err.Error())
@@ -640,6 +672,44 @@ func (r *runner) notify(state string) {
 	}
 }
 
+// drain withdraws the BGP routes and translates on for bgp.drain, so
+// that the routers send new flows to the other boxes while the
+// established ones finish here. A second SIGINT or SIGTERM ends it at
+// once; a reload waits for the next start.
+func (r *runner) drain(sig <-chan os.Signal) {
+	if r.gate == nil {
+		return
+	}
+	r.gate.drain()
+	d := r.config().BGP.Drain
+	if d <= 0 {
+		return
+	}
+	r.log.Info("BGP: routes withdrawn; translating on while established flows finish (SIGTERM again: stop now)", "drain", d.String())
+	r.notify("STATUS=draining: routes withdrawn, stopping in " + d.String())
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return
+		case s := <-sig:
+			switch s {
+			case syscall.SIGHUP:
+				r.log.Warn("reload ignored: draining before stop")
+			case syscall.SIGUSR1:
+				r.logStats("counters")
+			default:
+				r.log.Info("stopping now, before the end of the drain", "signal", s.String())
+				return
+			}
+		}
+	}
+}
+
+// bgpStopTimeout bounds the BGP speaker's stop (its Cease notifications).
+const bgpStopTimeout = 2 * time.Second
+
 // shutdown closes the ports and waits for every goroutine. A reload that
 // is still reading or validating is not waited for: it will find
 // r.stopping set and apply nothing.
@@ -647,6 +717,14 @@ func (r *runner) shutdown() {
 	r.stopping.Store(true)
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
+	if r.gate != nil {
+		r.gate.close()
+		ctx, cancel := context.WithTimeout(context.Background(), bgpStopTimeout)
+		if err := r.bgp.close(ctx); err != nil {
+			r.log.Warn("BGP: stopping the speaker", "err", err)
+		}
+		cancel()
+	}
 	r.metrics.close()
 	r.control.close()
 	r.state.close()
@@ -748,6 +826,9 @@ func (r *runner) reloadResult() (changed, problems []string) {
 		return refuse("the file does not validate", strings.Split(strings.TrimSpace(b.String()), "\n")...)
 	}
 	sized := sizeToMemory(cfg, r.mem)
+	if why := bgpRestartNeeded(r.cfg, cfg); why != "" {
+		return refuse(why)
+	}
 	if cfg.IPv6Interface != r.cfg.IPv6Interface || cfg.IPv4Interface != r.cfg.IPv4Interface || cfg.IPv6VLAN != r.cfg.IPv6VLAN || cfg.IPv4VLAN != r.cfg.IPv4VLAN || cfg.Mode != r.cfg.Mode || cfg.DataPath != r.cfg.DataPath || cfg.Metrics != r.cfg.Metrics || cfg.ControlSocket != r.cfg.ControlSocket || cfg.Reassembly != r.cfg.Reassembly || cfg.Sandbox != r.cfg.Sandbox {
 		return refuse("interfaces, VLANs, mode, data-path, metrics, control-socket, reassembly and sandbox change only with a restart")
 	}
@@ -784,6 +865,13 @@ func (r *runner) reloadResult() (changed, problems []string) {
 	changed = configDiff(r.cfg, cfg)
 	r.mu.Lock()
 	r.cfg, r.sized = cfg, sized
+	if r.bgp != nil {
+		// Announce the new prefixes, withdraw the gone ones, add,
+		// remove and replace neighbors.
+		if err := r.bgp.reconfigure(cfg); err != nil {
+			r.log.Error("reload: BGP", "err", err)
+		}
+	}
 	r.reloadsOK++
 	r.mu.Unlock()
 	r.log.Info("configuration reloaded", "config", cfg.Path, "changed", strings.Join(changed, ", "))
