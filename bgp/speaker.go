@@ -218,6 +218,18 @@ func (sp *Speaker) SetRoutes(routes []Route) error {
 	return sp.update(func() { sp.routes = m })
 }
 
+// KeepOnly withdraws the routes keep refuses and forgets them: a later
+// SetHealthy(true) does not announce them again (until SetRoutes).
+func (sp *Speaker) KeepOnly(keep func(Route) bool) error {
+	return sp.update(func() {
+		for p, r := range sp.routes {
+			if !keep(r) {
+				delete(sp.routes, p)
+			}
+		}
+	})
+}
+
 // SetHealthy announces the routes (true) or withdraws them all (false).
 func (sp *Speaker) SetHealthy(ok bool) error {
 	return sp.update(func() { sp.healthy = ok })

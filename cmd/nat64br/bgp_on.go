@@ -88,6 +88,10 @@ func bgpRoutes(cfg *config.Config) []bgp.Route {
 
 func (g gobgp) setHealthy(ok bool) error { return g.sp.SetHealthy(ok) }
 
+func (g gobgp) drain() error {
+	return g.sp.KeepOnly(func(r bgp.Route) bool { return r.Prefix.Addr().Is4() })
+}
+
 func (g gobgp) reconfigure(cfg *config.Config) error {
 	if err := g.sp.SetNeighbors(bgpNeighbors(cfg.BGP), bgpConnectRetry); err != nil {
 		return err

@@ -155,17 +155,27 @@ nat64br_bgp_session_established{neighbor="127.0.0.1"} 1
 		t.Errorf("the log does not say why:\n%s", logs.String())
 	}
 
-	// SIGTERM: withdrawn at once, translating on for bgp.drain.
+	// SIGTERM: the IPv6 routes withdrawn at once, the IPv4 ones kept
+	// (the replies of the flows established here), translating on for
+	// bgp.drain.
+	v4only := func(rib map[netip.Prefix]bgptest.Got) bool {
+		for p := range rib {
+			if !p.Addr().Is4() {
+				return false
+			}
+		}
+		return len(rib) == 2
+	}
 	sig := make(chan os.Signal, 1)
 	start := time.Now()
 	r.drain(sig)
 	if d := time.Since(start); d < cfg.BGP.Drain {
 		t.Errorf("the drain took %v, want %v", d, cfg.BGP.Drain)
 	}
-	router.WaitFor(time.Second, "the withdrawal of a draining nat64br", none)
+	router.WaitFor(time.Second, "the withdrawal of a draining nat64br's IPv6 routes", v4only)
 	time.Sleep(2 * healthEvery)
-	if len(router.RIB()) != 0 || r.status().BGP.Healthy {
-		t.Error("announced again while draining")
+	if !v4only(router.RIB()) || r.status().BGP.Reason != drainingReason {
+		t.Errorf("announced again while draining, or lost the IPv4 routes: %v, %+v", router.RIB(), r.status().BGP)
 	}
 	// A second SIGTERM ends a long drain at once.
 	r.cfg.BGP.Drain = time.Hour

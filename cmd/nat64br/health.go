@@ -24,6 +24,11 @@ import (
 type speaker interface {
 	// setHealthy announces the derived routes (true) or withdraws them.
 	setHealthy(ok bool) error
+	// drain withdraws the IPv6 routes for good and keeps the IPv4 ones
+	// (SIGTERM): new flows go to the other boxes, while the replies of
+	// the flows established here still come back to the box whose pool4
+	// slice holds their sessions.
+	drain() error
 	// reconfigure applies a reloaded configuration: routes and neighbors.
 	reconfigure(cfg *config.Config) error
 	// report returns the sessions and what is announced.
@@ -74,6 +79,7 @@ type gate struct {
 	reason   string
 	since    time.Time
 	draining bool
+	drained  bool // sp.drain done
 	stop     chan struct{}
 	done     chan struct{}
 }
@@ -104,12 +110,20 @@ func (g *gate) check() {
 	reason := g.health()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.draining {
-		reason = "stopping: draining"
-	}
 	ok := reason == ""
 	if ok {
 		reason = "translating"
+		if g.draining {
+			if !g.drained {
+				if err := g.sp.drain(); err != nil {
+					g.log.Error("BGP: cannot withdraw the IPv6 routes", "err", err)
+					return // tried again at the next check
+				}
+				g.drained = true
+				g.log.Info("BGP: draining: IPv6 routes withdrawn, IPv4 routes kept for the replies of established flows")
+			}
+			reason = drainingReason
+		}
 	}
 	if ok == g.healthy && reason == g.reason {
 		return
@@ -129,7 +143,12 @@ func (g *gate) check() {
 	g.healthy, g.reason = ok, reason
 }
 
-// drain withdraws the routes for good (SIGTERM).
+// drainingReason is the gate's reason while it drains: nat64br still
+// translates and announces its IPv4 routes (healthy), not the IPv6 ones.
+const drainingReason = "stopping: draining (IPv6 routes withdrawn, IPv4 routes kept for established flows)"
+
+// drain withdraws the IPv6 routes for good and keeps the IPv4 ones while
+// nat64br translates (SIGTERM).
 func (g *gate) drain() {
 	g.mu.Lock()
 	g.draining = true

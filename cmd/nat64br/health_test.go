@@ -33,6 +33,7 @@ func (f *fakeSpeaker) reconfigure(cfg *config.Config) error {
 	return nil
 }
 
+func (f *fakeSpeaker) drain() error                       { return nil }
 func (f *fakeSpeaker) report() ([]bgpSession, []bgpRoute) { return nil, nil }
 func (f *fakeSpeaker) close(context.Context) error        { return nil }
 
@@ -55,6 +56,7 @@ func TestBGPReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sizeToMemory(cfg, r.mem) // as run does at start: a reload sizes its file the same way
 	sp := &fakeSpeaker{}
 	r.cfg, r.bgp = cfg, sp
 

@@ -686,7 +686,7 @@ func (r *runner) drain(sig <-chan os.Signal) {
 		return
 	}
 	r.log.Info("BGP: routes withdrawn; translating on while established flows finish (SIGTERM again: stop now)", "drain", d.String())
-	r.notify("STATUS=draining: routes withdrawn, stopping in " + d.String())
+	r.notify("STATUS=draining: IPv6 routes withdrawn, stopping in " + d.String())
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
