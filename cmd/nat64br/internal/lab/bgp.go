@@ -699,8 +699,52 @@ func (b *bgpLab) portDownNeverAnnounces(rep *Report, x *bgpBox) error {
 	return nil
 }
 
+// bgpStatusJSON is what the lab reads of the bgp part of status --json.
+type bgpStatusJSON struct {
+	BGP *struct {
+		Healthy  bool `json:"healthy"`
+		Sessions []struct {
+			Neighbor string `json:"neighbor"`
+			State    string `json:"state"`
+		} `json:"sessions"`
+		Announced []struct {
+			Prefix  string `json:"prefix"`
+			NextHop string `json:"next_hop"`
+		} `json:"announced"`
+	} `json:"bgp"`
+}
+
+// statusCheck reads box x's status --json: its session established and
+// the prefix and its slice announced with its own addresses as next hops.
+func (x *bgpBox) statusCheck(rep *Report) {
+	code, out := x.ctl("status", "--json")
+	var st bgpStatusJSON
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.BGP == nil {
+		rep.add(fmt.Sprintf("box %d: nat64br status --json, bgp", x.n), false, "exit %d: %s", code, lastLines(out, 2))
+		return
+	}
+	var sessions, announced []string
+	up := false
+	for _, s := range st.BGP.Sessions {
+		sessions = append(sessions, s.Neighbor+" "+s.State)
+		up = up || (s.Neighbor == x.router6 && s.State == "established")
+	}
+	want := map[string]string{armPrefix: x.nat6, x.slice: x.nat4}
+	for _, a := range st.BGP.Announced {
+		announced = append(announced, a.Prefix+" via "+a.NextHop)
+		if want[a.Prefix] == a.NextHop {
+			delete(want, a.Prefix)
+		}
+	}
+	rep.add(fmt.Sprintf("box %d: nat64br status --json, bgp", x.n), up && st.BGP.Healthy && len(want) == 0,
+		"healthy %v; sessions: %s; announced: %s", st.BGP.Healthy, strings.Join(sessions, ", "), strings.Join(announced, ", "))
+}
+
 // ecmpCheck looks at BIRD's routes and the router's kernel routes.
 func (b *bgpLab) ecmpCheck(rep *Report) {
+	for _, x := range b.boxes {
+		x.statusCheck(rep)
+	}
 	out, err := b.birdc("show", "route", armPrefix)
 	n := strings.Count(out, "via ")
 	rep.add("BIRD has both boxes' routes to "+armPrefix, err == nil && n == 2, "%d routes%s", n, errSuffix(err))
