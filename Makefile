@@ -10,7 +10,7 @@ CONFORMANCE ?= ../shared/conformance/run-conformance
 # binary takes its version from Go's build information (see cmd/nat64br/version.go).
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 
-.PHONY: all build cross test vet bench bench-lab flood-lab fuzz conformance demo clean install uninstall check-unit image measure-control
+.PHONY: all build cross test vet bench bench-lab flood-lab fuzz conformance demo demo-bgp clean install uninstall check-unit image measure-control
 
 # make install: the binary, the systemd unit, the nat64br user's
 # sysusers.d entry and (unless one is there) the example configuration.
@@ -188,6 +188,14 @@ DEMO      := bin/nat64br-demo
 demo: build
 	$(GO) build -o $(DEMO) ./cmd/nat64br/internal/lab/demo
 	./$(DEMO) --nat64br ./$(BIN) $(DEMOFLAGS)
+
+# The BGP ECMP pass alone, with its failover figures: two nat64br boxes behind
+# a BIRD 2 router (apt-get install bird2), SIGTERM and kill -9 of one under
+# traffic, BGPREPS times each (docs/demo.md).
+BGPREPS   ?= 5
+demo-bgp: build
+	$(GO) build -o $(DEMO) ./cmd/nat64br/internal/lab/demo
+	./$(DEMO) --nat64br ./$(BIN) --passes 14 --bgp-reps $(BGPREPS) $(DEMOFLAGS)
 
 clean:
 	rm -rf bin

@@ -106,6 +106,7 @@ func TestErrors(t *testing.T) {
 		{"nat64 without prefix", "mode: nat64\npool4: [192.0.2.1/32]\n", []string{"c.yaml: prefix: mode nat64 needs"}},
 		{"static bib outside pool4", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.1/32]\nstatic-bib:\n  - {proto: tcp, ipv6: \"2001:db8::1\", ipv6-port: 80, ipv4: 192.0.2.2, ipv4-port: 80}\n", []string{"c.yaml:5: static-bib[0].ipv4: 192.0.2.2 is not in pool4"}},
 		{"static bib twice", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.1/32]\nstatic-bib:\n  - {proto: tcp, ipv6: \"2001:db8::1\", ipv6-port: 80, ipv4: 192.0.2.1, ipv4-port: 80}\n  - {proto: tcp, ipv6: \"2001:db8::2\", ipv6-port: 80, ipv4: 192.0.2.1, ipv4-port: 80}\n", []string{"c.yaml:6: static-bib[1]: binds 192.0.2.1#80, which static-bib[0] binds already"}},
+		{"gateway in pool4", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.0/24]\ngateway: 192.0.2.1\n", []string{"c.yaml:3: pool4[0]: 192.0.2.0/24 holds gateway 192.0.2.1"}},
 		{"pool4 in eam", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.0/24]\neam: [{ipv4: 192.0.2.10, ipv6: \"2001:db8::10\"}]\n", []string{"c.yaml:3: pool4[0]: 192.0.2.0/24 overlaps eam[0]"}},
 		{"timeout below rfc", "timeouts: {udp: 30s}\n", []string{"c.yaml:1: timeouts.udp: 30s is"}},
 		{"reassembly timeout below FRAGMENT_MIN", "reassembly:\n  timeout: 1s\n", []string{"c.yaml:2: reassembly.timeout: 1s is outside 2s..1m0s"}},

@@ -421,6 +421,9 @@ func (v *validator) crossNAT64(c *Config) {
 					v.errorf(fmt.Sprintf("pool4[%d]", i), "%s overlaps pool4[%d] %s", p, j, q)
 				}
 			}
+			if c.Gateway.IsValid() && p.Contains(c.Gateway) {
+				v.errorf(fmt.Sprintf("pool4[%d]", i), "%s holds gateway %s: the IPv4 router's address cannot be shared", p, c.Gateway)
+			}
 			for j, e := range c.EAM {
 				if e.IPv4.IsValid() && p.Overlaps(e.IPv4) {
 					v.errorf(fmt.Sprintf("pool4[%d]", i), "%s overlaps eam[%d] %s: an address is either shared or mapped 1:1", p, j, e.IPv4)

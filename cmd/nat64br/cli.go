@@ -147,6 +147,19 @@ func init() {
 				{name: "ipv4-interface", kind: flagString, arg: "IF", def: "eth1", complete: completeInterface, help: "the port on the IPv4 segment (with --from-host: that of the IPv4 default route)"},
 			},
 			run: cmdImportTAYGA},
+		{name: "pool4-plan", args: "PREFIX", minArgs: 1, maxArgs: 1,
+			summary: "split one IPv4 prefix into disjoint pool4 slices for N translators",
+			about: "Cuts PREFIX into equal power-of-two slices, one per node behind equal-cost routes (BGP ECMP), and prints each node's slice " +
+				"with its pool4 line. When N is not a power of two, the slices left over belong to no node and are listed as spare. " +
+				"With --config FILE --node I, checks that configuration as node I's instead: its pool4 (or dynamic-pool) inside its slice, " +
+				"and its ipv4-addr, gateway, ipv4-subnet and EAM entries clear of the other nodes' slices; exits 1 on a problem.",
+			flags: []flagSpec{
+				{name: "nodes", kind: flagInt, arg: "N", help: "the number of nodes (required)"},
+				{name: "config", kind: flagString, arg: "FILE", complete: completeFile, help: "check this configuration against its slice (with --node)"},
+				{name: "node", kind: flagInt, arg: "I", help: "the node, from 1, that --config is"},
+				{name: "json", kind: flagBool, help: "print the plan as JSON"},
+			},
+			run: cmdPool4Plan},
 		{name: "status", operator: true, summary: "ports, link state, addresses answered for, uptime, configuration file and its hash",
 			flags: ctlFlags(), run: cmdCtl},
 		{name: "stats", operator: true, summary: "every counter",

@@ -26,7 +26,7 @@ type Pass struct {
 // sends malformed frames for garbage.
 func Passes(base Options, garbage time.Duration) []Pass {
 	p1, p2, p3, p4, p5, p6, p7, p8, p9 := base, base, base, base, base, base, base, base, base
-	p10, p11, p12, p13 := base, base, base, base
+	p10, p11, p12, p13, p14 := base, base, base, base, base
 	p1.Offloads = true
 	p2.OnLink, p2.TakeOver, p2.Reload = true, true, true
 	p3.Offloads, p3.PortTxCsum, p3.RA, p3.Garbage = true, true, true, garbage
@@ -42,6 +42,7 @@ func Passes(base Options, garbage time.Duration) []Pass {
 	p11.Offloads, p11.Routed = true, routedPing
 	p12.Offloads, p12.Routed = true, routedAccess
 	p13.Offloads, p13.Routed = true, routedState
+	p14.Offloads, p14.BGP, p14.BGPReps = true, true, base.BGPReps
 	return []Pass{
 		{"veth offloads at their defaults (checksum offload, TSO/GSO on); route via nat64br's link-local address", p1},
 		{"veth offloads off; 64:ff9b::/96 on-link (nat64br answers Neighbor Solicitations by proxy); take-over; SIGHUP reload", p2},
@@ -56,6 +57,7 @@ func Passes(base Options, garbage time.Duration) []Pass {
 		{"routed, gateway6: ping -s 3000 and -s 8000 through both routers; SIIT (EAM) both ways, NAT64 from the IPv6 side", p11},
 		{"routed NAT64, access control: clients (others refused with ICMPv6 administratively prohibited, or dropped), denylist4", p12},
 		{fmt.Sprintf("routed NAT64, state (data-dir, state-interval): a pool4 reload and a restart under live TCP transfers; %d TCP sessions kept across a restart", base.Sessions), p13},
+		{"BGP ECMP: two stateful boxes behind a BIRD 2 router, each announcing 2001:db8:64::/96 and its own pool4 slice (pool4-plan); SIGTERM and kill -9 of one under traffic", p14},
 	}
 }
 

@@ -93,6 +93,11 @@ type Options struct {
 	FloodPool4  string        // a prefix added to pool4 (routed to nat64br by the IPv4 server)
 	FloodLoose  bool          // the client's new connections may be refused (a full table)
 	MemoryLimit int64         // of nat64br's cgroup
+
+	// The BGP pass (bgp.go): two nat64br boxes behind a BIRD 2 router
+	// with equal-cost multipath.
+	BGP     bool
+	BGPReps int // repeat the SIGTERM and kill -9 failovers this many times and report medians (0: once)
 }
 
 // labCheck is one line of the report.
@@ -104,6 +109,7 @@ type labCheck struct {
 // Report is what one pass found.
 type Report struct {
 	title      string
+	skip       string // why the pass did not run (a tool is missing)
 	checks     []labCheck
 	counters   string
 	namespaces []string
@@ -119,6 +125,9 @@ func (r *Report) add(name string, ok bool, format string, args ...any) {
 
 // OK reports whether the pass made checks and every one passed.
 func (r *Report) OK() bool {
+	if r.skip != "" {
+		return true
+	}
 	for _, c := range r.checks {
 		if !c.ok {
 			return false
@@ -131,6 +140,9 @@ func (r *Report) OK() bool {
 // counters to w.
 func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "\n== %s\n", r.title)
+	if r.skip != "" {
+		fmt.Fprintf(w, "  SKIP %s\n", r.skip)
+	}
 	for _, c := range r.checks {
 		mark := "ok  "
 		if !c.ok {
@@ -515,7 +527,7 @@ func (l *lab) startNat64br(dir string) error {
 	l.natDone = done
 	// The routes to the prefix, then wait for nat64br.
 	switch {
-	case l.opts.RA, l.opts.OneArm != "", l.opts.Routed != "": // the router's static route
+	case l.opts.RA, l.opts.OneArm != "", l.opts.Routed != "", l.opts.BGP: // the router's static route, or BGP
 	case l.opts.OnLink:
 		if _, err := l.c6.run("ip", "-6", "route", "replace", "64:ff9b::/96", "dev", "eth0"); err != nil {
 			return err
@@ -841,6 +853,9 @@ func Run(ctx context.Context, title string, opts Options) (*Report, error) {
 	}
 	if opts.Routed != "" {
 		return runRouted(ctx, title, opts)
+	}
+	if opts.BGP {
+		return runBGP(ctx, title, opts)
 	}
 	rep := &Report{title: title}
 	l := &lab{opts: opts}

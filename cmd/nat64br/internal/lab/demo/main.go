@@ -1,12 +1,13 @@
 // Command nat64br-demo runs the network-namespace lab (sudo make demo)
 // against a nat64br binary: an IPv6-only client and an IPv4-only server in
 // network namespaces, nat64br between them on two veths, then one-armed,
-// on a trunk and between two Linux routers: thirteen passes. It starts
+// on a trunk, between two Linux routers and two of them behind a BGP router
+// with equal-cost multipath: fourteen passes. It starts
 // nat64br as an operator would and reads it through its CLI, its control
 // socket and its metrics.
 //
 //	nat64br-demo [--nat64br bin/nat64br] [--http-mb N] [--http6-mb N] [--udp N] [--garbage D] [--keep] [--udp-expiry=false]
-//	             [--stream D] [--sessions N] [--passes LIST]
+//	             [--stream D] [--sessions N] [--passes LIST] [--bgp-reps N]
 package main
 
 import (
@@ -40,6 +41,7 @@ func demo() int {
 	stream := fs.Duration("stream", 3*time.Minute, "routed learning pass: how long the receive-only UDP stream lasts (shorten it for quick runs)")
 	sessions := fs.Int("sessions", 10000, "routed state pass: TCP sessions kept across a restart")
 	only := fs.String("passes", "", "run only these passes, by number: 10-13, 1,4,10")
+	bgpReps := fs.Int("bgp-reps", 0, "BGP pass: repeat the SIGTERM and kill -9 failovers this many times and print the medians (sudo make demo-bgp)")
 	_ = fs.Parse(os.Args[1:])
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "nat64br-demo: needs root to create network namespaces (sudo make demo)")
@@ -54,7 +56,7 @@ func demo() int {
 		return 1
 	}
 	passes, err := lab.Select(lab.Passes(lab.Options{HTTPBytes: int64(*httpMB) << 20, HTTP6Bytes: int64(*http6MB) << 20, UDPEchoes: *udp,
-		Nat64br: exe, Keep: *keep, UDPExpiry: *expiry, Stream: *stream, Sessions: *sessions}, *garbage), *only)
+		Nat64br: exe, Keep: *keep, UDPExpiry: *expiry, Stream: *stream, Sessions: *sessions, BGPReps: *bgpReps}, *garbage), *only)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "nat64br-demo: %v\n", err)
 		return 1
