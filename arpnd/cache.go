@@ -109,6 +109,8 @@ type Cache struct {
 	probe  func(target [16]byte, unicast *MAC) // sends a request (ARP or NS)
 	sender Sender
 	onFail func(pkt []byte) // a held frame whose neighbor did not answer, without its Ethernet header
+	// resolvable, if set, tells the addresses that may be neighbors.
+	resolvable func(ip [16]byte) bool
 
 	tab atomic.Pointer[table]
 	// ver changes whenever a usable mapping changes or goes (not when
@@ -236,10 +238,23 @@ func (c *Cache) rebuild(n int) {
 	c.tab.Store(t)
 }
 
+// Resolvable reports whether ip may be resolved at all: the network and
+// broadcast addresses of the IPv4 subnet, multicast addresses and the
+// like are never asked for (ARPOptions, NDOptions). The data path calls
+// it before Hold, to drop (and count) a packet for those.
+func (c *Cache) Resolvable(ip [16]byte) bool {
+	return c.resolvable == nil || c.resolvable(ip)
+}
+
 // Hold queues the Ethernet frame f (its destination MAC to be filled) until
 // ip is resolved, and starts the resolution. It copies f. It returns false
-// (a counted drop) if the queue of ip, or all queues together, are full.
+// (a counted drop) if the queue of ip, or all queues together, are full,
+// or if ip is not Resolvable (no request is sent for it).
 func (c *Cache) Hold(ip [16]byte, f []byte, now time.Time) bool {
+	if !c.Resolvable(ip) {
+		c.stats.holdDrops.Add(1)
+		return false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entry(ip)
@@ -275,6 +290,9 @@ func (c *Cache) Hold(ip [16]byte, f []byte, now time.Time) bool {
 // Resolve starts the resolution of ip, as Hold does, with no frame to
 // queue (for a frame that cannot wait in a queue).
 func (c *Cache) Resolve(ip [16]byte, now time.Time) {
+	if !c.Resolvable(ip) {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.entry(ip); e != nil && e.state == Incomplete && e.probes == 0 {
