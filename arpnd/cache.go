@@ -48,10 +48,11 @@ type CacheOptions struct {
 }
 
 // BytesPerNeighbor is about what one neighbor costs at most: its entry and
-// map slot, its place in the ring of learned entries, and its share of the
-// lock-free table at its largest (docs/performance.md, "Neighbor
-// learning"). A bound on the entries is one on the memory.
-const BytesPerNeighbor = 112 + 32 + 24 + 2*tableBytesPerSlot + 8
+// map slot, its place in the queue of learned entries, and its share of
+// the lock-free table at its largest; 241 bytes measured with 65536
+// learned entries (docs/performance.md, "Neighbor learning"). A bound on
+// the entries is one on the memory.
+const BytesPerNeighbor = 256
 
 func (o *CacheOptions) defaults() {
 	if o.ReachableTime == 0 {

@@ -222,6 +222,12 @@ func (v *validator) build(r *raw) *Config {
 		if l.SessionsPer64 != nil {
 			c.Limits.SessionsPer64 = v.intRange("limits.sessions-per-64", *l.SessionsPer64, 0, 1<<30)
 		}
+		if l.Neighbors != nil {
+			c.Limits.Neighbors = v.intRange("limits.neighbors", *l.Neighbors, 16, 1<<24)
+		}
+		if l.NeighborLearn != nil {
+			c.Limits.NeighborLearnRate = v.intRange("limits.neighbor-learn-rate", *l.NeighborLearn, 0, 1<<24)
+		}
 	}
 	setBool(&c.MappingLog, r.MappingLog)
 	if r.DataDir != nil {
