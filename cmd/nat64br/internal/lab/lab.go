@@ -83,6 +83,9 @@ type Options struct {
 	Routed   string        // "learning", "ping", "access" or "state"
 	Stream   time.Duration // the learning pass's receive-only UDP stream lasts this long
 	Sessions int           // TCP sessions the state pass keeps across a restart
+
+	// Flood, when set, makes the pass the neighbor flood (flood.go).
+	Flood *FloodOptions
 }
 
 // labCheck is one line of the report.
@@ -185,6 +188,8 @@ type lab struct {
 
 	seenMu sync.Mutex
 	seen   map[string]string // the IPv4 HTTP server's requests: path -> remote address
+
+	flood *FloodResult // the flood pass's figures
 }
 
 func labName(role string) string {
@@ -463,7 +468,11 @@ func (l *lab) startNat64br(dir string) error {
 	if err := os.WriteFile(l.configPath, []byte(cfg), 0o644); err != nil {
 		return err
 	}
-	l.nat = exec.Command("ip", "netns", "exec", l.x.name, l.opts.Nat64br, "run", "--config", l.configPath)
+	args := []string{"netns", "exec", l.x.name, l.opts.Nat64br, "run", "--config", l.configPath}
+	if l.opts.Flood != nil && l.opts.Flood.Profile != "" {
+		args = append(args, "--cpuprofile", l.opts.Flood.Profile)
+	}
+	l.nat = exec.Command("ip", args...)
 	l.natLog = &bytes.Buffer{}
 	w := &lockedWriter{mu: &l.natMu, w: l.natLog}
 	l.nat.Stdout, l.nat.Stderr = w, w
@@ -841,6 +850,9 @@ func Run(ctx context.Context, title string, opts Options) (*Report, error) {
 	}
 	if opts.Stateful != "" {
 		return l.statefulPass(ctx, rep, dir)
+	}
+	if opts.Flood != nil {
+		return l.floodPass(ctx, rep)
 	}
 	check := func() error { return ctx.Err() }
 
