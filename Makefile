@@ -153,6 +153,23 @@ flood-lab:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# The neighbor flood (issue 23; needs root): 1,000,000 distinct on-link
+# IPv6 sources at the generator's full rate for FLOOD_TIME, then
+# Neighbor Solicitations from 300,000 sources, while the lab's client
+# pings and downloads through nat64br and a new client downloads too
+# (cmd/nat64br/internal/lab TestNeighborFlood; make test runs a short one).
+# FLOODFLAGS adds flags, e.g. -flood.nat64br=OTHER -flood.limits=false to
+# measure a binary that predates the limits. CPU profiles land in bin/.
+FLOOD_TIME ?= 30s
+FLOODFLAGS ?=
+.PHONY: flood
+flood:
+	mkdir -p bin
+	$(GO) test -count=1 -timeout 30m -run '^TestNeighborFlood$$' -v ./cmd/nat64br/internal/lab -args \
+		-flood.sources=1000000 -flood.rate=0 -flood.duration=$(FLOOD_TIME) -flood.http=104857600 -flood.profile=$(CURDIR)/bin/flood-udp.pprof $(FLOODFLAGS)
+	$(GO) test -count=1 -timeout 30m -run '^TestNeighborFlood$$' -v ./cmd/nat64br/internal/lab -args \
+		-flood.ns -flood.sources=300000 -flood.rate=0 -flood.duration=$(FLOOD_TIME) -flood.http=104857600 -flood.profile=$(CURDIR)/bin/flood-ns.pprof $(FLOODFLAGS)
+
 # The netns lab that puts nat64br (SIIT and NAT64) beside TAYGA + MASQUERADE,
 # kernel forwarding and AF_PACKET copy loops (needs root; installs iperf3,
 # tayga, ethtool, nftables, jq itself). BENCH_VARIANTS, ON_VARIANTS, DUR and

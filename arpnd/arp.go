@@ -52,6 +52,10 @@ type arpConfig struct {
 	ARPOptions
 	own    [4]byte
 	hasOwn bool
+	// The subnet's network and broadcast addresses, if it has them (a
+	// /30 or larger).
+	network, broadcast [4]byte
+	hasEnds            bool
 }
 
 type arpCounters struct {
@@ -78,6 +82,7 @@ func NewARP(opts ARPOptions, s Sender, onFail func(pkt []byte)) (*ARP, error) {
 		return nil, err
 	}
 	a.cache = newCache(opts.Cache, s, a.sendRequest, onFail)
+	a.cache.resolvable = func(k [16]byte) bool { return a.cfg.Load().resolvable([4]byte(k[12:16])) }
 	return a, nil
 }
 
@@ -92,6 +97,12 @@ func (a *ARP) Reconfigure(opts ARPOptions) error {
 	}
 	if opts.Gateway.IsValid() && !opts.Gateway.Is4() {
 		return fmt.Errorf("arp: gateway %s is not an IPv4 address", opts.Gateway)
+	}
+	if s := opts.Subnet; s.IsValid() && s.Addr().Is4() && s.Bits() <= 30 {
+		c.network = s.Masked().Addr().As4()
+		host := ^uint32(0) >> s.Bits()
+		binary.BigEndian.PutUint32(c.broadcast[:], binary.BigEndian.Uint32(c.network[:])|host)
+		c.hasEnds = true
 	}
 	a.cfg.Store(c)
 	return nil
@@ -127,10 +138,27 @@ func (a *ARP) NextHop(dst [4]byte) [16]byte {
 	return Key4(c.Gateway.As4())
 }
 
+// resolvable reports whether ip may be a neighbor: not 0.0.0.0, a loopback,
+// multicast or broadcast address, the subnet's network or broadcast
+// address, nor ipv4-addr. nat64br sends no ARP request for the others.
+func (c *arpConfig) resolvable(ip [4]byte) bool {
+	switch {
+	case ip == [4]byte{}, ip[0] == 127, ip[0] >= 224, c.hasOwn && ip == c.own:
+		return false
+	case c.hasEnds && (ip == c.network || ip == c.broadcast):
+		return false
+	}
+	return true
+}
+
 // onLink reports whether ip is a neighbor worth learning: inside the
 // subnet, the gateway, or anything when there is no gateway (the frame's
-// source MAC is then the way back, to the host or to its router).
+// source MAC is then the way back, to the host or to its router); never
+// an address that cannot be a neighbor (resolvable).
 func (c *arpConfig) onLink(ip [4]byte) bool {
+	if !c.resolvable(ip) {
+		return false
+	}
 	a := netip.AddrFrom4(ip)
 	return !c.Gateway.IsValid() || c.Gateway == a || c.Subnet.IsValid() && c.Subnet.Contains(a)
 }
@@ -143,7 +171,7 @@ func (a *ARP) Learn(f []byte, now time.Time) {
 	}
 	src, mac := header.IPv4(f[header.EthernetLen:]).Src(), header.Ethernet(f).Src()
 	c := a.cfg.Load()
-	if mac[0]&1 == 0 && src != ([4]byte{}) && !(c.hasOwn && src == c.own) && c.onLink(src) {
+	if mac[0]&1 == 0 && mac != c.MAC && c.onLink(src) {
 		a.cache.Learn(Key4(src), mac, now)
 	}
 }

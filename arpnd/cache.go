@@ -40,7 +40,19 @@ type CacheOptions struct {
 	QueueLen      int           // frames held per unresolved neighbor (8)
 	MaxQueued     int           // frames held in all (1024)
 	MaxEntries    int           // entries (65536)
+	// LearnRate is how many new neighbors received frames may create per
+	// second (1000; negative: no limit), after a burst of LearnBurst
+	// (LearnRate, at least 1). Resolving a destination is not limited.
+	LearnRate  int
+	LearnBurst int
 }
+
+// BytesPerNeighbor is about what one neighbor costs at most: its entry and
+// map slot, its place in the queue of learned entries, and its share of
+// the lock-free table at its largest; 241 bytes measured with 65536
+// learned entries (docs/performance.md, "Neighbor learning"). A bound on
+// the entries is one on the memory.
+const BytesPerNeighbor = 256
 
 func (o *CacheOptions) defaults() {
 	if o.ReachableTime == 0 {
@@ -64,6 +76,12 @@ func (o *CacheOptions) defaults() {
 	if o.MaxEntries == 0 {
 		o.MaxEntries = 65536
 	}
+	if o.LearnRate == 0 {
+		o.LearnRate = 1000
+	}
+	if o.LearnBurst == 0 {
+		o.LearnBurst = max(1, o.LearnRate)
+	}
 }
 
 // Neighbor is one cache entry, as the data path and operators see it.
@@ -75,25 +93,53 @@ type Neighbor struct {
 
 // Cache is a neighbor cache: IP address to MAC address for one port.
 //
-// Lookup is the data path: it reads an immutable snapshot through an atomic
-// pointer, so any number of goroutines may call it without a lock. The
-// other methods change the entries under a mutex and publish a new snapshot
-// when a usable mapping appears, changes or goes; they run on the slow path
-// (ARP and ND frames, unresolved destinations, timers).
+// Lookup is the data path: it reads a table of the usable entries without
+// a lock (table.go), so any number of goroutines may call it. The other
+// methods change the entries under a mutex and update the table in place,
+// one entry at a time, when a usable mapping appears, changes or goes;
+// they run on the slow path (ARP and ND frames, new sources, unresolved
+// destinations, timers).
+//
+// The cache is bounded (CacheOptions.MaxEntries), and the entries that
+// received frames create (Learn, LearnOwn, an unsolicited Confirm) are
+// rate-limited (CacheOptions.LearnRate): a flood of new sources costs a
+// counted refusal each, not the CPU. When the cache is full, the oldest
+// entry that was learned and never confirmed makes room.
 type Cache struct {
 	opts   CacheOptions
 	probe  func(target [16]byte, unicast *MAC) // sends a request (ARP or NS)
 	sender Sender
 	onFail func(pkt []byte) // a held frame whose neighbor did not answer, without its Ethernet header
+	// resolvable, if set, tells the addresses that may be neighbors.
+	resolvable func(ip [16]byte) bool
 
-	snap atomic.Pointer[map[[16]byte]MAC]
+	tab atomic.Pointer[table]
+	// ver changes whenever a usable mapping changes or goes (not when
+	// one is added): a Hint holds an answer for as long as it is the same.
+	ver atomic.Uint64
+	// limited is the Unix time in nanoseconds until which learning has no
+	// tokens left: a flood's frames see it without the mutex.
+	limited atomic.Int64
 
 	mu      sync.Mutex
 	entries map[[16]byte]*entry
 	queued  int
 	free    [][]byte // frame buffers of the hold queues, reused
+	tokens  float64  // learning's token bucket
+	filled  time.Time
+	born    uint64       // entries learned so far, numbering them
+	young   []learnedRef // the entries learned and not confirmed, oldest first (a ring)
+	youngAt int          // the ring's oldest element
+	youngN  int
 
 	stats cacheCounters
+}
+
+// learnedRef names an entry in the ring of learned ones: it is the same
+// entry while its number is.
+type learnedRef struct {
+	ip   [16]byte
+	born uint64
 }
 
 type entry struct {
@@ -110,56 +156,106 @@ type entry struct {
 	// address is the neighbor's own (learned from its ARP or Neighbor
 	// Discovery, or confirmed), probed in its place.
 	routed bool
+	// born numbers an entry a received frame created; 0 once the
+	// neighbor answered (or for entries made otherwise): then it is not
+	// evicted to make room.
+	born uint64
 }
+
+// usable reports whether e's mapping may be used: resolved (not
+// Incomplete, nor new).
+func (e *entry) usable() bool { return e.state != Incomplete && e.state != 0 }
 
 type cacheCounters struct {
 	holds, holdDrops, released, resolved, failed, probes, learned, confirmed, expired atomic.Uint64
+	learnLimited, full, evicted                                                       atomic.Uint64
 }
 
 // CacheStats are a cache's counters.
 type CacheStats struct {
-	Entries   int    // entries now
-	Held      uint64 // frames queued while their neighbor was resolved
-	HoldDrops uint64 // frames dropped because a queue was full
-	Released  uint64 // held frames sent once their neighbor answered
-	Resolved  uint64 // resolutions that succeeded
-	Failed    uint64 // resolutions that gave up
-	Probes    uint64 // requests sent (ARP requests, Neighbor Solicitations)
-	Learned   uint64 // mappings learned from received frames
-	Confirmed uint64 // mappings confirmed by a reply
-	Expired   uint64 // entries removed after failed reprobes
+	Entries      int    // entries now
+	Held         uint64 // frames queued while their neighbor was resolved
+	HoldDrops    uint64 // frames dropped because a queue was full
+	Released     uint64 // held frames sent once their neighbor answered
+	Resolved     uint64 // resolutions that succeeded
+	Failed       uint64 // resolutions that gave up
+	Probes       uint64 // requests sent (ARP requests, Neighbor Solicitations)
+	Learned      uint64 // mappings learned from received frames
+	Confirmed    uint64 // mappings confirmed by a reply
+	Expired      uint64 // entries removed after failed reprobes
+	LearnLimited uint64 // new neighbors not learned: over the learning rate
+	Full         uint64 // new neighbors not learned, or resolutions not started: the cache was full of confirmed entries
+	Evicted      uint64 // learned entries never confirmed, removed to make room
 }
 
 func newCache(opts CacheOptions, sender Sender, probe func([16]byte, *MAC), onFail func([]byte)) *Cache {
 	opts.defaults()
-	c := &Cache{opts: opts, probe: probe, sender: sender, onFail: onFail, entries: map[[16]byte]*entry{}}
-	empty := map[[16]byte]MAC{}
-	c.snap.Store(&empty)
+	c := &Cache{opts: opts, probe: probe, sender: sender, onFail: onFail, entries: map[[16]byte]*entry{}, tokens: float64(opts.LearnBurst)}
+	c.tab.Store(newTable(0))
+	c.ver.Store(1)
 	return c
 }
 
 // Lookup returns the MAC address of a usable neighbor. It is lock-free.
 func (c *Cache) Lookup(ip [16]byte) (MAC, bool) {
-	m, ok := (*c.snap.Load())[ip]
-	return m, ok
+	return c.tab.Load().lookup(ip)
 }
 
-// publish rebuilds the snapshot from the usable entries. Called with c.mu
-// held.
-func (c *Cache) publish() {
-	m := make(map[[16]byte]MAC, len(c.entries))
+// show makes ip's mapping usable in the table, or changes it. Called with
+// c.mu held.
+func (c *Cache) show(ip [16]byte, mac MAC, changed bool) {
+	if !c.tab.Load().set(ip, mac) {
+		// Full: a table twice the entries' size (or the bound's) has
+		// room for them and as many again (or half as many).
+		c.rebuild(len(c.entries))
+		c.tab.Load().set(ip, mac)
+	}
+	if changed {
+		c.ver.Add(1)
+	}
+}
+
+// hide takes ip's mapping out of the table. Called with c.mu held.
+func (c *Cache) hide(ip [16]byte) {
+	t := c.tab.Load()
+	t.remove(ip)
+	c.ver.Add(1)
+	if t.dead > len(t.slots)/8 {
+		c.rebuild(t.used)
+	}
+}
+
+// rebuild replaces the table by one with room for twice n entries (up to
+// the cache's bound), and the usable entries in it: the table only grows
+// or sheds tombstones after as many writes as it holds entries. Called
+// with c.mu held.
+func (c *Cache) rebuild(n int) {
+	t := newTable(min(max(2*n, 8), c.opts.MaxEntries))
 	for k, e := range c.entries {
-		if e.state != Incomplete {
-			m[k] = e.mac
+		if e.usable() {
+			t.set(k, e.mac)
 		}
 	}
-	c.snap.Store(&m)
+	c.tab.Store(t)
+}
+
+// Resolvable reports whether ip may be resolved at all: the network and
+// broadcast addresses of the IPv4 subnet, multicast addresses and the
+// like are never asked for (ARPOptions, NDOptions). The data path calls
+// it before Hold, to drop (and count) a packet for those.
+func (c *Cache) Resolvable(ip [16]byte) bool {
+	return c.resolvable == nil || c.resolvable(ip)
 }
 
 // Hold queues the Ethernet frame f (its destination MAC to be filled) until
 // ip is resolved, and starts the resolution. It copies f. It returns false
-// (a counted drop) if the queue of ip, or all queues together, are full.
+// (a counted drop) if the queue of ip, or all queues together, are full,
+// or if ip is not Resolvable (no request is sent for it).
 func (c *Cache) Hold(ip [16]byte, f []byte, now time.Time) bool {
+	if !c.Resolvable(ip) {
+		c.stats.holdDrops.Add(1)
+		return false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entry(ip)
@@ -168,7 +264,7 @@ func (c *Cache) Hold(ip [16]byte, f []byte, now time.Time) bool {
 		return false
 	}
 	if e.state != Incomplete {
-		// Resolved meanwhile (the snapshot was older): send right away.
+		// Resolved meanwhile (the lookup missed it): send right away.
 		c.sendTo(e.mac, f)
 		return true
 	}
@@ -195,6 +291,9 @@ func (c *Cache) Hold(ip [16]byte, f []byte, now time.Time) bool {
 // Resolve starts the resolution of ip, as Hold does, with no frame to
 // queue (for a frame that cannot wait in a queue).
 func (c *Cache) Resolve(ip [16]byte, now time.Time) {
+	if !c.Resolvable(ip) {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.entry(ip); e != nil && e.state == Incomplete && e.probes == 0 {
@@ -206,11 +305,99 @@ func (c *Cache) Resolve(ip [16]byte, now time.Time) {
 // room for one, else nil. Called with c.mu held.
 func (c *Cache) entry(ip [16]byte) *entry {
 	e := c.entries[ip]
-	if e == nil && len(c.entries) < c.opts.MaxEntries {
+	if e == nil && c.room() {
 		e = &entry{state: Incomplete}
 		c.entries[ip] = e
 	}
 	return e
+}
+
+// room reports whether the cache may take one more entry, after evicting
+// the oldest learned one never confirmed if it is full; it counts a full
+// cache. Called with c.mu held.
+func (c *Cache) room() bool {
+	if len(c.entries) < c.opts.MaxEntries || c.evict() {
+		return true
+	}
+	c.stats.full.Add(1)
+	return false
+}
+
+// evict removes the oldest entry a received frame created whose neighbor
+// never answered a probe nor has frames waiting, and reports whether there
+// was one. Each learned entry is looked at once: O(1) amortized. Called
+// with c.mu held.
+func (c *Cache) evict() bool {
+	for c.youngAt < len(c.young) {
+		r := c.young[c.youngAt]
+		c.youngAt++
+		e := c.entries[r.ip]
+		if e == nil || e.born != r.born || len(e.queue) > 0 || e.state == Permanent {
+			continue
+		}
+		delete(c.entries, r.ip)
+		if e.usable() {
+			c.hide(r.ip)
+		}
+		c.stats.evicted.Add(1)
+		return true
+	}
+	return false
+}
+
+// learnNew returns a new entry for ip, which a received frame tells about,
+// or nil (counted) if learning is over its rate or the cache is full.
+// Called with c.mu held.
+func (c *Cache) learnNew(ip [16]byte, now time.Time) *entry {
+	if !c.take(now) {
+		c.stats.learnLimited.Add(1)
+		return nil
+	}
+	if !c.room() {
+		return nil
+	}
+	c.born++
+	e := &entry{born: c.born} // no state yet: update gives it one
+	c.entries[ip] = e
+	if len(c.young)-c.youngAt >= c.opts.MaxEntries {
+		c.youngAt++ // the oldest falls out; it expires unless confirmed
+	}
+	if c.youngAt > 1024 && 2*c.youngAt > len(c.young) {
+		c.young = c.young[:copy(c.young, c.young[c.youngAt:])]
+		c.youngAt = 0
+	}
+	c.young = append(c.young, learnedRef{ip, c.born})
+	return e
+}
+
+// take takes a token of learning's bucket at now, and reports whether there
+// was one. Without, it tells the lock-free check (limitedAt) until when
+// there is none. Called with c.mu held.
+func (c *Cache) take(now time.Time) bool {
+	rate := float64(c.opts.LearnRate)
+	if rate < 0 {
+		return true
+	}
+	if d := now.Sub(c.filled); d > 0 {
+		c.tokens = min(float64(c.opts.LearnBurst), c.tokens+d.Seconds()*rate)
+		c.filled = now
+	}
+	if c.tokens >= 1 {
+		c.tokens--
+		return true
+	}
+	c.limited.Store(now.Add(time.Duration((1 - c.tokens) / rate * float64(time.Second))).UnixNano())
+	return false
+}
+
+// limitedAt reports, without the lock, whether learning a new neighbor at
+// now would be over the rate; it counts it if so.
+func (c *Cache) limitedAt(now time.Time) bool {
+	if now.UnixNano() < c.limited.Load() {
+		c.stats.learnLimited.Add(1)
+		return true
+	}
+	return false
 }
 
 func (c *Cache) sendProbe(ip [16]byte, e *entry, unicast *MAC, now time.Time) {
@@ -241,8 +428,12 @@ func (c *Cache) Confirm(ip [16]byte, mac MAC, now time.Time) {
 // long as an entry of the router's own address with the same MAC answers
 // (see Tick).
 func (c *Cache) Learn(ip [16]byte, mac MAC, now time.Time) {
-	if m, ok := c.Lookup(ip); ok && m == mac {
+	m, ok := c.Lookup(ip)
+	if ok && m == mac {
 		return // the common case, lock-free
+	}
+	if !ok && c.limitedAt(now) {
+		return // a flood of new sources, lock-free
 	}
 	c.update(ip, mac, now, Stale, false, true)
 }
@@ -252,6 +443,9 @@ func (c *Cache) Learn(ip [16]byte, mac MAC, now time.Time) {
 // unsolicited Neighbor Advertisement tells: like Learn, but the entry is the
 // node's own address, which answers probes.
 func (c *Cache) LearnOwn(ip [16]byte, mac MAC, now time.Time) {
+	if _, ok := c.Lookup(ip); !ok && c.limitedAt(now) {
+		return
+	}
 	c.update(ip, mac, now, Stale, false, false)
 }
 
@@ -261,17 +455,17 @@ func (c *Cache) update(ip [16]byte, mac MAC, now time.Time, st State, confirm, r
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entries[ip]
+	asked := e != nil
 	if e == nil {
-		if len(c.entries) >= c.opts.MaxEntries {
+		// Not asked for: learned, as a frame the neighbor sent.
+		if e = c.learnNew(ip, now); e == nil {
 			return
 		}
-		e = &entry{}
-		c.entries[ip] = e
 	}
 	if e.state == Permanent {
 		return
 	}
-	changed := e.state == Incomplete || e.mac != mac
+	changed := !e.usable() || e.mac != mac
 	if !confirm && !changed {
 		if !routed {
 			e.routed = false // the node speaks for the address itself
@@ -279,7 +473,8 @@ func (c *Cache) update(ip [16]byte, mac MAC, now time.Time, st State, confirm, r
 		return
 	}
 	e.routed = routed && !confirm
-	if confirm {
+	if confirm && asked {
+		e.born = 0 // it answers: not evicted (an unsolicited reply may be anyone's)
 		c.stats.confirmed.Add(1)
 	} else {
 		c.stats.learned.Add(1)
@@ -287,9 +482,10 @@ func (c *Cache) update(ip [16]byte, mac MAC, now time.Time, st State, confirm, r
 	if e.state == Incomplete {
 		c.stats.resolved.Add(1)
 	}
+	wasUsable := e.usable()
 	e.mac, e.state, e.confirmed, e.probes = mac, st, now, 0
 	if changed {
-		c.publish()
+		c.show(ip, mac, wasUsable)
 	}
 	for _, f := range e.queue {
 		c.sendTo(mac, f)
@@ -304,8 +500,9 @@ func (c *Cache) update(ip [16]byte, mac MAC, now time.Time, st State, confirm, r
 func (c *Cache) SetPermanent(ip [16]byte, mac MAC) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	old := c.entries[ip]
 	c.entries[ip] = &entry{mac: mac, state: Permanent}
-	c.publish()
+	c.show(ip, mac, old != nil && old.usable())
 }
 
 // Tick runs the cache's timers at now: it retransmits probes, gives up on
@@ -322,7 +519,6 @@ func (c *Cache) SetPermanent(ip [16]byte, mac MAC) {
 func (c *Cache) Tick(now time.Time) {
 	var failed [][]byte
 	c.mu.Lock()
-	changed := false
 	var anchors map[MAC]anchor // built once per Tick, when a routed entry needs one
 	anchorOf := func(e *entry) anchor {
 		if !e.routed {
@@ -381,7 +577,7 @@ func (c *Cache) Tick(now time.Time) {
 			if e.probes >= c.opts.MaxProbes {
 				c.stats.expired.Add(1)
 				delete(c.entries, ip)
-				changed = true
+				c.hide(ip)
 				continue
 			}
 			if a.e != nil {
@@ -392,9 +588,6 @@ func (c *Cache) Tick(now time.Time) {
 			mac := e.mac
 			c.sendProbe(ip, e, &mac, now)
 		}
-	}
-	if changed {
-		c.publish()
 	}
 	c.mu.Unlock()
 	for _, f := range failed {
@@ -462,5 +655,6 @@ func (c *Cache) Stats() CacheStats {
 		Entries: n, Held: c.stats.holds.Load(), HoldDrops: c.stats.holdDrops.Load(), Released: c.stats.released.Load(),
 		Resolved: c.stats.resolved.Load(), Failed: c.stats.failed.Load(), Probes: c.stats.probes.Load(),
 		Learned: c.stats.learned.Load(), Confirmed: c.stats.confirmed.Load(), Expired: c.stats.expired.Load(),
+		LearnLimited: c.stats.learnLimited.Load(), Full: c.stats.full.Load(), Evicted: c.stats.evicted.Load(),
 	}
 }

@@ -16,8 +16,8 @@ import (
 // The zero value remembers nothing. A Hint is not safe for concurrent use:
 // each goroutine keeps its own.
 type Hint struct {
-	snap *map[[16]byte]MAC // the snapshot the answer came from
-	arp  *arpConfig        // the configuration, for a resolution
+	ver  uint64     // the cache's version the answer came from (0: none)
+	arp  *arpConfig // the configuration, for a resolution
 	nd   *ndConfig
 	addr [16]byte // the destination, or the learned source
 	key  [16]byte // the destination's next hop
@@ -27,13 +27,13 @@ type Hint struct {
 // Resolve returns the next hop of the IPv4 destination dst (NextHop) and,
 // if it is a usable neighbor, its MAC address (Lookup), using h.
 func (a *ARP) Resolve(h *Hint, dst [4]byte) (key [16]byte, mac MAC, ok bool) {
-	snap, cfg, addr := a.cache.snap.Load(), a.cfg.Load(), Key4(dst)
-	if h.snap == snap && h.arp == cfg && h.addr == addr {
+	ver, cfg, addr := a.cache.ver.Load(), a.cfg.Load(), Key4(dst)
+	if h.ver == ver && h.arp == cfg && h.addr == addr {
 		return h.key, h.mac, true
 	}
 	key = a.NextHop(dst)
-	if mac, ok = (*snap)[key]; ok {
-		*h = Hint{snap: snap, arp: cfg, addr: addr, key: key, mac: mac}
+	if mac, ok = a.cache.Lookup(key); ok {
+		*h = Hint{ver: ver, arp: cfg, addr: addr, key: key, mac: mac}
 	}
 	return key, mac, ok
 }
@@ -41,19 +41,19 @@ func (a *ARP) Resolve(h *Hint, dst [4]byte) (key [16]byte, mac MAC, ok bool) {
 // Resolve returns the next hop of the IPv6 destination dst (NextHop) and,
 // if it is a usable neighbor, its MAC address (Lookup), using h.
 func (n *ND) Resolve(h *Hint, dst [16]byte) (key [16]byte, mac MAC, ok bool) {
-	snap, cfg := n.cache.snap.Load(), n.cfg.Load()
-	if h.snap == snap && h.nd == cfg && h.addr == dst {
+	ver, cfg := n.cache.ver.Load(), n.cfg.Load()
+	if h.ver == ver && h.nd == cfg && h.addr == dst {
 		return h.key, h.mac, true
 	}
 	key = n.NextHop(dst)
-	if mac, ok = (*snap)[key]; ok {
-		*h = Hint{snap: snap, nd: cfg, addr: dst, key: key, mac: mac}
+	if mac, ok = n.cache.Lookup(key); ok {
+		*h = Hint{ver: ver, nd: cfg, addr: dst, key: key, mac: mac}
 	}
 	return key, mac, ok
 }
 
 // LearnHinted is Learn, skipped when h remembers the frame's source and
-// MAC in the current snapshot: Learn would change nothing then, whatever
+// MAC in the cache as it is: Learn would change nothing then, whatever
 // the configuration says.
 func (a *ARP) LearnHinted(h *Hint, f []byte, now time.Time) {
 	if len(f) < header.EthernetLen+20 {
@@ -68,7 +68,7 @@ func (a *ARP) LearnHinted(h *Hint, f []byte, now time.Time) {
 }
 
 // LearnHinted is Learn, skipped when h remembers the frame's source and
-// MAC in the current snapshot: Learn would change nothing then, whatever
+// MAC in the cache as it is: Learn would change nothing then, whatever
 // the configuration says.
 func (n *ND) LearnHinted(h *Hint, f []byte, now time.Time) {
 	if len(f) < header.EthernetLen+40 {
@@ -83,16 +83,16 @@ func (n *ND) LearnHinted(h *Hint, f []byte, now time.Time) {
 }
 
 // knows reports whether h, a hint of learning, holds src and the source
-// MAC of f in c's current snapshot.
+// MAC of f in c's current version.
 func (h *Hint) knows(c *Cache, src [16]byte, f []byte) bool {
-	return h.snap == c.snap.Load() && h.arp == nil && h.nd == nil && h.addr == src && h.mac == header.Ethernet(f).Src()
+	return h.ver == c.ver.Load() && h.arp == nil && h.nd == nil && h.addr == src && h.mac == header.Ethernet(f).Src()
 }
 
-// remember makes h hold src and the source MAC of f if c's snapshot maps
-// one to the other.
+// remember makes h hold src and the source MAC of f if c maps one to the
+// other.
 func (h *Hint) remember(c *Cache, src [16]byte, f []byte) {
-	snap, mac := c.snap.Load(), header.Ethernet(f).Src()
-	if m, ok := (*snap)[src]; ok && m == mac {
-		*h = Hint{snap: snap, addr: src, mac: mac}
+	ver, mac := c.ver.Load(), header.Ethernet(f).Src()
+	if m, ok := c.Lookup(src); ok && m == mac {
+		*h = Hint{ver: ver, addr: src, mac: mac}
 	}
 }

@@ -90,6 +90,9 @@ type ndConfig struct {
 	NDOptions
 	own    [16]byte
 	hasOwn bool
+	// anycast are the subnet-router anycast addresses of Subnets (RFC
+	// 4291 §2.6.1): a router's, not a neighbor to solicit.
+	anycast [][16]byte
 }
 
 type ndCounters struct {
@@ -120,6 +123,7 @@ func NewND(opts NDOptions, s Sender, onFail func(pkt []byte)) (*ND, error) {
 		return nil, err
 	}
 	n.cache = newCache(opts.Cache, s, n.sendSolicit, onFail)
+	n.cache.resolvable = func(k [16]byte) bool { return n.cfg.Load().resolvable(k, n.linkLocal) }
 	return n, nil
 }
 
@@ -138,6 +142,11 @@ func (n *ND) Reconfigure(opts NDOptions) error {
 	}
 	if c.RA.Interval == 0 {
 		c.RA.Interval = 60 * time.Second
+	}
+	for _, p := range opts.Subnets {
+		if p.Addr().Is6() && p.Bits() < 127 {
+			c.anycast = append(c.anycast, p.Masked().Addr().As16())
+		}
 	}
 	n.cfg.Store(c)
 	n.raMu.Lock()
@@ -203,6 +212,21 @@ func (n *ND) NextHop(dst [16]byte) [16]byte {
 	return c.Gateway.As16()
 }
 
+// resolvable reports whether a may be a neighbor: not unspecified,
+// multicast, loopback, nat64br's own, nor a subnet-router anycast address.
+// nat64br sends no Neighbor Solicitation for the others.
+func (c *ndConfig) resolvable(a, linkLocal [16]byte) bool {
+	if a == unspecified || a[0] == 0xff || a == [16]byte{15: 1} || a == linkLocal || c.hasOwn && a == c.own {
+		return false
+	}
+	for _, ac := range c.anycast {
+		if a == ac {
+			return false
+		}
+	}
+	return true
+}
+
 // onLink reports whether a source is worth learning from a received frame:
 // link-local, inside Subnets, the gateway, or anything when there is no
 // gateway (the frame's source MAC is then the way back, to the host or to
@@ -233,7 +257,7 @@ func (n *ND) Learn(f []byte, now time.Time) {
 	}
 	src := header.IPv6(f[header.EthernetLen:]).Src()
 	mac := header.Ethernet(f).Src()
-	if mac[0]&1 == 0 && n.cfg.Load().onLink(src) {
+	if c := n.cfg.Load(); mac[0]&1 == 0 && mac != c.MAC && c.onLink(src) && c.resolvable(src, n.linkLocal) {
 		n.cache.Learn(src, mac, now)
 	}
 }
@@ -303,7 +327,11 @@ func (n *ND) solicitation(f []byte, src, dst [16]byte, m, out []byte, now time.T
 		return 0
 	}
 	c := n.cfg.Load()
-	if !dad && hasSLL && c.onLink(src) {
+	if header.Ethernet(f).Src() == c.MAC || hasSLL && sll == c.MAC {
+		n.stats.ignored.Add(1) // our own, looped back: never answered
+		return 0
+	}
+	if !dad && hasSLL && c.onLink(src) && c.resolvable(src, n.linkLocal) {
 		n.cache.LearnOwn(src, sll, now) // RFC 4861 §7.2.3
 	}
 	yes, proxy := c.answers(target, n.linkLocal)
@@ -367,6 +395,10 @@ func (n *ND) advertisement(f []byte, src, dst [16]byte, m []byte, now time.Time)
 	}
 	if !hasTLL {
 		tll = header.Ethernet(f).Src()
+	}
+	if c := n.cfg.Load(); tll == c.MAC || tll[0]&1 != 0 || !c.resolvable(target, n.linkLocal) {
+		n.stats.ignored.Add(1) // ours, looped back, or not a neighbor's
+		return
 	}
 	if solicited {
 		n.cache.Confirm(target, tll, now)

@@ -226,3 +226,65 @@ func TestRoutedNeighborARP(t *testing.T) {
 		}
 	}
 }
+
+// TestResolvable: nat64br never asks for the IPv4 subnet's network and
+// broadcast addresses, multicast, loopback or unspecified ones, its own,
+// nor the IPv6 subnets' subnet-router anycast addresses.
+func TestResolvable(t *testing.T) {
+	a, n := nextHopSides(t, true, true)
+	for _, tc := range []struct {
+		addr string
+		want bool
+	}{
+		{"192.0.2.7", true}, {"192.0.2.254", true}, {"203.0.113.9", true},
+		{"192.0.2.0", false}, {"192.0.2.255", false}, {"0.0.0.0", false}, {"255.255.255.255", false},
+		{"224.0.0.1", false}, {"127.0.0.1", false},
+		{"2001:db8:6::7", true}, {"fe80::1", true},
+		{"2001:db8:6::", false}, {"ff02::1", false}, {"::", false}, {"::1", false},
+		{netip.AddrFrom16(LinkLocal(ourMAC)).String(), false},
+	} {
+		addr := netip.MustParseAddr(tc.addr)
+		c := n.Cache()
+		if addr.Is4() {
+			c = a.Cache()
+		}
+		if got := c.Resolvable(KeyAddr(addr)); got != tc.want {
+			t.Errorf("%s: resolvable %v, want %v", tc.addr, got, tc.want)
+		}
+	}
+	// Nothing is held or asked for them.
+	s := &sink{}
+	a2, err := NewARP(ARPOptions{MAC: ourMAC, Subnet: netip.MustParsePrefix("192.0.2.0/24")}, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a2.Cache().Hold(Key4([4]byte{192, 0, 2, 255}), make([]byte, 64), t0) {
+		t.Error("a frame for the subnet's broadcast address was held")
+	}
+	a2.Cache().Resolve(Key4([4]byte{192, 0, 2, 0}), t0)
+	if f := s.take(); len(f) != 0 {
+		t.Errorf("%d ARP requests for the subnet's ends", len(f))
+	}
+	// A /31 or /32 has no network and broadcast addresses.
+	a31, err := NewARP(ARPOptions{MAC: ourMAC, Subnet: netip.MustParsePrefix("192.0.2.0/31")}, &sink{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a31.Cache().Resolvable(Key4([4]byte{192, 0, 2, 0})) || !a31.Cache().Resolvable(Key4([4]byte{192, 0, 2, 1})) {
+		t.Error("a /31's addresses are not resolvable")
+	}
+}
+
+// TestOwnSolicitation: a Neighbor Solicitation from nat64br's own MAC
+// (its own, looped back by the segment) is neither answered nor learned.
+func TestOwnSolicitation(t *testing.T) {
+	n := newND(t, &sink{}, false)
+	f := nsFrame(hostIP, netip.AddrFrom16(SolicitedNode(netip.MustParseAddr(ownIP).As16())).String(), ownIP, true, 255)
+	copy(f[6:12], ourMAC[:])
+	if l, consumed := n.Handle(f, make([]byte, 1500), t0); l != 0 || !consumed {
+		t.Fatalf("our own NS: answer of %d bytes, consumed %v", l, consumed)
+	}
+	if _, ok := n.Cache().Lookup(netip.MustParseAddr(hostIP).As16()); ok {
+		t.Error("our own NS taught the cache")
+	}
+}

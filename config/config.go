@@ -119,9 +119,16 @@ type Timeouts struct {
 	UDP, ICMP, TCPEstablished, TCPTransitory time.Duration
 }
 
-// Limits bound the NAT64 tables; 0 means no limit.
+// Limits bound the NAT64 tables (0 means no limit) and the neighbor
+// caches.
 type Limits struct {
 	Sessions, BIBEntries, SessionsPerHost, SessionsPer64 int
+	// Neighbors bounds each port's neighbor cache (entries; about
+	// arpnd.BytesPerNeighbor bytes each at most).
+	Neighbors int
+	// NeighborLearnRate is how many new neighbors each port learns from
+	// received frames per second; 0 means no limit.
+	NeighborLearnRate int
 }
 
 // Sized has a field for each key whose default depends on the memory
@@ -305,6 +312,8 @@ type rawLimits struct {
 	BIBEntries      *int `yaml:"bib-entries"`
 	SessionsPerHost *int `yaml:"sessions-per-host"`
 	SessionsPer64   *int `yaml:"sessions-per-64"`
+	Neighbors       *int `yaml:"neighbors"`
+	NeighborLearn   *int `yaml:"neighbor-learn-rate"`
 }
 
 type rawMetrics struct {

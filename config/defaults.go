@@ -31,7 +31,7 @@ func defaults() *Config {
 		MaximumSimultaneousOpens: 10,
 		// The session lifetimes RFC 6146 §4 recommends.
 		Timeouts: Timeouts{UDP: 5 * time.Minute, ICMP: time.Minute, TCPEstablished: 2*time.Hour + 4*time.Minute, TCPTransitory: 4 * time.Minute},
-		Limits:   Limits{Sessions: 4 << 20, BIBEntries: 4 << 20},
+		Limits:   Limits{Sessions: 4 << 20, BIBEntries: 4 << 20, Neighbors: 65536, NeighborLearnRate: 1000},
 		// These fallbacks give way to values sized to the box (Sized).
 		Sized: Sized{true, true, true, true, true, true},
 		// A kill -9 loses at most this much of the NAT64 state.

@@ -25,7 +25,7 @@ drop-externally-initiated-tcp: false
 source-icmpv6-errors-better: true
 maximum-simultaneous-opens: 10
 timeouts: {udp: 5m, icmp: 1m, tcp-established: 2h4m, tcp-transitory: 4m}
-limits: {sessions: 4194304, bib-entries: 4194304, sessions-per-host: 0, sessions-per-64: 0}
+limits: {sessions: 4194304, bib-entries: 4194304, sessions-per-host: 0, sessions-per-64: 0, neighbors: 65536, neighbor-learn-rate: 1000}
 mapping-log: false
 state-interval: 60s
 replay-drain-seconds: 0

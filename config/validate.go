@@ -228,6 +228,12 @@ func (v *validator) build(r *raw) *Config {
 			c.Limits.SessionsPer64 = v.intRange("limits.sessions-per-64", *l.SessionsPer64, 0, 1<<30)
 			c.Sized.SessionsPer64 = false
 		}
+		if l.Neighbors != nil {
+			c.Limits.Neighbors = v.intRange("limits.neighbors", *l.Neighbors, 16, 1<<24)
+		}
+		if l.NeighborLearn != nil {
+			c.Limits.NeighborLearnRate = v.intRange("limits.neighbor-learn-rate", *l.NeighborLearn, 0, 1<<24)
+		}
 	}
 	setBool(&c.MappingLog, r.MappingLog)
 	if r.DataDir != nil {

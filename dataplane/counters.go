@@ -36,6 +36,9 @@ const (
 	OtherEtherType                // other EtherTypes (not IPv4, IPv6, ARP), or not an IP packet on an IP link
 	WrongPort                     // IPv4 or ARP on the IPv6 port, IPv6 on the IPv4 port
 	ForHost                       // on a port shared with the host: packets to addresses nat64br does not translate, left to the kernel
+	NotForUs                      // unicast frames for another MAC, or IP packets to a group MAC (broadcast, multicast)
+	OwnSource                     // frames whose source is the port's own MAC (our own, looped back)
+	NoNeighbor                    // packets to a next hop never resolved: the IPv4 subnet's network or broadcast address, a multicast one
 	FragmentsHeld                 // fragments held for reassembly
 	Reassembled                   // datagrams reassembled
 	Batches                       // batches read
@@ -77,6 +80,7 @@ var counterNames = [dropBase]string{
 	LinkReplies: "arp_nd_answers", Held: "held_for_neighbor", HoldDrop: "neighbor_queue_full", NoScratch: "no_scratch_buffer",
 	GSOUnresolved: "super_frame_unresolved", GSOTagged: "super_frame_vlan",
 	Runt: "runt_frame", VLANTagged: "vlan_tagged", OtherEtherType: "other_ethertype", WrongPort: "wrong_port", ForHost: "for_host", Batches: "batches",
+	NotForUs: "not_for_us", OwnSource: "own_mac_source", NoNeighbor: "no_neighbor",
 	FragmentsHeld: "fragments_held", Reassembled: "datagrams_reassembled",
 	BytesIn6: "bytes_in_ipv6", BytesIn4: "bytes_in_ipv4", BytesOut6: "bytes_out_ipv6", BytesOut4: "bytes_out_ipv4",
 	Batch1: "batches_of_1", Batch4: "batches_of_2_to_4", Batch16: "batches_of_5_to_16", Batch64: "batches_of_17_to_64",
@@ -108,7 +112,7 @@ func (c *Counters) countBatch(n int) {
 }
 
 // FrameDrops are the counters that are drops of the frame path itself.
-var FrameDrops = []Counter{Runt, VLANTagged, OtherEtherType, WrongPort, HoldDrop, NoScratch, GSOUnresolved, GSOTagged}
+var FrameDrops = []Counter{Runt, VLANTagged, OtherEtherType, WrongPort, HoldDrop, NoScratch, GSOUnresolved, GSOTagged, NotForUs, OwnSource, NoNeighbor}
 
 // String returns the counter's name as operators see it: "frames_in_ipv6",
 // "drop_" or "reply_" and a translator reason.
@@ -207,6 +211,9 @@ var counterExplanations = [dropBase]string{
 	Runt:          "dropped: shorter than an Ethernet header", VLANTagged: "dropped: of a VLAN no side serves, untagged where the side is a VLAN, or 802.1ad/stacked tags",
 	OtherEtherType: "dropped: an EtherType other than IPv4, IPv6 and ARP", WrongPort: "dropped: IPv4 or ARP on the IPv6 port, or IPv6 on the IPv4 port",
 	ForHost:       "one-armed: packets to addresses nat64br has no mapping for, on the port the host shares (the host's own traffic; the kernel takes them)",
+	NotForUs:      "dropped: a unicast frame for another MAC address (a promiscuous port, a flooding switch), or an IP packet to a broadcast or multicast MAC address (ARP and Neighbor Discovery to those are handled)",
+	OwnSource:     "dropped: a frame whose source is the port's own MAC address (one of nat64br's own, looped back by the segment): never answered nor learned",
+	NoNeighbor:    "dropped: a packet whose next hop is never resolved (the IPv4 subnet's network or broadcast address, a multicast or unspecified address, the IPv6 subnet-router anycast address): no ARP or Neighbor Solicitation is sent for it",
 	FragmentsHeld: "fragments held for reassembly (ICMP, and every fragment in NAT64); the datagrams they complete are translated whole",
 	Reassembled:   "datagrams reassembled and translated whole",
 	Batches:       "batches of frames read", BytesIn6: "bytes of the frames received on the IPv6 port", BytesIn4: "bytes of the frames received on the IPv4 port",

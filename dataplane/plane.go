@@ -156,6 +156,12 @@ type Options struct {
 	// replaces them.
 	HostAddrs []netip.Addr
 
+	// AnyMAC makes the Ethernet sides take unicast frames for any
+	// destination MAC address, not only their own (a replay of captures
+	// made in front of another translator). Otherwise those are counted
+	// (NotForUs) and dropped.
+	AnyMAC bool
+
 	// OnTick, if set, runs on the timer goroutine after the timers of each
 	// tick; second is true once a second.
 	OnTick func(now time.Time, second bool)
@@ -168,6 +174,7 @@ type Plane struct {
 	links  [3]Link
 	vlan   [3]uint16
 	shared bool // both sides on one port
+	anyMAC bool // Options.AnyMAC
 	macs   [3]arpnd.MAC
 	arp    *arpnd.ARP // IPv4 side, if Ethernet
 	nd     *arpnd.ND  // IPv6 side, if Ethernet
@@ -225,7 +232,7 @@ func New(opts Options) (*Plane, error) {
 		return nil, errors.New("dataplane: no translator")
 	}
 	p := &Plane{log: opts.Log, ports: opts.Ports, links: opts.Links, vlan: opts.VLANs, macs: opts.MACs, onTick: opts.OnTick,
-		lanes: opts.Lanes, busyPoll: opts.BusyPoll, hotWait: opts.HotWait, cpus: opts.CPUs, stop: make(chan struct{})}
+		lanes: opts.Lanes, busyPoll: opts.BusyPoll, hotWait: opts.HotWait, cpus: opts.CPUs, anyMAC: opts.AnyMAC, stop: make(chan struct{})}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -560,9 +567,12 @@ func (p *Plane) sendControl(b []byte, v xlat.Verdict, now time.Time) {
 		var key [16]byte
 		frame, cache, key, ok = p.frameTo(&h, s, b, v.Off, v.Len)
 		if !ok {
-			if cache.Hold(key, frame, now) {
+			switch {
+			case !cache.Resolvable(key):
+				c[NoNeighbor]++
+			case cache.Hold(key, frame, now):
 				c[Held]++
-			} else {
+			default:
 				c[HoldDrop]++
 			}
 		}

@@ -407,7 +407,18 @@ func (w *worker) reassemble(pkt, f []byte, now time.Time) ([]byte, int) {
 // translate. f is at least an Ethernet header long (classify saw to it).
 func (w *worker) link(f []byte, now time.Time) bool {
 	p := w.p
-	switch header.Ethernet(f).EtherType() {
+	eth := header.Ethernet(f)
+	if eth.Src() == p.macs[w.side] {
+		w.drop(OwnSource, f)
+		return false
+	}
+	dst := eth.Dst()
+	group := dst[0]&1 != 0
+	if !group && dst != p.macs[w.side] && !p.anyMAC {
+		w.drop(NotForUs, f)
+		return false
+	}
+	switch eth.EtherType() {
 	case header.EtherTypeIPv6:
 		if w.side != xlat.Side6 {
 			w.drop(WrongPort, f)
@@ -433,11 +444,19 @@ func (w *worker) link(f []byte, now time.Time) bool {
 			w.c[ForHost]++
 			return false
 		}
+		if group {
+			w.drop(NotForUs, f)
+			return false
+		}
 		p.nd.LearnHinted(&w.learned[xlat.Side6], f, now)
 		return true
 	case header.EtherTypeIPv4:
 		if w.side != xlat.Side4 {
 			w.drop(WrongPort, f)
+			return false
+		}
+		if group {
+			w.drop(NotForUs, f)
 			return false
 		}
 		p.arp.LearnHinted(&w.learned[xlat.Side4], f, now)
@@ -488,7 +507,9 @@ func (w *worker) send(s xlat.Side, b []byte, off, n int, g wire.GSO, now time.Ti
 		w.forward(s, frame, g)
 		return
 	}
-	if g.Size != 0 {
+	if !cache.Resolvable(key) {
+		w.drop(NoNeighbor, frame)
+	} else if g.Size != 0 {
 		// A held frame leaves through the port, which sends ordinary
 		// frames only: resolve, drop, and let the sender's TCP resend.
 		cache.Resolve(key, now)

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/nat64br/nat64br/arpnd"
 	"github.com/nat64br/nat64br/config"
 	"github.com/nat64br/nat64br/dataplane"
 	"github.com/nat64br/nat64br/wire"
@@ -27,6 +28,7 @@ type collector struct {
 	frames, bytes, drops, replies, fragments       *prometheus.Desc
 	arp, nd, linkAnswers, held                     *prometheus.Desc
 	neighbors, neighborFailed, neighborReleased    *prometheus.Desc
+	neighborRefused, neighborEvicted               *prometheus.Desc
 	kernelDrops, csum, superFrames, segments, txEr *prometheus.Desc
 	superPassed, superSent                         *prometheus.Desc
 	batch                                          *prometheus.Desc
@@ -57,6 +59,8 @@ func newCollector(r *runner) *collector {
 		neighbors:        d("neighbors", "Entries in the neighbor cache of each port.", "port"),
 		neighborFailed:   d("neighbor_resolutions_failed_total", "Neighbor resolutions that got no answer (their held frames were answered with ICMP unreachable).", "port"),
 		neighborReleased: d("neighbor_held_released_total", "Held frames sent once their next hop answered.", "port"),
+		neighborRefused:  d("neighbor_learn_drops_total", "New neighbors not learned from received frames, by reason: over limits.neighbor-learn-rate (rate), or the cache full of confirmed entries (full; resolutions refused too).", "port", "reason"),
+		neighborEvicted:  d("neighbor_evicted_total", "Learned neighbors never confirmed, removed from a full cache to make room.", "port"),
 		kernelDrops:      d("port_kernel_drops_total", "Frames the kernel dropped because nat64br's receive sockets or rings were full (PACKET_STATISTICS).", "port"),
 		csum:             d("port_checksums_completed_total", "Frames whose offloaded (CHECKSUM_PARTIAL) checksum nat64br finished.", "port"),
 		superFrames:      d("port_super_frames_total", "GSO/GRO super-frames received and split in software.", "port"),
@@ -155,6 +159,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	cnt(c.neighborFailed, a.Failed, "ipv4")
 	cnt(c.neighborReleased, n.Released, "ipv6")
 	cnt(c.neighborReleased, a.Released, "ipv4")
+	for _, s := range []struct {
+		port string
+		st   arpnd.CacheStats
+	}{{"ipv6", n}, {"ipv4", a}} {
+		cnt(c.neighborRefused, s.st.LearnLimited, s.port, "rate")
+		cnt(c.neighborRefused, s.st.Full, s.port, "full")
+		cnt(c.neighborEvicted, s.st.Evicted, s.port)
+	}
 
 	for _, s := range []xlat.Side{xlat.Side6, xlat.Side4} {
 		var st wire.Stats

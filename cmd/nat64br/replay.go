@@ -109,7 +109,9 @@ func replayFiles(c *config.Config, t *xlat.Translator, in6, in4, out6, out4 stri
 	if lt[xlat.Side4] == wire.LinkIPv6 {
 		lt[xlat.Side4] = wire.LinkIPv4
 	}
-	opts := dataplane.Options{Translator: t, MACs: replayMACs, Reassembly: reassemblyOptions(c),
+	// A capture's frames went to the MAC of the translator it was made
+	// in front of, not replayMACs: any unicast destination is nat64br's.
+	opts := dataplane.Options{Translator: t, MACs: replayMACs, AnyMAC: true, Reassembly: reassemblyOptions(c),
 		ARP: arpOptions(c, replayMACs[xlat.Side4]), ND: ndOptions(c, replayMACs[xlat.Side6], c.MTU6)}
 	for s, path := range map[xlat.Side]string{xlat.Side6: out6, xlat.Side4: out4} {
 		if sides[s].out, err = wire.CreatePcap(path, lt[s], false); err != nil {

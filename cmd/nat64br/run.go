@@ -467,7 +467,7 @@ func portMTU(p *wire.PacketPort, def int) int {
 // ipv6-subnets; all of them when no subnets are set, as with TAYGA map
 // lines).
 func arpOptions(cfg *config.Config, mac arpnd.MAC) arpnd.ARPOptions {
-	o := arpnd.ARPOptions{MAC: mac, Addr: cfg.IPv4Addr, Subnet: cfg.IPv4Subnet, Gateway: cfg.Gateway}
+	o := arpnd.ARPOptions{MAC: mac, Addr: cfg.IPv4Addr, Subnet: cfg.IPv4Subnet, Gateway: cfg.Gateway, Cache: cacheOptions(cfg)}
 	if cfg.Mode == config.ModeNAT64 {
 		o.Owned = append(o.Owned, cfg.Pool4...)
 	}
@@ -487,7 +487,7 @@ func arpOptions(cfg *config.Config, mac arpnd.MAC) arpnd.ARPOptions {
 // for EAM IPv6 prefixes whose node lives on the IPv4 side (outside
 // ipv6-subnets, when those are set).
 func ndOptions(cfg *config.Config, mac arpnd.MAC, mtu int) arpnd.NDOptions {
-	o := arpnd.NDOptions{MAC: mac, Addr: cfg.IPv6Addr, Subnets: cfg.IPv6Subnets, Gateway: cfg.Gateway6}
+	o := arpnd.NDOptions{MAC: mac, Addr: cfg.IPv6Addr, Subnets: cfg.IPv6Subnets, Gateway: cfg.Gateway6, Cache: cacheOptions(cfg)}
 	if !o.Addr.IsValid() && cfg.IPv4Addr.IsValid() && cfg.Prefix.IsValid() {
 		o.Addr = embedded(cfg.Prefix, cfg.IPv4Addr)
 	}
@@ -503,6 +503,16 @@ func ndOptions(cfg *config.Config, mac arpnd.MAC, mtu int) arpnd.NDOptions {
 	}
 	o.RA = arpnd.RAOptions{Enabled: cfg.RA.Enabled, Interval: cfg.RA.Interval, RouterLifetime: cfg.RA.RouterLifetime,
 		Prefix: cfg.Prefix, Routes: routes, MTU: cfg.RA.MTU}
+	return o
+}
+
+// cacheOptions maps limits.neighbors and limits.neighbor-learn-rate (0:
+// no limit) to each port's neighbor cache.
+func cacheOptions(cfg *config.Config) arpnd.CacheOptions {
+	o := arpnd.CacheOptions{MaxEntries: cfg.Limits.Neighbors, LearnRate: cfg.Limits.NeighborLearnRate}
+	if o.LearnRate == 0 {
+		o.LearnRate = -1
+	}
 	return o
 }
 
@@ -945,7 +955,8 @@ func (r *runner) logCounters(msg string, ports [3]wire.Stats) {
 	}
 	a, n := r.d.ARP().Cache().Stats(), r.d.ND().Cache().Stats()
 	attrs = append(attrs, "neighbors_ipv4", a.Entries, "neighbors_ipv6", n.Entries, "neighbor_failures", a.Failed+n.Failed,
-		"neighbor_released", a.Released+n.Released)
+		"neighbor_released", a.Released+n.Released, "neighbor_learn_limited", a.LearnLimited+n.LearnLimited,
+		"neighbor_cache_full", a.Full+n.Full, "neighbor_evicted", a.Evicted+n.Evicted)
 	cfg := r.config()
 	if cfg.Mode == config.ModeNAT64 {
 		s := r.d.Translator().NATStats()

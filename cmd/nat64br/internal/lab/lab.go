@@ -98,6 +98,9 @@ type Options struct {
 	// with equal-cost multipath.
 	BGP     bool
 	BGPReps int // repeat the SIGTERM and kill -9 failovers this many times and report medians (0: once)
+
+	// NeighborFlood, when set, makes the pass the neighbor flood (nbrflood.go).
+	NeighborFlood *NeighborFloodOptions
 }
 
 // labCheck is one line of the report.
@@ -208,6 +211,8 @@ type lab struct {
 
 	seenMu sync.Mutex
 	seen   map[string]string // the IPv4 HTTP server's requests: path -> remote address
+
+	nbrFlood *NeighborFloodResult // the flood pass's figures
 }
 
 func labName(role string) string {
@@ -492,6 +497,9 @@ func (l *lab) startNat64br(dir string) error {
 		return err
 	}
 	run := append(append([]string{}, l.opts.Wrap...), l.opts.Nat64br, "run", "--config", l.configPath)
+	if l.opts.NeighborFlood != nil && l.opts.NeighborFlood.Profile != "" {
+		run = append(run, "--cpuprofile", l.opts.NeighborFlood.Profile)
+	}
 	l.nat = exec.Command("ip", append([]string{"netns", "exec", l.x.name}, run...)...)
 	if l.cgroup != nil {
 		// Into the cgroup before nat64br starts (it reads its budget
@@ -896,6 +904,9 @@ func Run(ctx context.Context, title string, opts Options) (*Report, error) {
 	}
 	if opts.Stateful != "" {
 		return l.statefulPass(ctx, rep, dir)
+	}
+	if opts.NeighborFlood != nil {
+		return l.nbrFloodPass(ctx, rep)
 	}
 	check := func() error { return ctx.Err() }
 

@@ -3,12 +3,15 @@ package lab
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -25,7 +28,18 @@ var (
 // TestMain lets the test binary be the lab's helper process (Child).
 func TestMain(m *testing.M) {
 	Child()
-	os.Exit(m.Run())
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// built is the nat64br binary buildNat64br built, once for all the tests.
+var built struct {
+	once     sync.Once
+	dir, exe string
+	err      error
 }
 
 // TestLab runs the demo lab: nat64br in the wire between the kernel's own
@@ -36,15 +50,7 @@ func TestMain(m *testing.M) {
 // builds the nat64br binary (with the race detector when the test has it)
 // and runs it as an operator would. It needs root; CI runs as root.
 func TestLab(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the lab creates network namespaces and veth pairs (sudo go test, or make test as root)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs the ip tool from iproute2")
-	}
-	if testing.Short() {
-		t.Skip("-short")
-	}
+	needLab(t)
 	exe := buildNat64br(t)
 	base := Options{HTTPBytes: 20 << 20, HTTP6Bytes: 5 << 20, UDPEchoes: 300, UDPExpiry: true, Nat64br: exe,
 		Stream: *labStream, Sessions: 10000}
@@ -132,6 +138,21 @@ func runPasses(t *testing.T, passes []Pass, d time.Duration, strict func(Pass) b
 	}
 }
 
+// needLab skips t unless the lab can run: as root, with the ip tool, not
+// -short.
+func needLab(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the lab creates network namespaces and veth pairs (sudo go test, or make test as root)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs the ip tool from iproute2")
+	}
+	if testing.Short() {
+		t.Skip("-short")
+	}
+}
+
 // leftNamespaces returns those of names that ip netns list still shows.
 func leftNamespaces(t *testing.T, names []string) []string {
 	out, err := exec.Command("ip", "netns", "list").Output()
@@ -154,20 +175,45 @@ func leftNamespaces(t *testing.T, names []string) []string {
 	return left
 }
 
-// buildNat64br builds cmd/nat64br into the test's directory with the go
-// tool from PATH or GOROOT, or skips the test without one.
+// buildNat64br builds cmd/nat64br, once for all the tests of the package,
+// with the go tool from PATH or GOROOT, or skips the test without one.
 func buildNat64br(t *testing.T) string {
-	return buildNat64brIn(t, t.TempDir(), raceEnabled)
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "nat64br-lab-bin-"); built.err == nil {
+			built.exe, built.err = build(t, built.dir, raceEnabled)
+		}
+	})
+	if errors.Is(built.err, errNoGo) {
+		t.Skip(built.err)
+	}
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.exe
 }
 
 // buildNat64brIn builds cmd/nat64br into dir, with the race detector if
 // race, else as make build does (CGO_ENABLED=0, the shipped binary).
 func buildNat64brIn(t *testing.T, dir string, race bool) string {
+	exe, err := build(t, dir, race)
+	if errors.Is(err, errNoGo) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
+
+var errNoGo = errors.New("needs the go tool to build nat64br (not in PATH or GOROOT)")
+
+// build builds nat64br into dir.
+func build(t *testing.T, dir string, race bool) (string, error) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 		if _, err := os.Stat(goTool); err != nil {
-			t.Skip("needs the go tool to build nat64br (not in PATH or GOROOT)")
+			return "", errNoGo
 		}
 	}
 	exe := filepath.Join(dir, "nat64br")
@@ -182,8 +228,8 @@ func buildNat64brIn(t *testing.T, dir string, race bool) string {
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("go build nat64br: %v\n%s", err, out)
+		return "", fmt.Errorf("go build nat64br: %v\n%s", err, out)
 	}
 	t.Logf("built nat64br (race detector %v) in %s", race, time.Since(start).Round(time.Millisecond))
-	return exe
+	return exe, nil
 }
