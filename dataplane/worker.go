@@ -364,7 +364,7 @@ func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
 		for i := 0; i < nf; i++ {
 			fb := w.scratchBuf()
 			if fb == nil {
-				w.c[NoScratch]++
+				w.drop(NoScratch, pkt)
 				return
 			}
 			m := xlat.WriteFragment(fb[linkRoom:], pkt, v.FragSize, i)
@@ -381,7 +381,7 @@ func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
 func (w *worker) reassemble(pkt, f []byte, now time.Time) ([]byte, int) {
 	rb := w.scratchBuf()
 	if rb == nil {
-		w.c[NoScratch]++
+		w.drop(NoScratch, f)
 		return nil, 0
 	}
 	n, r, dropped := w.p.reasm.Add(pkt, rb[Headroom:], now)
@@ -415,7 +415,7 @@ func (w *worker) link(f []byte, now time.Time) bool {
 		}
 		out := w.scratchBuf()
 		if out == nil {
-			w.c[NoScratch]++
+			w.drop(NoScratch, f)
 			return false
 		}
 		if l, consumed := p.nd.Handle(f, out[Headroom:], now); consumed {
@@ -447,12 +447,12 @@ func (w *worker) link(f []byte, now time.Time) bool {
 			w.drop(WrongPort, f)
 			return false
 		}
-		w.c[ARPFrames]++
 		out := w.scratchBuf()
 		if out == nil {
-			w.c[NoScratch]++
+			w.drop(NoScratch, f)
 			return false
 		}
+		w.c[ARPFrames]++
 		if l := p.arp.Handle(f, out[Headroom:], now); l > 0 {
 			w.c[LinkReplies]++
 			w.queue(w.side, p.tagFrame(out, Headroom, l, w.side), wire.GSO{})
