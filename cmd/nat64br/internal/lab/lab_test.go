@@ -32,16 +32,8 @@ func TestMain(m *testing.M) {
 // builds the nat64br binary (with the race detector when the test has it)
 // and runs it as an operator would. It needs root; CI runs as root.
 func TestLab(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the lab creates network namespaces and veth pairs (sudo go test, or make test as root)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs the ip tool from iproute2")
-	}
-	if testing.Short() {
-		t.Skip("-short")
-	}
-	exe := buildNat64br(t)
+	needLab(t)
+	exe := buildNat64br(t, raceEnabled)
 	base := Options{HTTPBytes: 20 << 20, HTTP6Bytes: 5 << 20, UDPEchoes: 300, UDPExpiry: true, Nat64br: exe,
 		Stream: *labStream, Sessions: 10000}
 	passes, err := Select(Passes(base, 3*time.Second), *labPasses)
@@ -76,6 +68,21 @@ func TestLab(t *testing.T) {
 	}
 }
 
+// needLab skips t unless the lab can run: as root, with iproute2, and
+// not -short.
+func needLab(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the lab creates network namespaces and veth pairs (sudo go test, or make test as root)")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs the ip tool from iproute2")
+	}
+	if testing.Short() {
+		t.Skip("-short")
+	}
+}
+
 // leftNamespaces returns those of names that ip netns list still shows.
 func leftNamespaces(t *testing.T, names []string) []string {
 	out, err := exec.Command("ip", "netns", "list").Output()
@@ -99,8 +106,9 @@ func leftNamespaces(t *testing.T, names []string) []string {
 }
 
 // buildNat64br builds cmd/nat64br into the test's directory with the go
-// tool from PATH or GOROOT, or skips the test without one.
-func buildNat64br(t *testing.T) string {
+// tool from PATH or GOROOT (with the race detector if race), or skips the
+// test without one.
+func buildNat64br(t *testing.T, race bool) string {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -110,7 +118,7 @@ func buildNat64br(t *testing.T) string {
 	}
 	exe := filepath.Join(t.TempDir(), "nat64br")
 	args := []string{"build", "-o", exe}
-	if raceEnabled {
+	if race {
 		args = append(args, "-race")
 	}
 	start := time.Now()
@@ -118,6 +126,6 @@ func buildNat64br(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("go build nat64br: %v\n%s", err, out)
 	}
-	t.Logf("built nat64br (race detector %v) in %s", raceEnabled, time.Since(start).Round(time.Millisecond))
+	t.Logf("built nat64br (race detector %v) in %s", race, time.Since(start).Round(time.Millisecond))
 	return exe
 }
