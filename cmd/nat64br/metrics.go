@@ -35,6 +35,7 @@ type collector struct {
 	poolUsed, poolSize, dynMappings, dynSize       *prometheus.Desc
 	info, start, reloads                           *prometheus.Desc
 	fragsHeld, reassembled, reasmBytes             *prometheus.Desc
+	fates, lateDrops                               *prometheus.Desc
 }
 
 func newCollector(r *runner) *collector {
@@ -81,6 +82,8 @@ func newCollector(r *runner) *collector {
 		fragsHeld:        d("reassembly_fragments_held_total", "Fragments held for reassembly (ICMP; every fragment in NAT64)."),
 		reassembled:      d("reassembly_datagrams_total", "Datagrams reassembled and translated whole."),
 		reasmBytes:       d("reassembly_bytes", "Memory held by the datagrams being reassembled (1 KiB blocks)."),
+		fates:            d("frame_fates_total", "What became of the frames received on each port: link (ARP, ND), translated, answered, fragment_held or dropped; they add up to nat64br_frames_total in.", "port", "fate"),
+		lateDrops:        d("late_drops_total", "Drops (in nat64br_drops_total) of frames already counted as held or translated: held fragments that timed out, frames whose neighbor never answered."),
 	}
 }
 
@@ -113,7 +116,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		cnt(c.frames, k[dataplane.FramesOut6+i], s.String(), "out")
 		cnt(c.bytes, k[dataplane.BytesIn6+i], s.String(), "in")
 		cnt(c.bytes, k[dataplane.BytesOut6+i], s.String(), "out")
+		l := k.Ledger(s)
+		cnt(c.fates, l.Link, s.String(), "link")
+		cnt(c.fates, l.Translated, s.String(), "translated")
+		cnt(c.fates, l.Answered, s.String(), "answered")
+		cnt(c.fates, l.FragmentHeld, s.String(), "fragment_held")
+		cnt(c.fates, l.Dropped, s.String(), "dropped")
 	}
+	cnt(c.lateDrops, k[dataplane.LateDrops])
 	for _, f := range dataplane.FrameDrops {
 		cnt(c.drops, k[f], f.String())
 	}
