@@ -140,15 +140,25 @@ func (l *lab) soakPass(ctx context.Context, rep *Report) (*Report, error) {
 		}
 	})
 	// nat64br's resident memory every 5 s.
+	// With it, the Go heap in use and the goroutines, from the metrics,
+	// to tell a leak from the runtime's own growth.
 	var rss []int64
+	var runtimeSamples [][2]float64
 	var rssMu sync.Mutex
 	start := time.Now()
 	loop(5*time.Second, func() {
-		if kb, err := vmRSS(pid); err == nil {
-			rssMu.Lock()
-			rss = append(rss, kb)
-			rssMu.Unlock()
+		kb, err := vmRSS(pid)
+		if err != nil {
+			return
 		}
+		var heap, goroutines float64 = -1, -1
+		if text, _, err := l.scrape(); err == nil {
+			heap, goroutines = metricValue(text, "go_memstats_heap_inuse_bytes"), metricValue(text, "go_goroutines")
+		}
+		rssMu.Lock()
+		rss = append(rss, kb)
+		runtimeSamples = append(runtimeSamples, [2]float64{heap, goroutines})
+		rssMu.Unlock()
 	})
 	wg.Wait()
 	took := time.Since(start)
@@ -173,7 +183,7 @@ func (l *lab) soakPass(ctx context.Context, rep *Report) (*Report, error) {
 		return rep, err
 	}
 	l.soakBooks(rep, st, meaning)
-	l.soakRSS(rep, rss, soakWarmup(d))
+	l.soakRSS(rep, rss, runtimeSamples, soakWarmup(d))
 	counters, err := l.stopNat64br()
 	rep.counters = counters
 	rep.add("nat64br stopped on SIGTERM", err == nil, "%s", errString(err, "clean"))
@@ -344,7 +354,7 @@ func (l *lab) soakBooks(rep *Report, st soakStats, meaning map[string]string) {
 // soakRSS checks that nat64br's resident memory after the warm-up stayed
 // within soakRSSMargin of its value when the warm-up ended, and reports
 // the series (one sample every 5 s, in MiB).
-func (l *lab) soakRSS(rep *Report, kb []int64, warmup time.Duration) {
+func (l *lab) soakRSS(rep *Report, kb []int64, rt [][2]float64, warmup time.Duration) {
 	first := int(warmup / (5 * time.Second))
 	if first >= len(kb) {
 		rep.add("soak resident memory", false, "%d samples, none after the %s warm-up", len(kb), warmup)
@@ -362,4 +372,7 @@ func (l *lab) soakRSS(rep *Report, kb []int64, warmup time.Duration) {
 	rep.add("soak resident memory", grew <= soakRSSMargin,
 		"%.1f MiB after the %s warm-up, peak %.1f MiB after (%+.1f %%, limit %+.0f %%); MiB every 5 s: %s",
 		float64(base)/1024, warmup, float64(peak)/1024, 100*grew, 100*soakRSSMargin, strings.Join(series, " "))
+	last := len(rt) - 1
+	rep.add("soak Go heap and goroutines", true, "heap in use %.1f -> %.1f MiB, goroutines %.0f -> %.0f (after the warm-up -> at the end)",
+		rt[first][0]/(1<<20), rt[last][0]/(1<<20), rt[first][1], rt[last][1])
 }
