@@ -126,10 +126,12 @@ test:
 # The long soak (needs root): the lab under mixed traffic, malformed frames
 # and reloads for SOAK, then every frame read must be accounted for per
 # port, and nat64br's resident memory must have stayed flat (make test
-# runs it for a minute). See docs/testing.md.
+# runs it for a minute); SOAKMODE=nat64 soaks stateful NAT64. See
+# docs/testing.md.
 SOAK      ?= 10m
+SOAKMODE  ?= siit
 soak:
-	$(GO) test -count=1 -run '^TestSoak$$' -timeout 30m -v ./cmd/nat64br/internal/lab -soak.duration $(SOAK)
+	$(GO) test -count=1 -run '^TestSoak$$' -timeout 30m -v ./cmd/nat64br/internal/lab -soak.duration $(SOAK) -soak.mode $(SOAKMODE)
 
 vet:
 	$(GO) vet ./...

@@ -65,7 +65,7 @@ type Options struct {
 	Garbage    time.Duration // malformed frames sent into both ports for this long
 	Nat64br    string        // the nat64br executable, run as an operator would: nat64br run, status --json, ...
 	Keep       bool          // leave the namespaces for inspection
-	Soak       time.Duration // run the soak (soak.go) for this long instead of the stateless pass's checks
+	Soak       time.Duration // run the soak (soak.go) for this long instead of the pass's checks (stateless, or Stateful "nat64")
 
 	// The stateful passes (nat64.go).
 	Stateful  string                  // "nat64" or "dynamic": run that pass instead of the stateless one
@@ -845,11 +845,11 @@ func Run(ctx context.Context, title string, opts Options) (*Report, error) {
 	if err := l.startNat64br(dir); err != nil {
 		return rep, err
 	}
-	if opts.Stateful != "" {
-		return l.statefulPass(ctx, rep, dir)
-	}
 	if opts.Soak > 0 {
 		return l.soakPass(ctx, rep)
+	}
+	if opts.Stateful != "" {
+		return l.statefulPass(ctx, rep, dir)
 	}
 	check := func() error { return ctx.Err() }
 

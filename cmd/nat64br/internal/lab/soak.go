@@ -17,7 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The soak pass (issue 23 item 8): the stateless lab under a mix of TCP
+// The soak pass (issue 23 item 8): the stateless lab (or, with Stateful
+// "nat64", the stateful one) under a mix of TCP
 // downloads both ways, UDP echoes (small, and large ones that go as
 // fragments), pings (small, and large ones nat64br reassembles and
 // fragments again), bursts of malformed frames and a SIGHUP reload at
@@ -99,8 +100,12 @@ func (l *lab) soakPass(ctx context.Context, rep *Report) (*Report, error) {
 		}
 	}
 	query := fmt.Sprintf("/soak.bin?bytes=%d&rate=%d", tcpBytes, 4<<20)
+	server6 := labServer6v4 // the IPv6-only server: its EAM address, or NAT64's port forward
+	if l.opts.Stateful == "nat64" {
+		server6 = labPool4
+	}
 	loop(100*time.Millisecond, download(&tcp6, l.c6, labClient6, "http://["+labVia6+"]"+query, want1))
-	loop(100*time.Millisecond, download(&tcp4, l.s4, labClient4, "http://"+labServer6v4+":8080"+query, want2))
+	loop(100*time.Millisecond, download(&tcp4, l.s4, labClient4, "http://"+server6+":8080"+query, want2))
 	// UDP echoes, 64 and 1400 bytes, and 3000: IPv6 fragments nat64br
 	// translates one by one.
 	loop(20*time.Millisecond, func() { l.soakEcho(&udp, 64+int(udp.sent.Load()%2)*1336) })

@@ -8,7 +8,10 @@ import (
 	"time"
 )
 
-var soakDuration = flag.Duration("soak.duration", time.Minute, "TestSoak: how long the traffic runs (make soak: 10m)")
+var (
+	soakDuration = flag.Duration("soak.duration", time.Minute, "TestSoak: how long the traffic runs (make soak: 10m)")
+	soakMode     = flag.String("soak.mode", "siit", "TestSoak: the lab's mode, siit or nat64 (stateful, pool4 and a port forward)")
+)
 
 // TestSoak runs the soak pass (soak.go): mixed traffic, malformed frames
 // and reloads through nat64br for -soak.duration, then every frame read
@@ -20,10 +23,17 @@ func TestSoak(t *testing.T) {
 	needLab(t)
 	exe := buildNat64br(t, false)
 	opts := Options{Soak: *soakDuration, Nat64br: exe}
+	switch *soakMode {
+	case "siit":
+	case "nat64":
+		opts.Stateful, opts.Config = "nat64", nat64Config
+	default:
+		t.Fatalf("-soak.mode %q: siit or nat64", *soakMode)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *soakDuration+5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	rep, err := Run(ctx, "soak: every frame accounted for", opts)
+	rep, err := Run(ctx, "soak ("+*soakMode+"): every frame accounted for", opts)
 	var out bytes.Buffer
 	rep.Print(&out)
 	t.Logf("%s  (pass took %s)", out.String(), time.Since(start).Round(time.Second))
