@@ -41,8 +41,23 @@ const (
 	NoNeighbor                    // packets to a next hop never resolved: the IPv4 subnet's network or broadcast address, a multicast one
 	FragmentsHeld                 // fragments held for reassembly
 	Reassembled                   // datagrams reassembled
-	Batches                       // batches read
-	BytesIn6                      // frame bytes, as the frame counters above
+
+	// The ledger: what became of each frame read, by the side it came in
+	// on (Ledger). Besides ARP, ND and ForHost frames, each frame read
+	// counts once: translated on, answered, held for reassembly or
+	// dropped.
+	InTranslated6   // translated towards the IPv4 side (sent, fragmented or held for the next hop)
+	InTranslated4   // translated towards the IPv6 side
+	InAnswered6     // answered by the translator, back on the IPv6 side
+	InAnswered4     // answered by the translator, back on the IPv4 side
+	InFragmentHeld6 // fragments held for reassembly (the last one takes its datagram's fate)
+	InFragmentHeld4 //
+	InDropped6      // dropped, whatever the reason
+	InDropped4      //
+	LateDrops       // drops of frames the ledger counted already (held fragments, held frames, fragments of a packet sent on)
+
+	Batches  // batches read
+	BytesIn6 // frame bytes, as the frame counters above
 	BytesIn4
 	BytesOut6
 	BytesOut4
@@ -82,6 +97,8 @@ var counterNames = [dropBase]string{
 	Runt: "runt_frame", VLANTagged: "vlan_tagged", OtherEtherType: "other_ethertype", WrongPort: "wrong_port", ForHost: "for_host", Batches: "batches",
 	NotForUs: "not_for_us", OwnSource: "own_mac_source", NoNeighbor: "no_neighbor",
 	FragmentsHeld: "fragments_held", Reassembled: "datagrams_reassembled",
+	InTranslated6: "in_ipv6_translated", InTranslated4: "in_ipv4_translated", InAnswered6: "in_ipv6_answered", InAnswered4: "in_ipv4_answered",
+	InFragmentHeld6: "in_ipv6_fragment_held", InFragmentHeld4: "in_ipv4_fragment_held", InDropped6: "in_ipv6_dropped", InDropped4: "in_ipv4_dropped", LateDrops: "late_drops",
 	BytesIn6: "bytes_in_ipv6", BytesIn4: "bytes_in_ipv4", BytesOut6: "bytes_out_ipv6", BytesOut4: "bytes_out_ipv4",
 	Batch1: "batches_of_1", Batch4: "batches_of_2_to_4", Batch16: "batches_of_5_to_16", Batch64: "batches_of_17_to_64",
 }
@@ -166,6 +183,34 @@ func (c *Counters) Dropped() uint64 {
 	return n
 }
 
+// Ledger is what became of the frames read on one side: besides its
+// link-layer frames (ARP, ND, ForHost), each frame read counts once in
+// Translated, Answered, FragmentHeld or Dropped.
+type Ledger struct {
+	In, Link, Translated, Answered, FragmentHeld, Dropped uint64
+}
+
+// Ledger returns side s's ledger. Link is the ARP frames (IPv4 side) or
+// the ND frames (IPv6 side) handled; the ForHost frames of a shared port
+// are the IPv6 side's.
+func (c *Counters) Ledger(s xlat.Side) Ledger {
+	i := Counter(s - xlat.Side6)
+	l := Ledger{In: c[FramesIn6+i], Translated: c[InTranslated6+i], Answered: c[InAnswered6+i],
+		FragmentHeld: c[InFragmentHeld6+i], Dropped: c[InDropped6+i]}
+	if s == xlat.Side6 {
+		l.Link = c[NDFrames] + c[ForHost]
+	} else {
+		l.Link = c[ARPFrames]
+	}
+	return l
+}
+
+// Unaccounted returns the frames read that the ledger does not account
+// for: In minus every fate (0 when the books balance).
+func (l Ledger) Unaccounted() int64 {
+	return int64(l.In) - int64(l.Link+l.Translated+l.Answered+l.FragmentHeld+l.Dropped)
+}
+
 // Print writes the counters as a table: the totals, then every non-zero
 // drop and reply reason.
 func (c *Counters) Print(w io.Writer) {
@@ -219,6 +264,16 @@ var counterExplanations = [dropBase]string{
 	Batches:       "batches of frames read", BytesIn6: "bytes of the frames received on the IPv6 port", BytesIn4: "bytes of the frames received on the IPv4 port",
 	BytesOut6: "bytes of the frames sent on the IPv6 port", BytesOut4: "bytes of the frames sent on the IPv4 port",
 	Batch1: "batches of 1 frame", Batch4: "batches of 2 to 4 frames", Batch16: "batches of 5 to 16 frames", Batch64: "batches of 17 to 64 frames",
+
+	InTranslated6:   "frames received on the IPv6 side and translated on (sent whole or in fragments, or held for the next hop)",
+	InTranslated4:   "frames received on the IPv4 side and translated on (sent whole or in fragments, or held for the next hop)",
+	InAnswered6:     "frames received on the IPv6 side that the translator answered (ICMP error, echo reply) instead",
+	InAnswered4:     "frames received on the IPv4 side that the translator answered (ICMP error, echo reply) instead",
+	InFragmentHeld6: "fragments received on the IPv6 side and held for reassembly (the last one of a datagram counts as the datagram went)",
+	InFragmentHeld4: "fragments received on the IPv4 side and held for reassembly (the last one of a datagram counts as the datagram went)",
+	InDropped6:      "frames received on the IPv6 side and dropped (the drop counters say why)",
+	InDropped4:      "frames received on the IPv4 side and dropped (the drop counters say why)",
+	LateDrops:       "drops of frames counted already as held or translated: fragments of a datagram that timed out or was refused, frames whose neighbor never answered, fragments of a packet sent on",
 }
 
 // CounterNamed returns the counter whose String is name.

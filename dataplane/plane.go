@@ -476,6 +476,7 @@ func (p *Plane) timers(now time.Time, sweep bool) {
 		var c Counters
 		c[Drop(xlat.ReasonFragmentLone)] += uint64(lone)
 		c[Drop(xlat.ReasonReassemblyTimeout)] += uint64(old)
+		c[LateDrops] += uint64(lone + old) // counted as held when they came
 		p.stats.add(&c)
 	}
 	if p.arp != nil {
@@ -500,6 +501,7 @@ func (p *Plane) timers(now time.Time, sweep bool) {
 			if v.Action() == xlat.Drop {
 				var c Counters
 				c[Drop(v.Reason())]++
+				c[LateDrops]++ // a held SYN, counted when it came
 				p.stats.add(&c)
 				continue
 			}
@@ -544,6 +546,7 @@ func (p *Plane) neighborFailed(to xlat.Side, pkt []byte) {
 		if v.Action() != xlat.Forward {
 			var c Counters
 			c[Drop(v.Reason())]++
+			c[LateDrops]++ // counted as translated when it came
 			p.stats.add(&c)
 			return
 		}
@@ -574,6 +577,7 @@ func (p *Plane) sendControl(b []byte, v xlat.Verdict, now time.Time) {
 				c[Held]++
 			default:
 				c[HoldDrop]++
+				c[LateDrops]++ // an answer to a frame counted when it came
 			}
 		}
 	}

@@ -313,4 +313,5 @@ func testDataplane(t *testing.T, l *memLab) {
 	if st := l.p.ARP().Cache().Stats(); st.Released != 1 || st.Failed != 1 {
 		t.Errorf("ARP cache: %+v", st)
 	}
+	waitBooks(t, l.p)
 }

@@ -214,6 +214,7 @@ func TestReassemblyPing(t *testing.T) {
 				if st := p.Reassembly(); st.Datagrams != 0 || st.Bytes != 0 {
 					t.Errorf("reassembly holds %+v", st)
 				}
+				waitBooks(t, p)
 			})
 		}
 	}
@@ -313,6 +314,7 @@ func TestReassemblyDrops(t *testing.T) {
 			if c.Dropped() != drops || out.frames != 0 {
 				t.Errorf("%d dropped, %d frames out; want %d, 0", c.Dropped(), out.frames, drops)
 			}
+			checkBooks(t, &c)
 		})
 	}
 }

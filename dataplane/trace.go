@@ -80,6 +80,11 @@ func (t *Trace) offer(s xlat.Side, c Counter, f []byte) {
 // drop counts frame f as dropped for c and offers it to a running trace.
 func (w *worker) drop(c Counter, f []byte) {
 	w.c[c]++
+	if w.fate == 0 {
+		w.fate = fateDropped
+	} else {
+		w.c[LateDrops]++ // a fragment of a packet sent on
+	}
 	if t := w.p.trace.Load(); t != nil {
 		t.offer(w.side, c, f)
 	}

@@ -47,6 +47,7 @@ type worker struct {
 	tx      [3]sender     // where each side's output goes
 	scratch [][]byte      // replies and fragments of the current batch
 	used    int
+	fate    fate // of the frame being handled, for the ledger
 	// The last neighbor learned on each side, and resolved towards it.
 	learned, resolved [3]arpnd.Hint
 }
@@ -275,10 +276,45 @@ func (w *worker) forward(s xlat.Side, frame []byte, g wire.GSO) {
 	w.c[BytesOut6+Counter(s-xlat.Side6)] += uint64(len(frame))
 }
 
+// fate is what became of a frame read, for the ledger (Counters.Ledger);
+// ARP, ND and ForHost frames have none, having counters of their own.
+type fate uint8
+
+const (
+	_ fate = iota
+	fateTranslated
+	fateAnswered
+	fateFragmentHeld
+	fateDropped
+)
+
+// counter returns the ledger's counter of f for frames read on side s.
+func (f fate) counter(s xlat.Side) Counter {
+	return InTranslated6 + 2*Counter(f-fateTranslated) + Counter(s-xlat.Side6)
+}
+
+// settle records the fate of the frame being handled, unless it has one
+// already: a packet sent on in fragments was translated even if one
+// fragment is dropped later.
+func (w *worker) settle(f fate) {
+	if w.fate == 0 {
+		w.fate = f
+	}
+}
+
 // frame handles the frame b[Headroom:Headroom+n] read from the port of
-// side w.port; g describes it if it is a TCP super-frame passed through
-// whole.
+// side w.port and counts its fate in the ledger; g describes it if it is
+// a TCP super-frame passed through whole.
 func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
+	w.fate = 0
+	w.handle(b, n, g, now)
+	if w.fate != 0 {
+		w.c[w.fate.counter(w.side)]++
+	}
+}
+
+// handle is frame without the ledger.
+func (w *worker) handle(b []byte, n int, g wire.GSO, now time.Time) {
 	p := w.p
 	off := Headroom
 	f := b[off : off+n]
@@ -349,6 +385,7 @@ func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
 		// Back to whoever sent the frame, the way it came.
 		w.c[Replies]++
 		w.c[Reply(v.Reason())]++
+		w.settle(fateAnswered)
 		start := v.Off
 		if p.links[w.side] == LinkEthernet {
 			start = p.putLink(b, v.Off, w.side, srcMAC)
@@ -364,7 +401,7 @@ func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
 		for i := 0; i < nf; i++ {
 			fb := w.scratchBuf()
 			if fb == nil {
-				w.c[NoScratch]++
+				w.drop(NoScratch, pkt)
 				return
 			}
 			m := xlat.WriteFragment(fb[linkRoom:], pkt, v.FragSize, i)
@@ -381,7 +418,7 @@ func (w *worker) frame(b []byte, n int, g wire.GSO, now time.Time) {
 func (w *worker) reassemble(pkt, f []byte, now time.Time) ([]byte, int) {
 	rb := w.scratchBuf()
 	if rb == nil {
-		w.c[NoScratch]++
+		w.drop(NoScratch, f)
 		return nil, 0
 	}
 	n, r, dropped := w.p.reasm.Add(pkt, rb[Headroom:], now)
@@ -392,11 +429,13 @@ func (w *worker) reassemble(pkt, f []byte, now time.Time) ([]byte, int) {
 	w.used-- // the scratch buffer was not needed
 	if r == xlat.ReasonNone {
 		w.c[FragmentsHeld]++
+		w.settle(fateFragmentHeld)
 		return nil, 0
 	}
 	w.drop(Drop(r), f)
 	if dropped > 1 {
 		w.c[Drop(r)] += uint64(dropped - 1) // the datagram's fragments held before
+		w.c[LateDrops] += uint64(dropped - 1)
 	}
 	return nil, 0
 }
@@ -426,7 +465,7 @@ func (w *worker) link(f []byte, now time.Time) bool {
 		}
 		out := w.scratchBuf()
 		if out == nil {
-			w.c[NoScratch]++
+			w.drop(NoScratch, f)
 			return false
 		}
 		if l, consumed := p.nd.Handle(f, out[Headroom:], now); consumed {
@@ -466,12 +505,12 @@ func (w *worker) link(f []byte, now time.Time) bool {
 			w.drop(WrongPort, f)
 			return false
 		}
-		w.c[ARPFrames]++
 		out := w.scratchBuf()
 		if out == nil {
-			w.c[NoScratch]++
+			w.drop(NoScratch, f)
 			return false
 		}
+		w.c[ARPFrames]++
 		if l := p.arp.Handle(f, out[Headroom:], now); l > 0 {
 			w.c[LinkReplies]++
 			w.queue(w.side, p.tagFrame(out, Headroom, l, w.side), wire.GSO{})
@@ -496,6 +535,7 @@ func (w *worker) send(s xlat.Side, b []byte, off, n int, g wire.GSO, now time.Ti
 	p := w.p
 	if p.links[s] != LinkEthernet {
 		w.forward(s, b[off:off+n], g)
+		w.settle(fateTranslated)
 		return
 	}
 	if p.gsoTagged(g, s) {
@@ -505,6 +545,7 @@ func (w *worker) send(s xlat.Side, b []byte, off, n int, g wire.GSO, now time.Ti
 	frame, cache, key, ok := p.frameTo(&w.resolved[s], s, b, off, n)
 	if ok {
 		w.forward(s, frame, g)
+		w.settle(fateTranslated)
 		return
 	}
 	if !cache.Resolvable(key) {
@@ -516,6 +557,7 @@ func (w *worker) send(s xlat.Side, b []byte, off, n int, g wire.GSO, now time.Ti
 		w.drop(GSOUnresolved, frame)
 	} else if cache.Hold(key, frame, now) {
 		w.c[Held]++
+		w.settle(fateTranslated)
 	} else {
 		w.drop(HoldDrop, frame)
 	}

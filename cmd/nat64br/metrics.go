@@ -39,6 +39,7 @@ type collector struct {
 	fragsHeld, reassembled, reasmBytes             *prometheus.Desc
 	memBudget, sessLimit                           *prometheus.Desc
 	bgpHealthy, bgpSession, bgpSent, bgpAnnounced  *prometheus.Desc
+	fates, lateDrops                               *prometheus.Desc
 }
 
 func newCollector(r *runner) *collector {
@@ -93,6 +94,8 @@ func newCollector(r *runner) *collector {
 		bgpSession:       d("bgp_session_established", "1 while the BGP session with the neighbor is established.", "neighbor"),
 		bgpSent:          d("bgp_prefixes_sent", "Prefixes announced to the BGP neighbor.", "neighbor"),
 		bgpAnnounced:     d("bgp_announced", "1 while the prefix is announced with BGP, 0 while withdrawn (every prefix the configuration derives).", "prefix", "family"),
+		fates:            d("frame_fates_total", "What became of the frames received on each port: link (ARP, ND), translated, answered, fragment_held or dropped; they add up to nat64br_frames_total in.", "port", "fate"),
+		lateDrops:        d("late_drops_total", "Drops (in nat64br_drops_total) of frames already counted as held or translated: held fragments that timed out, frames whose neighbor never answered."),
 	}
 }
 
@@ -128,7 +131,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		cnt(c.frames, k[dataplane.FramesOut6+i], s.String(), "out")
 		cnt(c.bytes, k[dataplane.BytesIn6+i], s.String(), "in")
 		cnt(c.bytes, k[dataplane.BytesOut6+i], s.String(), "out")
+		l := k.Ledger(s)
+		cnt(c.fates, l.Link, s.String(), "link")
+		cnt(c.fates, l.Translated, s.String(), "translated")
+		cnt(c.fates, l.Answered, s.String(), "answered")
+		cnt(c.fates, l.FragmentHeld, s.String(), "fragment_held")
+		cnt(c.fates, l.Dropped, s.String(), "dropped")
 	}
+	cnt(c.lateDrops, k[dataplane.LateDrops])
 	for _, f := range dataplane.FrameDrops {
 		cnt(c.drops, k[f], f.String())
 	}

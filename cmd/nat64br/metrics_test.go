@@ -71,6 +71,24 @@ nat64br_frames_total{direction="out",port="ipv6"} %d
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "nat64br_frames_total"); err != nil {
 		t.Error(err)
 	}
+	// The ledger: the other EtherType was dropped, the datagram
+	// translated, the ARP reply handled.
+	want = `# HELP nat64br_frame_fates_total What became of the frames received on each port: link (ARP, ND), translated, answered, fragment_held or dropped; they add up to nat64br_frames_total in.
+# TYPE nat64br_frame_fates_total counter
+nat64br_frame_fates_total{fate="answered",port="ipv4"} 0
+nat64br_frame_fates_total{fate="answered",port="ipv6"} 0
+nat64br_frame_fates_total{fate="dropped",port="ipv4"} 0
+nat64br_frame_fates_total{fate="dropped",port="ipv6"} 1
+nat64br_frame_fates_total{fate="fragment_held",port="ipv4"} 0
+nat64br_frame_fates_total{fate="fragment_held",port="ipv6"} 0
+nat64br_frame_fates_total{fate="link",port="ipv4"} 1
+nat64br_frame_fates_total{fate="link",port="ipv6"} 0
+nat64br_frame_fates_total{fate="translated",port="ipv4"} 0
+nat64br_frame_fates_total{fate="translated",port="ipv6"} 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "nat64br_frame_fates_total"); err != nil {
+		t.Error(err)
+	}
 
 	// Over HTTP, with the Go and process collectors: the whole text lints.
 	m, err := startMetrics(r, "127.0.0.1:0")

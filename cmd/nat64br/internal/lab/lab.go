@@ -66,6 +66,7 @@ type Options struct {
 	Nat64br    string        // the nat64br executable, run as an operator would: nat64br run, status --json, ...
 	Keep       bool          // leave the namespaces for inspection
 	Wrap       []string      // a command nat64br runs under in its namespace, e.g. setpriv to start it as a user with ambient capabilities, as systemd does
+	Soak       time.Duration // run the soak (soak.go) for this long instead of the pass's checks (stateless, or Stateful "nat64")
 
 	// The stateful passes (nat64.go).
 	Stateful  string                  // "nat64" or "dynamic": run that pass instead of the stateless one
@@ -645,6 +646,11 @@ func (l *lab) waitLog(s string, d time.Duration) bool {
 // ping sends count ICMPv6 echo requests from the client namespace and
 // returns the round-trip times of the replies.
 func (l *lab) ping(dst string, count int) ([]time.Duration, error) {
+	return l.pingData(dst, count, []byte("nat64br demo ping"))
+}
+
+// pingData is ping with data in each echo request.
+func (l *lab) pingData(dst string, count int, data []byte) ([]time.Duration, error) {
 	var c *icmp.PacketConn
 	if err := l.c6.do(func() (err error) { c, err = icmp.ListenPacket("ip6:ipv6-icmp", labClient6); return err }); err != nil {
 		return nil, err
@@ -652,9 +658,9 @@ func (l *lab) ping(dst string, count int) ([]time.Duration, error) {
 	defer c.Close()
 	id := int(mrand.Uint32N(65535))
 	var rtts []time.Duration
-	buf := make([]byte, 1500)
+	buf := make([]byte, 65536)
 	for seq := 1; seq <= count; seq++ {
-		msg := icmp.Message{Type: ipv6.ICMPTypeEchoRequest, Body: &icmp.Echo{ID: id, Seq: seq, Data: []byte("nat64br demo ping")}}
+		msg := icmp.Message{Type: ipv6.ICMPTypeEchoRequest, Body: &icmp.Echo{ID: id, Seq: seq, Data: data}}
 		b, _ := msg.Marshal(nil)
 		start := time.Now()
 		if _, err := c.WriteTo(b, &net.IPAddr{IP: net.ParseIP(dst)}); err != nil {
@@ -901,6 +907,9 @@ func Run(ctx context.Context, title string, opts Options) (*Report, error) {
 	}
 	if opts.Flood > 0 {
 		return l.floodPass(ctx, rep, l.cgroup)
+	}
+	if opts.Soak > 0 {
+		return l.soakPass(ctx, rep)
 	}
 	if opts.Stateful != "" {
 		return l.statefulPass(ctx, rep, dir)

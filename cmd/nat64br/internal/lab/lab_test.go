@@ -29,14 +29,17 @@ var (
 func TestMain(m *testing.M) {
 	Child()
 	code := m.Run()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
+	for i := range built {
+		if built[i].dir != "" {
+			os.RemoveAll(built[i].dir)
+		}
 	}
 	os.Exit(code)
 }
 
-// built is the nat64br binary buildNat64br built, once for all the tests.
-var built struct {
+// built is the nat64br binaries buildNat64brRace built, once for all the
+// tests: without the race detector, and with it.
+var built [2]struct {
 	once     sync.Once
 	dir, exe string
 	err      error
@@ -138,8 +141,8 @@ func runPasses(t *testing.T, passes []Pass, d time.Duration, strict func(Pass) b
 	}
 }
 
-// needLab skips t unless the lab can run: as root, with the ip tool, not
-// -short.
+// needLab skips t unless the lab can run: as root, with iproute2, and
+// not -short.
 func needLab(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -177,19 +180,31 @@ func leftNamespaces(t *testing.T, names []string) []string {
 
 // buildNat64br builds cmd/nat64br, once for all the tests of the package,
 // with the go tool from PATH or GOROOT, or skips the test without one.
-func buildNat64br(t *testing.T) string {
-	built.once.Do(func() {
-		if built.dir, built.err = os.MkdirTemp("", "nat64br-lab-bin-"); built.err == nil {
-			built.exe, built.err = build(t, built.dir, raceEnabled)
+func buildNat64br(t *testing.T) string { return buildNat64brRace(t, raceEnabled) }
+
+// buildNat64brRace builds cmd/nat64br once for all the tests of the
+// package, with the race detector if race, else as make build does.
+func buildNat64brRace(t *testing.T, race bool) string {
+	b := &built[btoi(race)]
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "nat64br-lab-bin-"); b.err == nil {
+			b.exe, b.err = build(t, b.dir, race)
 		}
 	})
-	if errors.Is(built.err, errNoGo) {
-		t.Skip(built.err)
+	if errors.Is(b.err, errNoGo) {
+		t.Skip(b.err)
 	}
-	if built.err != nil {
-		t.Fatal(built.err)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return built.exe
+	return b.exe
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // buildNat64brIn builds cmd/nat64br into dir, with the race detector if
