@@ -136,6 +136,7 @@ type Limits struct {
 type Sized struct {
 	Sessions, BIBEntries, SessionsPerHost, SessionsPer64 bool // limits
 	ReassemblyMaxBytes, ReassemblyMaxBytesPerSource      bool // reassembly
+	Neighbors                                            bool // limits.neighbors
 }
 
 // StaticBIB is a static NAT64 binding (port forward).

@@ -33,7 +33,8 @@ func defaults() *Config {
 		Timeouts: Timeouts{UDP: 5 * time.Minute, ICMP: time.Minute, TCPEstablished: 2*time.Hour + 4*time.Minute, TCPTransitory: 4 * time.Minute},
 		Limits:   Limits{Sessions: 4 << 20, BIBEntries: 4 << 20, Neighbors: 65536, NeighborLearnRate: 1000},
 		// These fallbacks give way to values sized to the box (Sized).
-		Sized: Sized{true, true, true, true, true, true},
+		Sized: Sized{Sessions: true, BIBEntries: true, SessionsPerHost: true, SessionsPer64: true,
+			ReassemblyMaxBytes: true, ReassemblyMaxBytesPerSource: true, Neighbors: true},
 		// A kill -9 loses at most this much of the NAT64 state.
 		StateInterval: time.Minute,
 

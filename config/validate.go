@@ -230,6 +230,7 @@ func (v *validator) build(r *raw) *Config {
 		}
 		if l.Neighbors != nil {
 			c.Limits.Neighbors = v.intRange("limits.neighbors", *l.Neighbors, 16, 1<<24)
+			c.Sized.Neighbors = false
 		}
 		if l.NeighborLearn != nil {
 			c.Limits.NeighborLearnRate = v.intRange("limits.neighbor-learn-rate", *l.NeighborLearn, 0, 1<<24)

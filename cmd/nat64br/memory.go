@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nat64br/nat64br/arpnd"
 	"github.com/nat64br/nat64br/config"
 	"github.com/nat64br/nat64br/xlat"
 )
@@ -33,10 +34,11 @@ const (
 	// Reassembly takes 1/32; its bookkeeping can double what max-bytes
 	// counts (xlat.ReassemblyOptions).
 	reassemblyShare = 32
-	// The neighbor caches are bounded apart from the budget for now
-	// (arpnd); a bound derived from it would be share(neighborsShare)
-	// divided by the bytes of a neighbor entry.
+	// The neighbor caches (ARP and ND) take 1/16 between them, at
+	// arpnd.BytesPerNeighbor an entry.
 	neighborsShare = 16
+	// The bounds of limits.neighbors sized to the budget (each cache).
+	minNeighbors, maxNeighbors = 1024, 262144
 	// Without a cgroup limit, nat64br may use a quarter of the RAM.
 	ramShare = 4
 	// The budget assumed when neither /proc/meminfo nor a cgroup limit
@@ -272,6 +274,7 @@ func sizeToMemory(c *config.Config, b memBudget) []string {
 		per64 = int64(l.SessionsPer64) // the configuration's, if it sets one
 	}
 	set(s.SessionsPerHost, "limits.sessions-per-host", &l.SessionsPerHost, max(per64/4, minPer64))
+	set(s.Neighbors, "limits.neighbors", &l.Neighbors, min(max(b.share(neighborsShare)/arpnd.BytesPerNeighbor/2, minNeighbors), maxNeighbors))
 	re := &c.Reassembly
 	reasm := min(max(b.share(reassemblyShare), minReassembly), maxReassembly) / xlat.ReassemblyBlock * xlat.ReassemblyBlock
 	set(s.ReassemblyMaxBytes, "reassembly.max-bytes", &re.MaxBytes, reasm)

@@ -128,17 +128,17 @@ func TestSizeToMemory(t *testing.T) {
 		sized  []string
 	}{
 		{"seed 004: 256 MiB, one pool4 address", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.1/32]\n", seed004,
-			config.Limits{Sessions: 335544, BIBEntries: 335544, SessionsPerHost: 4095, SessionsPer64: 16383}, [2]int{8 << 20, 512 << 10},
-			[]string{"limits.sessions=335544", "limits.bib-entries=335544", "limits.sessions-per-64=16383", "limits.sessions-per-host=4095", "reassembly.max-bytes=8388608", "reassembly.max-bytes-per-source=524288"}},
+			config.Limits{Sessions: 335544, BIBEntries: 335544, SessionsPerHost: 4095, SessionsPer64: 16383, Neighbors: 32768, NeighborLearnRate: 1000}, [2]int{8 << 20, 512 << 10},
+			[]string{"limits.sessions=335544", "limits.bib-entries=335544", "limits.sessions-per-64=16383", "limits.sessions-per-host=4095", "limits.neighbors=32768", "reassembly.max-bytes=8388608", "reassembly.max-bytes-per-source=524288"}},
 		{"big box: the ceilings", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.0/24]\n", memBudget{6 << 30, "1/4 of MemTotal"},
-			config.Limits{Sessions: 4 << 20, BIBEntries: 4 << 20, SessionsPerHost: 262144, SessionsPer64: 1 << 20}, [2]int{16 << 20, 1 << 20}, nil},
+			config.Limits{Sessions: 4 << 20, BIBEntries: 4 << 20, SessionsPerHost: 262144, SessionsPer64: 1 << 20, Neighbors: 262144, NeighborLearnRate: 1000}, [2]int{16 << 20, 1 << 20}, nil},
 		{"tiny box: the floors", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.1/32]\npool4-ports: {tcp: 1000-1099}\n", memBudget{1 << 20, "cgroup v1"},
-			config.Limits{Sessions: 4096, BIBEntries: 4096, SessionsPerHost: 64, SessionsPer64: 64}, [2]int{1 << 20, 64 << 10}, nil},
+			config.Limits{Sessions: 4096, BIBEntries: 4096, SessionsPerHost: 64, SessionsPer64: 64, Neighbors: 1024, NeighborLearnRate: 1000}, [2]int{1 << 20, 64 << 10}, nil},
 		{"explicit keys win", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.1/32]\nlimits: {sessions: 1000, sessions-per-host: 0}\nreassembly: {max-bytes: 2097152}\n", seed004,
-			config.Limits{Sessions: 1000, BIBEntries: 335544, SessionsPerHost: 0, SessionsPer64: 250}, [2]int{2 << 20, 128 << 10},
-			[]string{"limits.bib-entries=335544", "limits.sessions-per-64=250", "reassembly.max-bytes-per-source=131072"}},
+			config.Limits{Sessions: 1000, BIBEntries: 335544, SessionsPerHost: 0, SessionsPer64: 250, Neighbors: 32768, NeighborLearnRate: 1000}, [2]int{2 << 20, 128 << 10},
+			[]string{"limits.bib-entries=335544", "limits.sessions-per-64=250", "limits.neighbors=32768", "reassembly.max-bytes-per-source=131072"}},
 		{"per host from the configuration's per /64", "mode: nat64\nprefix: 64:ff9b::/96\npool4: [192.0.2.1/32]\nlimits: {sessions-per-64: 1000}\n", seed004,
-			config.Limits{Sessions: 335544, BIBEntries: 335544, SessionsPerHost: 250, SessionsPer64: 1000}, [2]int{8 << 20, 512 << 10}, nil},
+			config.Limits{Sessions: 335544, BIBEntries: 335544, SessionsPerHost: 250, SessionsPer64: 1000, Neighbors: 32768, NeighborLearnRate: 1000}, [2]int{8 << 20, 512 << 10}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := config.Parse("t.yaml", []byte(tc.doc))
