@@ -339,12 +339,7 @@ func (b *bgpLab) startBird() error {
 	go func() { _ = bird.Wait(); close(exited) }()
 	b.cleanups = append(b.cleanups, func() {
 		_ = bird.Process.Signal(unix.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = bird.Process.Kill()
-			<-exited
-		}
+		waitOrKill(bird.Process, exited, 5*time.Second)
 	})
 	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 		select {
@@ -816,7 +811,7 @@ func durList(ds []time.Duration) string {
 // kernel loses box 1's routes, counts the new flows lost and judges the
 // long flows, then restarts box 1 and measures its re-announcement.
 func (b *bgpLab) failover(rep *Report, fig *bgpFigures, kind string, sig unix.Signal, verbose bool) error {
-	x1, x2 := b.boxes[0], b.boxes[1]
+	x1 := b.boxes[0]
 	tag := strings.ReplaceAll(kind, " ", "") + fmt.Sprint(time.Now().UnixNano())
 	// Long flows: four, from different addresses, so both boxes carry some.
 	long := make([]flowResult, 6)
@@ -908,7 +903,6 @@ func (b *bgpLab) failover(rep *Report, fig *bgpFigures, kind string, sig unix.Si
 		_ = x1.nat.Process.Kill()
 		<-x1.natDone
 	}
-	_ = x2
 	// Back: restart box 1 and time its announcement.
 	start := time.Now()
 	if err := b.start(x1); err != nil {

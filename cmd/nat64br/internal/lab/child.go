@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -119,10 +120,43 @@ func (l *lab) startEchoChild(ns labNS, addr string) error {
 // has not exited 5 s later.
 func stopChild(cmd *exec.Cmd, stdin io.Closer, exited chan struct{}) {
 	_ = stdin.Close()
+	waitOrKill(cmd.Process, exited, 5*time.Second)
+}
+
+// waitOrKill waits up to d for exited to close (the process asked to
+// stop has exited), then kills p and waits for it.
+func waitOrKill(p *os.Process, exited <-chan struct{}, d time.Duration) {
 	select {
 	case <-exited:
-	case <-time.After(5 * time.Second):
-		_ = cmd.Process.Kill()
+	case <-time.After(d):
+		_ = p.Kill()
 		<-exited
 	}
+}
+
+// procStatus reads /proc/PID/status into a map, its values with single
+// spaces (sizes end in " kB").
+func procStatus(pid int) (map[string]string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for line := range strings.Lines(string(b)) {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			out[k] = strings.Join(strings.Fields(v), " ")
+		}
+	}
+	return out, nil
+}
+
+// kiB returns the size of st's field key (e.g. VmRSS), in KiB, and
+// whether st has it.
+func kiB(st map[string]string, key string) (int64, bool) {
+	v, ok := st[key]
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
+	return n, err == nil
 }

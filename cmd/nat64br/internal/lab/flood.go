@@ -140,17 +140,12 @@ func (c *memCgroup) remove() {
 
 // rss returns the resident memory of process pid, or 0.
 func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	st, err := procStatus(pid)
 	if err != nil {
 		return 0
 	}
-	for line := range strings.Lines(string(b)) {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+	kb, _ := kiB(st, "VmRSS")
+	return kb << 10
 }
 
 // floodConfig is the flood pass's configuration: the stateful demo's,

@@ -525,12 +525,7 @@ func (l *lab) startNat64br(dir string) error {
 		case <-exited: // stopped already (a restart)
 		default:
 			_ = cmd.Process.Signal(unix.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(5 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
+			waitOrKill(cmd.Process, exited, 5*time.Second)
 		}
 	})
 	l.natDone = done

@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,15 +31,7 @@ const capNetRaw = "0000000000002000"
 // user owns and a symlink planted at the state's temporary file give clear
 // errors. It needs root.
 func TestSandbox(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the lab creates network namespaces and veth pairs, and nat64br drops root's privileges")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs the ip tool from iproute2")
-	}
-	if testing.Short() {
-		t.Skip("-short")
-	}
+	needLab(t)
 	// Everything the unprivileged user reads (binary, configuration) is
 	// under a 0755 directory.
 	top, err := os.MkdirTemp("", "nat64br-sandbox-")
@@ -128,7 +119,7 @@ func TestSandbox(t *testing.T) {
 					t.Logf("nat64br's log:\n%s", l.natOutput())
 				}
 			}()
-			st := procStatus(t, l.nat.Process.Pid)
+			st := statusOf(t, l.nat.Process.Pid)
 			ids := strings.Repeat(tc.uid+" ", 3) + tc.uid // real, effective, saved, filesystem
 			for k, want := range map[string]string{"Uid": ids, "Gid": ids, "CapEff": capNetRaw, "CapPrm": capNetRaw, "CapInh": "0000000000000000",
 				"CapAmb": "0000000000000000", "NoNewPrivs": "1", "Seccomp": "2"} {
@@ -189,18 +180,12 @@ func mkdirOwned(t *testing.T, dir string, uid int) {
 	}
 }
 
-// procStatus reads /proc/pid/status into a map, values space-separated.
-func procStatus(t *testing.T, pid int) map[string]string {
+// statusOf reads /proc/pid/status, or fails the test.
+func statusOf(t *testing.T, pid int) map[string]string {
 	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	st, err := procStatus(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]string{}
-	for line := range strings.Lines(string(b)) {
-		if k, v, ok := strings.Cut(line, ":"); ok {
-			out[k] = strings.Join(strings.Fields(v), " ")
-		}
-	}
-	return out
+	return st
 }

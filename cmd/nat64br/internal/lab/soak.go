@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -255,18 +254,16 @@ type memSample struct {
 // readMem reads the /proc part of a memSample of process pid.
 func readMem(pid int) (memSample, error) {
 	m := memSample{rss: -1, anon: -1, file: -1}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	st, err := procStatus(pid)
 	if err != nil {
 		return m, err
 	}
-	for line := range strings.Lines(string(b)) {
-		for _, f := range []struct {
-			key string
-			v   *int64
-		}{{"VmRSS:", &m.rss}, {"RssAnon:", &m.anon}, {"RssFile:", &m.file}} {
-			if rest, ok := strings.CutPrefix(line, f.key); ok {
-				*f.v, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			}
+	for _, f := range []struct {
+		key string
+		v   *int64
+	}{{"VmRSS", &m.rss}, {"RssAnon", &m.anon}, {"RssFile", &m.file}} {
+		if n, ok := kiB(st, f.key); ok {
+			*f.v = n
 		}
 	}
 	if m.rss < 0 || m.anon < 0 || m.file < 0 {
