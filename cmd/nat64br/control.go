@@ -317,14 +317,21 @@ func (r *runner) status() statusReply {
 	return s
 }
 
-// linkState reads the interface's operational state from sysfs (in
-// nat64br's own network namespace).
+// linkState is the interface's operational state, "unknown" if it cannot
+// be read.
 func linkState(name string) string {
-	b, err := os.ReadFile("/sys/class/net/" + name + "/operstate")
+	st, err := operState(name)
 	if err != nil {
 		return "unknown"
 	}
-	return strings.TrimSpace(string(b))
+	return st
+}
+
+// operState reads the interface's operational state from sysfs (in
+// nat64br's own network namespace).
+func operState(name string) (string, error) {
+	b, err := os.ReadFile("/sys/class/net/" + name + "/operstate")
+	return strings.TrimSpace(string(b)), err
 }
 
 type statsReply struct {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -221,11 +220,11 @@ func (r *runner) alive() error {
 // it can: its operational state is up, or unknown (drivers that report
 // none) with the interface up and running.
 func portDown(name string) string {
-	b, err := os.ReadFile("/sys/class/net/" + name + "/operstate")
+	st, err := operState(name)
 	if err != nil {
 		return fmt.Sprintf("port %s is gone", name)
 	}
-	switch st := strings.TrimSpace(string(b)); st {
+	switch st {
 	case "up":
 		return ""
 	case "unknown":
